@@ -1,0 +1,49 @@
+# blockhook: `make up` runs the whole system locally, `make test` runs every test.
+# The first run of either installs what it needs (virtualenv, pip packages, npm packages).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+LAYER_DEPS := build/layers/deps
+LAMBDA_PYTHON := 3.12
+LAMBDA_PLATFORM := manylinux2014_x86_64
+export PYTHONPATH := $(CURDIR)/layers/shared/python:$(CURDIR)
+
+.PHONY: up test synth deps layers lint clean
+
+deps: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The runtime dependencies as a Lambda layer for python3.12 on x86_64, built with
+# pip's platform options: no Docker needed, only the package registry.
+layers: $(LAYER_DEPS)/.built
+$(LAYER_DEPS)/.built: requirements.txt | $(VENV)/.installed
+	rm -rf $(LAYER_DEPS) && mkdir -p $(LAYER_DEPS)/python
+	$(PIP) install --quiet --target $(LAYER_DEPS)/python --platform $(LAMBDA_PLATFORM) \
+		--python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all: -r requirements.txt
+	touch $@
+
+up: deps
+	$(PY) -m blockhook.local
+
+test: deps layers
+	$(PY) -m pytest
+
+synth: deps layers
+	npx --no-install cdk synth --quiet --no-notices
+
+lint: deps
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf build cdk.out .pytest_cache

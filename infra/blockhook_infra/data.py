@@ -1,0 +1,62 @@
+"""DynamoDB tables. Key schemas mirror the PynamoDB models in blockhook.store.models
+(tests/infra checks that they agree)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+S = dynamodb.AttributeType.STRING
+N = dynamodb.AttributeType.NUMBER
+
+
+class DataTables(Construct):
+    """monitors, monitor_addresses, address_index, state, deliveries."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+
+        self.monitors = self._table("Monitors", partition=("tenant_id", S), sort=("monitor_id", S))
+        self.monitor_addresses = self._table(
+            "MonitorAddresses", partition=("monitor_id", S), sort=("address", S)
+        )
+        # One item per (address, monitor): adds are plain BatchWrites and the matcher gets
+        # every monitor and label watching a candidate address with one Query.
+        self.address_index = self._table("AddressIndex", partition=("address", S), sort=("monitor_id", S))
+        # Chain checkpoints (number, hash window) and the monitors version item.
+        self.state = self._table("State", partition=("key", S))
+        # Delivered records expire (expires_at is set only once delivered: nothing in flight expires).
+        self.deliveries = self._table("Deliveries", partition=("delivery_id", S), ttl="expires_at")
+        self.deliveries.add_global_secondary_index(
+            index_name="by_monitor",
+            partition_key=dynamodb.Attribute(name="monitor_id", type=S),
+            sort_key=dynamodb.Attribute(name="created_at", type=N),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+
+    @property
+    def all(self) -> list[dynamodb.Table]:
+        return [self.monitors, self.monitor_addresses, self.address_index, self.state, self.deliveries]
+
+    def _table(
+        self,
+        construct_id: str,
+        *,
+        partition: tuple[str, dynamodb.AttributeType],
+        sort: tuple[str, dynamodb.AttributeType] | None = None,
+        ttl: str | None = None,
+    ) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=dynamodb.Attribute(name=partition[0], type=partition[1]),
+            sort_key=dynamodb.Attribute(name=sort[0], type=sort[1]) if sort else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=ttl,
+            # Tenants' monitors and delivery logs outlive the stack: deleting it must not delete them.
+            removal_policy=RemovalPolicy.RETAIN,
+        )

@@ -1,0 +1,236 @@
+"""The four Lambda functions, their two layers, and each one's least-privilege grants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .data import DataTables
+from .delivery_queue import DeliveryQueue
+from .paths import ASSET_EXCLUDES, deps_layer_dir, function_dir, shared_layer_dir
+from .streaming import TOPIC, Streaming
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+# The dependency layer is built for manylinux2014_x86_64 (Makefile: `make layers`).
+ARCHITECTURE = lambda_.Architecture.X86_64
+HANDLER = "handler.handler"
+
+# Ingest runs until this many seconds before its timeout, then returns: with a 75 s timeout it polls
+# for about 60 s, so one invocation per minute (the schedule) keeps the chain covered back to back,
+# and the margin leaves time to flush Kafka and move the checkpoint before Lambda kills it.
+INGEST_STOP_MARGIN_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    memory_mb: int
+    timeout: Duration
+
+
+SPECS = {
+    # API Gateway's own integration timeout is 29 s: the function may not outlast it.
+    "api": FunctionSpec(512, Duration.seconds(29)),
+    "ingest": FunctionSpec(1024, Duration.seconds(75)),
+    "matcher": FunctionSpec(1024, Duration.seconds(120)),
+    # Each webhook call is cut at 10 s (CONTRACT section 4).
+    "deliver": FunctionSpec(512, Duration.seconds(30)),
+}
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data: DataTables,
+        delivery_queue: DeliveryQueue,
+        streaming: Streaming,
+        chains_json: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._data = data
+        self._queue = delivery_queue.queue
+        self._streaming = streaming
+
+        self.deps_layer = lambda_.LayerVersion(
+            self,
+            "DepsLayer",
+            code=lambda_.Code.from_asset(str(deps_layer_dir()), exclude=ASSET_EXCLUDES),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="blockhook runtime dependencies (requirements.txt)",
+        )
+        self.shared_layer = lambda_.LayerVersion(
+            self,
+            "SharedLayer",
+            code=lambda_.Code.from_asset(str(shared_layer_dir()), exclude=ASSET_EXCLUDES),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="blockhook shared domain package",
+        )
+
+        self.api = self._function("api", environment={"BLOCKHOOK_AUTH_MODE": "apigateway"})
+        self.ingest = self._function(
+            "ingest",
+            environment={
+                "BLOCKHOOK_KAFKA_BOOTSTRAP": streaming.bootstrap_brokers,
+                "BLOCKHOOK_KAFKA_AUTH": "iam",
+                "BLOCKHOOK_KAFKA_TOPIC": TOPIC,
+                "BLOCKHOOK_CHAINS": chains_json,
+                "BLOCKHOOK_INGEST_STOP_MARGIN_SECONDS": str(INGEST_STOP_MARGIN_SECONDS),
+            },
+            in_vpc=streaming.ingest_security_group,
+            # One poller per deployment: two concurrent ingests would race for the same blocks. (The
+            # checkpoint is also guarded by a conditional write; this keeps the race from happening.)
+            reserved_concurrency=1,
+        )
+        self.matcher = self._function("matcher", in_vpc=streaming.matcher_security_group)
+        self.deliver = self._function("deliver")  # BLOCKHOOK_RETRY_SCHEDULE unset: the production schedule
+
+        self._grant_data()
+        self._grant_kafka()
+
+    @property
+    def all(self) -> dict[str, lambda_.Function]:
+        return {"api": self.api, "ingest": self.ingest, "matcher": self.matcher, "deliver": self.deliver}
+
+    def _function(
+        self,
+        name: str,
+        *,
+        environment: dict[str, str] | None = None,
+        in_vpc: ec2.ISecurityGroup | None = None,
+        reserved_concurrency: int | None = None,
+    ) -> lambda_.Function:
+        spec = SPECS[name]
+        log_group = logs.LogGroup(
+            self,
+            f"{name.capitalize()}Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        vpc_options = (
+            {
+                "vpc": self._streaming.vpc,
+                "vpc_subnets": self._streaming.private_subnets,
+                "security_groups": [in_vpc],
+            }
+            if in_vpc is not None
+            else {}
+        )
+        return lambda_.Function(
+            self,
+            name.capitalize(),
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(function_dir(name)), exclude=ASSET_EXCLUDES),
+            layers=[self.deps_layer, self.shared_layer],
+            memory_size=spec.memory_mb,
+            timeout=spec.timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment={**self._common_environment(name), **(environment or {})},
+            description=f"blockhook {name}",
+            **vpc_options,
+        )
+
+    def _common_environment(self, name: str) -> dict[str, str]:
+        data = self._data
+        return {
+            "BLOCKHOOK_MODE": "cloud",
+            "BLOCKHOOK_MONITORS_TABLE": data.monitors.table_name,
+            "BLOCKHOOK_MONITOR_ADDRESSES_TABLE": data.monitor_addresses.table_name,
+            "BLOCKHOOK_ADDRESS_INDEX_TABLE": data.address_index.table_name,
+            "BLOCKHOOK_STATE_TABLE": data.state.table_name,
+            "BLOCKHOOK_DELIVERIES_TABLE": data.deliveries.table_name,
+            "BLOCKHOOK_DELIVERY_QUEUE_URL": self._queue.queue_url,
+            "POWERTOOLS_SERVICE_NAME": f"blockhook-{name}",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+
+    def _grant_data(self) -> None:
+        data, queue = self._data, self._queue
+        # api: the whole monitor model, the chain state it reports, the delivery log, replays and tests.
+        for table in (data.monitors, data.monitor_addresses, data.address_index, data.state, data.deliveries):
+            table.grant_read_write_data(self.api)
+        queue.grant_send_messages(self.api)
+        # ingest: only its checkpoints.
+        data.state.grant_read_write_data(self.ingest)
+        # matcher: reads monitors and addresses, writes deliveries and pending matches, queues deliveries.
+        for table in (data.monitors, data.monitor_addresses, data.address_index):
+            table.grant_read_data(self.matcher)
+        for table in (data.state, data.deliveries):
+            table.grant_read_write_data(self.matcher)
+        queue.grant_send_messages(self.matcher)
+        # deliver: records attempts, reads the monitor's URL and secret, re-queues the next attempt
+        # (consuming is granted by its SQS event source).
+        data.deliveries.grant_read_write_data(self.deliver)
+        data.monitors.grant_read_data(self.deliver)
+        queue.grant_send_messages(self.deliver)
+
+    def _grant_kafka(self) -> None:
+        streaming = self._streaming
+        cluster, topic, group = streaming.cluster_arn, streaming.topic_arn(), streaming.group_arn()
+        # ingest produces: connects, creates the topic on first run, writes. WriteDataIdempotently is
+        # needed as soon as the producer enables idempotence.
+        self.ingest.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="KafkaClusterProduce",
+                actions=[
+                    "kafka-cluster:Connect",
+                    "kafka-cluster:DescribeCluster",
+                    "kafka-cluster:WriteDataIdempotently",
+                ],
+                resources=[cluster],
+            )
+        )
+        self.ingest.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="KafkaTopicProduce",
+                actions=[
+                    "kafka-cluster:DescribeTopic",
+                    "kafka-cluster:CreateTopic",
+                    "kafka-cluster:WriteData",
+                ],
+                resources=[topic],
+            )
+        )
+        # matcher: its role is what the MSK event source mapping consumes with. The mapping's network
+        # interfaces in the cluster's subnets (ec2:CreateNetworkInterface and friends, which cannot be
+        # scoped to resources) come with the AWSLambdaMSKExecutionRole managed policy that
+        # ManagedKafkaEventSource attaches.
+        self.matcher.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="KafkaClusterConsume",
+                actions=[
+                    "kafka-cluster:Connect",
+                    "kafka-cluster:DescribeClusterDynamicConfiguration",
+                    "kafka:DescribeClusterV2",
+                    "kafka:GetBootstrapBrokers",
+                ],
+                resources=[cluster],
+            )
+        )
+        self.matcher.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="KafkaTopicConsume",
+                actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadDataX"],
+                resources=[topic],
+            )
+        )
+        self.matcher.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="KafkaGroupConsume",
+                actions=["kafka-cluster:DescribeGroup", "kafka-cluster:AlterGroup"],
+                resources=[group],
+            )
+        )

@@ -1,0 +1,139 @@
+"""Request and response models of the REST API (CONTRACT section 2)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from eth_utils import is_checksum_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from blockhook.matching.signatures import InvalidSignature, topic0
+
+EventKind = Literal["transaction", "native_transfer", "erc20_transfer", "erc721_transfer", "erc1155_transfer", "log"]
+DEFAULT_KINDS: list[str] = ["transaction", "native_transfer", "erc20_transfer", "erc721_transfer", "erc1155_transfer"]
+MAX_ADDRESSES_PER_CALL = 10_000
+MAX_ADDRESSES_PER_MONITOR = 1_000_000
+
+_HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def normalise_address(value: str) -> str:
+    """Any case is accepted; mixed case must pass its EIP-55 checksum; the answer is lowercase."""
+    if not _HEX_ADDRESS.match(value):
+        raise ValueError("an address is 0x followed by 40 hex digits")
+    digits = value[2:]
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
+        raise ValueError("mixed-case address fails its EIP-55 checksum")
+    return value.lower()
+
+
+def _check_signature(value: str) -> str:
+    try:
+        topic0(value)
+    except InvalidSignature as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+Address = Annotated[str, AfterValidator(normalise_address)]
+EventSignature = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_check_signature)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LabelledAddress(Strict):
+    address: Address
+    label: str | None = Field(default=None, max_length=200)
+
+
+AddressItem = Address | LabelledAddress
+
+
+class Filters(Strict):
+    kinds: list[EventKind] = Field(default_factory=lambda: list(DEFAULT_KINDS), min_length=1)
+    addresses: list[AddressItem] = Field(default_factory=list)
+    contracts: list[Address] = Field(default_factory=list, max_length=1000)
+    event_signatures: list[EventSignature] = Field(default_factory=list, max_length=100)
+
+
+class MonitorCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    chain_ids: list[Annotated[int, Field(gt=0)]] = Field(min_length=1, max_length=50)
+    webhook_url: str = Field(min_length=1, max_length=2048)
+    filters: Filters = Field(default_factory=Filters)
+    condition: str | None = Field(default=None, max_length=4096)
+    confirmations: int | None = Field(default=None, ge=0, le=1000)
+    active: bool = True
+
+
+class MonitorPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    filters: Filters | None = None
+    condition: str | None = Field(default=None, max_length=4096)
+    confirmations: int | None = Field(default=None, ge=0, le=1000)
+    active: bool | None = None
+
+
+class AddressChange(Strict):
+    add: list[AddressItem] = Field(default_factory=list)
+    remove: list[Address] = Field(default_factory=list)
+
+
+class FiltersOut(Strict):
+    kinds: list[str]
+    contracts: list[str]
+    event_signatures: list[str]
+
+
+class MonitorOut(Strict):
+    id: str
+    name: str
+    chain_ids: list[int]
+    webhook_url: str
+    filters: FiltersOut
+    address_count: int
+    condition: str | None
+    confirmations: int | None
+    active: bool
+    created_at: int
+    updated_at: int
+    secret: str | None = Field(default=None, description="Only in the answers of create and rotate-secret")
+
+
+class MonitorPage(Strict):
+    items: list[MonitorOut]
+    next_cursor: str | None
+
+
+class AddressOut(Strict):
+    address: str
+    label: str | None = None
+
+
+class AddressPage(Strict):
+    items: list[AddressOut]
+    next_cursor: str | None
+
+
+class AddressChangeResult(Strict):
+    added: int
+    removed: int
+    address_count: int
+
+
+class ErrorBody(Strict):
+    code: str
+    message: str
+    details: list[Any] = Field(default_factory=list)
+
+
+class ErrorEnvelope(Strict):
+    error: ErrorBody
+
+
+class Health(Strict):
+    status: str

@@ -1,0 +1,65 @@
+"""Settings read from the environment, the one place that knows the variable names.
+
+The local stack and the CDK app set the same variables, so the functions read
+their configuration the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+LOCAL_API_KEY = "local-dev-key"
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str  # "local" or "cloud"
+    kafka_bootstrap: str
+    kafka_topic: str
+    kafka_auth: str  # "plaintext" or "iam"
+    kafka_consumer_group: str
+    delivery_queue_url: str
+    auth_mode: str  # "local" (keys from the environment) or "apigateway" (API key id is the tenant)
+    api_keys: tuple[str, ...]
+    retry_schedule: str | None
+    ingest_stop_margin_seconds: float
+    max_monitors_per_tenant: int
+
+    @property
+    def allow_private_webhooks(self) -> bool:
+        # Local mode posts to receivers on loopback; the cloud refuses private targets (SSRF).
+        return self.mode == "local"
+
+
+def _api_keys(environ: Mapping[str, str]) -> tuple[str, ...]:
+    keys = [key.strip() for key in environ.get("BLOCKHOOK_API_KEYS", "").split(",") if key.strip()]
+    single = environ.get("BLOCKHOOK_API_KEY", "").strip()
+    if single and single not in keys:
+        keys.insert(0, single)
+    return tuple(keys) or (LOCAL_API_KEY,)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    return Settings(
+        mode=env.get("BLOCKHOOK_MODE", "local"),
+        kafka_bootstrap=env.get("BLOCKHOOK_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        kafka_topic=env.get("BLOCKHOOK_KAFKA_TOPIC", "blocks"),
+        kafka_auth=env.get("BLOCKHOOK_KAFKA_AUTH", "plaintext"),
+        kafka_consumer_group=env.get("BLOCKHOOK_KAFKA_GROUP", "blockhook-matcher"),
+        delivery_queue_url=env.get("BLOCKHOOK_DELIVERY_QUEUE_URL", ""),
+        auth_mode=env.get("BLOCKHOOK_AUTH_MODE", "local"),
+        api_keys=_api_keys(env),
+        retry_schedule=env.get("BLOCKHOOK_RETRY_SCHEDULE") or None,
+        ingest_stop_margin_seconds=float(env.get("BLOCKHOOK_INGEST_STOP_MARGIN_SECONDS", "15")),
+        max_monitors_per_tenant=int(env.get("BLOCKHOOK_MAX_MONITORS_PER_TENANT", "1000")),
+    )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process's settings, read once (a Lambda's environment does not change)."""
+    return load_settings()

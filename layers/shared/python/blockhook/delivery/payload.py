@@ -1,0 +1,87 @@
+"""Webhook bodies: one monitor's events of one block, in chain order, at most 100 per delivery.
+
+The delivery id is derived from (monitor, block hash, removed, chunk), so building the same
+block twice gives the same ids and the delivery store can refuse the repeat (at-least-once,
+never twice by our own doing). A `removed: true` delivery holds the same event ids, sorted and
+chunked the same way, under different delivery ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+
+MAX_EVENTS_PER_DELIVERY = 100
+DELIVERY_ID_PREFIX = "dlv_"
+BLOCK_FIELDS = ("number", "hash", "parent_hash", "timestamp")
+
+
+def delivery_id(monitor_id: str, block_hash: str, removed: bool, chunk: int) -> str:
+    """`dlv_` + first 32 hex digits of sha256(`monitor_id:block_hash:true|false:chunk`).
+
+    The block hash is lowercased (hashes are case-insensitive hex), `removed` is written
+    `true`/`false`, `chunk` is the 0-based chunk number in decimal.
+    """
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 0:
+        raise ValueError(f"delivery chunk must be a non-negative integer, got {chunk!r}")
+    key = ":".join((str(monitor_id), str(block_hash).lower(), "true" if removed else "false", str(chunk)))
+    return DELIVERY_ID_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def event_sort_key(event: dict) -> tuple:
+    """(tx_index, log_index with None first, id): chain order, transaction kinds before their logs."""
+    tx_index = event.get("tx_index")
+    log_index = event.get("log_index")
+    if not isinstance(tx_index, int) or isinstance(tx_index, bool):
+        raise ValueError(f"event {event.get('id')!r} has no integer tx_index: {tx_index!r}")
+    if log_index is not None and (not isinstance(log_index, int) or isinstance(log_index, bool)):
+        raise ValueError(
+            f"event {event.get('id')!r} has a log_index that is neither null nor an integer: {log_index!r}"
+        )
+    return (
+        tx_index,
+        log_index is not None,
+        log_index if log_index is not None else -1,
+        str(event.get("id", "")),
+    )
+
+
+def _block_header(block: Mapping) -> dict:
+    missing = [name for name in BLOCK_FIELDS if name not in block]
+    if missing:
+        raise ValueError(f"block is missing {', '.join(missing)}")
+    return {name: block[name] for name in BLOCK_FIELDS}
+
+
+def build_payloads(
+    monitor_id: str, chain_id: int, block: Mapping, events: Sequence[dict], removed: bool
+) -> list[dict]:
+    """One payload (CONTRACT section 4 shape) per chunk of at most 100 sorted events.
+
+    Events are passed through as given (they already carry `matched_addresses` and `labels`);
+    no events give no payloads.
+    """
+    header = _block_header(block)
+    ordered = sorted(events, key=event_sort_key)
+    payloads = []
+    for chunk, start in enumerate(range(0, len(ordered), MAX_EVENTS_PER_DELIVERY)):
+        payloads.append(
+            {
+                "id": delivery_id(monitor_id, header["hash"], removed, chunk),
+                "monitor_id": monitor_id,
+                "chain_id": chain_id,
+                "block": dict(header),
+                "removed": bool(removed),
+                "events": ordered[start : start + MAX_EVENTS_PER_DELIVERY],
+            }
+        )
+    return payloads
+
+
+def encode_body(payload: Mapping) -> bytes:
+    """Compact UTF-8 JSON in the key order given; the exact bytes that are signed and sent.
+
+    NaN and infinity are refused (ValueError): they are not JSON and receivers would reject them.
+    """
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")

@@ -1,0 +1,149 @@
+"""Read new blocks of each chain and publish them to Kafka, checkpoint after the ack.
+
+Order of one step: fetch a batch of blocks, check each block's parent hash against the
+block before it, produce the blocks, wait for the broker's acknowledgement, then move
+the checkpoint. A crash anywhere repeats blocks, never skips one. A parent-hash mismatch
+is a reorganisation: walk back to the common ancestor, publish a `revert` for each
+replaced block (newest first), and continue on the new branch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from blockhook.chain.events import MalformedBlockError, block_events
+from blockhook.chain.reader import ChainReader, ChainReadError, RawBlock
+from blockhook.chain.registry import ChainConfig
+from blockhook.chain.rpc import RpcError, RpcUnavailable
+from blockhook.store.chain_state import Checkpoint, CheckpointConflict, load_checkpoint, record_head, rewind_checkpoint, save_checkpoint
+from blockhook.streaming.codec import BlockHeader
+from blockhook.streaming.producer import BlockProducer, ProduceFailed
+
+logger = logging.getLogger(__name__)
+
+# Failures that end one chain's poll and are retried at the next one; nothing was checkpointed.
+RETRYABLE = (RpcUnavailable, RpcError, ChainReadError, CheckpointConflict, ProduceFailed, MalformedBlockError)
+
+
+@dataclass
+class PollResult:
+    chain_id: int
+    head: int | None = None
+    blocks: int = 0
+    reverts: int = 0
+    error: str | None = None
+
+
+class ChainIngest:
+    def __init__(self, config: ChainConfig, reader: ChainReader, producer: BlockProducer) -> None:
+        self.config = config
+        self.reader = reader
+        self.producer = producer
+
+    @property
+    def chain_id(self) -> int:
+        return self.config.chain_id
+
+    def poll(self, should_stop: Callable[[], bool] = lambda: False) -> PollResult:
+        """Publish every block up to the current head (or until told to stop)."""
+        result = PollResult(self.chain_id)
+        checkpoint = load_checkpoint(self.chain_id)
+        head = self.reader.head()
+        result.head = head
+        next_number = self._first_block(checkpoint, head)
+        while next_number <= head and not should_stop():
+            last = min(head, next_number + self.config.max_blocks_per_batch - 1)
+            blocks = self.reader.blocks(next_number, last)
+            if not blocks:
+                break
+            accepted = _linked_prefix(checkpoint.hash, blocks)
+            if accepted:
+                self._publish(accepted)
+                checkpoint = save_checkpoint(checkpoint, [(b.number, b.hash) for b in accepted], head)
+                result.blocks += len(accepted)
+            if len(accepted) < len(blocks):
+                checkpoint, reverted = self._unwind(checkpoint)
+                result.reverts += reverted
+            next_number = (checkpoint.number or 0) + 1
+        if checkpoint.head != head and result.blocks == 0 and result.reverts == 0:
+            record_head(self.chain_id, head)
+        return result
+
+    def _first_block(self, checkpoint: Checkpoint, head: int) -> int:
+        if checkpoint.number is not None:
+            return checkpoint.number + 1
+        # A new chain starts at its head (or the configured block): history is what backfill is for.
+        return self.config.start_block if self.config.start_block is not None else head
+
+    def _publish(self, blocks: Sequence[RawBlock]) -> None:
+        for block in blocks:
+            header = BlockHeader(self.chain_id, block.number, block.hash, block.parent_hash, block.timestamp)
+            self.producer.send_block(header, block_events(self.chain_id, block))
+        self.producer.flush()
+
+    def _unwind(self, checkpoint: Checkpoint) -> tuple[Checkpoint, int]:
+        """Revert the blocks above the common ancestor of our window and the canonical chain."""
+        ancestor = None
+        for number in sorted(checkpoint.window, reverse=True):
+            if self.reader.block_hash(number) == checkpoint.window[number]:
+                ancestor = number
+                break
+        if ancestor is None:
+            oldest = min(checkpoint.window) if checkpoint.window else (checkpoint.number or 0)
+            ancestor = oldest - 1
+            logger.error(
+                "reorg deeper than the hash window",
+                extra={"chain_id": self.chain_id, "window_from": oldest, "checkpoint": checkpoint.number},
+            )
+        replaced = sorted(((n, h) for n, h in checkpoint.window.items() if n > ancestor), reverse=True)
+        for number, block_hash in replaced:
+            self.producer.send_revert(self.chain_id, number, block_hash)
+        self.producer.flush()
+        logger.warning(
+            "reorg", extra={"chain_id": self.chain_id, "ancestor": ancestor, "reverted": len(replaced)}
+        )
+        return rewind_checkpoint(checkpoint, ancestor), len(replaced)
+
+
+def _linked_prefix(parent_hash: str | None, blocks: Sequence[RawBlock]) -> list[RawBlock]:
+    """The leading blocks that chain onto `parent_hash` and onto each other."""
+    accepted: list[RawBlock] = []
+    expected = parent_hash
+    for block in blocks:
+        if expected is not None and block.parent_hash != expected:
+            break
+        accepted.append(block)
+        expected = block.hash
+    return accepted
+
+
+def run_ingest(
+    ingests: Sequence[ChainIngest],
+    should_stop: Callable[[], bool],
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[PollResult]:
+    """Poll every chain at its own interval until `should_stop` says the time is up."""
+    results: list[PollResult] = []
+    next_poll = {ingest.chain_id: 0.0 for ingest in ingests}
+    while True:
+        for ingest in ingests:
+            if clock() < next_poll[ingest.chain_id]:
+                continue
+            next_poll[ingest.chain_id] = clock() + ingest.config.poll_interval
+            results.append(_poll_safely(ingest, should_stop))
+        if should_stop() or not ingests:
+            return results
+        sleep(max(0.0, min(min(next_poll.values()) - clock(), 1.0)))
+
+
+def _poll_safely(ingest: ChainIngest, should_stop: Callable[[], bool]) -> PollResult:
+    try:
+        return ingest.poll(should_stop)
+    except RETRYABLE as error:
+        # Nothing past the last acknowledged batch was checkpointed: the next poll resumes there.
+        logger.warning("ingest poll failed", extra={"chain_id": ingest.chain_id, "error": str(error)})
+        return PollResult(ingest.chain_id, error=f"{type(error).__name__}: {error}")

@@ -1,0 +1,37 @@
+"""`python -m blockhook.local` (what `make up` runs): the whole system until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from blockhook.local.servers import ServerStartError
+from blockhook.local.stack import LocalOptions, LocalSystem
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    system = LocalSystem(LocalOptions.from_env())
+    try:
+        system.start()
+    except (ServerStartError, RuntimeError) as error:
+        print(f"blockhook could not start: {error}", file=sys.stderr)
+        return 1
+    print(system.describe(), flush=True)
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("stopping...", flush=True)
+    system.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""A local stand-in for API Gateway: HTTP requests to REST proxy events and back."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from blockhook.local.lambdas import LocalFunction
+
+logger = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+
+
+def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+    parts = urlsplit(raw_path)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    text_body: str | None
+    try:
+        text_body, encoded = (body.decode("utf-8"), False) if body else (None, False)
+    except UnicodeDecodeError:
+        text_body, encoded = base64.b64encode(body).decode(), True
+    return {
+        "resource": "/{proxy+}",
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": {name: values[-1] for name, values in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"proxy": parts.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": "/local" + parts.path,
+            "stage": "local",
+            "requestId": str(uuid.uuid4()),
+            "accountId": "000000000000",
+            "apiId": "local",
+            "identity": {"sourceIp": source_ip, "apiKeyId": None},
+        },
+        "body": text_body,
+        "isBase64Encoded": encoded,
+    }
+
+
+class ApiGatewayServer:
+    def __init__(self, function: LocalFunction, port: int, host: str = "127.0.0.1") -> None:
+        self.function = function
+        self.server = ThreadingHTTPServer((host, port), self._handler_class())
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, name="api-gateway", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def start(self) -> ApiGatewayServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler_class(self):
+        function = self.function
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_REQUEST_BYTES:
+                    self._reply(413, {"content-type": "application/json"}, json.dumps(
+                        {"error": {"code": "payload_too_large", "message": "request over 10 MB", "details": []}}
+                    ).encode())
+                    return
+                body = self.rfile.read(length) if length else b""
+                headers = {name: value for name, value in self.headers.items()}
+                event = proxy_event(self.command, self.path, headers, body, self.client_address[0])
+                try:
+                    answer = function.invoke(event)
+                except Exception:  # the real API Gateway answers 502 when the function fails
+                    logger.exception("api function failed")
+                    self._reply(502, {"content-type": "application/json"}, b'{"message": "Internal server error"}')
+                    return
+                payload = answer.get("body") or ""
+                raw = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode()
+                reply_headers = dict(answer.get("headers") or {})
+                for name, values in (answer.get("multiValueHeaders") or {}).items():
+                    reply_headers[name] = ", ".join(values)
+                self._reply(int(answer.get("statusCode", 200)), reply_headers, raw)
+
+            def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in {"content-length", "connection"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                logger.debug("api %s", format % args)
+
+        return Handler

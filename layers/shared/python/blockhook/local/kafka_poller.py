@@ -1,0 +1,101 @@
+"""A local stand-in for the MSK event source mapping: read the topic, hand the matcher
+the event shape Amazon MSK gives a Lambda, commit offsets only after it succeeded.
+
+Partitions are assigned explicitly (`assign()` plus the group's committed offsets):
+the Tansu broker does not hand out consumer-group assignments promptly."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from blockhook.local.lambdas import LocalFunction
+
+logger = logging.getLogger(__name__)
+
+
+def msk_event(records_by_partition: dict[TopicPartition, Sequence[Any]], bootstrap: str) -> dict[str, Any]:
+    def encode(value: bytes | None) -> str | None:
+        return None if value is None else base64.b64encode(value).decode()
+
+    return {
+        "eventSource": "aws:kafka",
+        "eventSourceArn": "arn:aws:kafka:us-east-1:000000000000:cluster/blockhook-local/local",
+        "bootstrapServers": bootstrap,
+        "records": {
+            f"{tp.topic}-{tp.partition}": [
+                {
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "timestamp": record.timestamp,
+                    "timestampType": "CREATE_TIME",
+                    "key": encode(record.key),
+                    "value": encode(record.value),
+                    "headers": [],
+                }
+                for record in records
+            ]
+            for tp, records in records_by_partition.items()
+        },
+    }
+
+
+class KafkaPoller:
+    def __init__(
+        self, function: LocalFunction, bootstrap: str, topic: str, group: str, batch_size: int = 100
+    ) -> None:
+        self.function = function
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.group = group
+        self.batch_size = batch_size
+        self.stop_event = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kafka-poller", daemon=True)
+
+    def start(self) -> KafkaPoller:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        try:
+            partitions = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or [])]
+            consumer.assign(partitions)
+            self._rewind(consumer, partitions)
+            while not self.stop_event.is_set():
+                batch = consumer.poll(timeout_ms=100, max_records=self.batch_size)
+                if not batch:
+                    continue
+                try:
+                    self.function.invoke(msk_event(batch, self.bootstrap), self.stop_event)
+                except Exception:
+                    # Like the event source mapping: the same records come again.
+                    logger.exception("matcher failed; retrying the batch")
+                    self._rewind(consumer, list(batch))
+                    self.stop_event.wait(1.0)
+                    continue
+                consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, None, -1) for tp, records in batch.items()})
+        finally:
+            consumer.close()
+
+    @staticmethod
+    def _rewind(consumer: KafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+        for tp in partitions:
+            committed = consumer.committed(tp)
+            if committed is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)

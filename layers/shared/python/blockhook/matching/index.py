@@ -1,0 +1,81 @@
+"""The matcher's in-memory view of monitors and watched addresses.
+
+One version read per batch tells whether anything changed; only then is the view
+reloaded. The prefilter (a set of every watched address) answers "could anyone
+watch this?" without I/O, so a block with nothing watched costs no DynamoDB call;
+candidates that pass it are looked up exactly in the address index.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from blockhook.matching.matcher import MonitorView, Watcher, parties
+from blockhook.matching.signatures import InvalidSignature, topic0
+from blockhook.store import monitors as monitor_store
+from blockhook.store.models import MonitorModel
+from blockhook.store.versions import monitors_version
+
+logger = logging.getLogger(__name__)
+
+
+def monitor_view(model: MonitorModel) -> MonitorView:
+    topics = set()
+    for signature in model.event_signatures or []:
+        try:
+            topics.add(topic0(signature))
+        except InvalidSignature:
+            # The API refuses these; a stored one is ignored rather than failing every batch.
+            logger.warning("stored monitor has an invalid event signature", extra={"monitor_id": model.monitor_id})
+    return MonitorView(
+        monitor_id=model.monitor_id,
+        tenant_id=model.tenant_id,
+        chain_ids=frozenset(int(chain_id) for chain_id in model.chain_ids),
+        kinds=frozenset(model.kinds),
+        contracts=frozenset(model.contracts or ()),
+        topics=frozenset(topics),
+        confirmations=int(model.confirmations or 0),
+        active=bool(model.active),
+        watches_all_addresses=int(model.address_count or 0) == 0,
+        version=int(model.version or 1),
+    )
+
+
+class WatchIndex:
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.monitors: dict[str, MonitorView] = {}
+        self.all_address_monitors: list[MonitorView] = []
+        self.prefilter: frozenset[str] = frozenset()
+
+    def refresh(self) -> bool:
+        """Reload the view if monitors or addresses changed since the last load."""
+        version = monitors_version()
+        if version == self.version:
+            return False
+        # Read the addresses before the monitors: a monitor created in between is simply
+        # seen with no addresses yet, and the next version bump reloads it.
+        prefilter = frozenset(monitor_store.all_watched_addresses())
+        monitors = {model.monitor_id: monitor_view(model) for model in monitor_store.all_monitors()}
+        self.monitors = monitors
+        self.prefilter = prefilter
+        self.all_address_monitors = [m for m in monitors.values() if m.watches_all_addresses and m.active]
+        self.version = version
+        logger.info(
+            "watch index loaded",
+            extra={"version": version, "monitors": len(monitors), "addresses": len(prefilter)},
+        )
+        return True
+
+    def candidates(self, events: Iterable[dict[str, Any]]) -> set[str]:
+        prefilter = self.prefilter
+        return {party for event in events for party in parties(event) if party in prefilter}
+
+    def watchers(self, candidates: Iterable[str]) -> dict[str, list[Watcher]]:
+        found = monitor_store.watchers_of(candidates)
+        return {
+            address: [Watcher(item.monitor_id, item.label) for item in items if item.monitor_id in self.monitors]
+            for address, items in found.items()
+        }

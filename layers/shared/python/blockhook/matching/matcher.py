@@ -1,0 +1,136 @@
+"""Which monitors an event matches (CONTRACT section 3), with no I/O.
+
+The caller hands in the monitors, the addresses the prefilter let through, and who
+watches each of those; everything here is pure so it can be checked against a
+brute-force reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from blockhook.matching.signatures import topic0
+
+TRANSFER_TOPIC = topic0("Transfer(address,address,uint256)")
+TRANSFER_SINGLE_TOPIC = topic0("TransferSingle(address,address,address,uint256,uint256)")
+TRANSFER_BATCH_TOPIC = topic0("TransferBatch(address,address,address,uint256[],uint256[])")
+
+# Topic 0 of the log a decoded kind came from (ERC-1155 events may come from either).
+_KIND_TOPICS: dict[str, frozenset[str]] = {
+    "erc20_transfer": frozenset({TRANSFER_TOPIC}),
+    "erc721_transfer": frozenset({TRANSFER_TOPIC}),
+    "erc1155_transfer": frozenset({TRANSFER_SINGLE_TOPIC, TRANSFER_BATCH_TOPIC}),
+}
+_PARTY_FIELDS: dict[str, tuple[str, ...]] = {
+    "transaction": ("from", "to", "contract_address"),
+    "native_transfer": ("from", "to"),
+    "erc20_transfer": ("from", "to"),
+    "erc721_transfer": ("from", "to"),
+    "erc1155_transfer": ("from", "to"),
+    "log": ("address",),
+}
+
+
+@dataclass(frozen=True)
+class MonitorView:
+    """What the matcher needs of a monitor, in the shapes it tests fastest."""
+
+    monitor_id: str
+    tenant_id: str
+    chain_ids: frozenset[int]
+    kinds: frozenset[str]
+    contracts: frozenset[str] = frozenset()
+    topics: frozenset[str] = frozenset()
+    confirmations: int = 0
+    active: bool = True
+    watches_all_addresses: bool = False  # `addresses` is empty: every party qualifies
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Watcher:
+    monitor_id: str
+    label: str | None = None
+
+
+@dataclass
+class Match:
+    monitor_id: str
+    event: dict[str, Any]
+    matched_addresses: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def delivered_event(self) -> dict[str, Any]:
+        """The event as a delivery carries it (CONTRACT section 4)."""
+        event = dict(self.event)
+        event["matched_addresses"] = self.matched_addresses
+        if self.labels:
+            event["labels"] = self.labels
+        return event
+
+
+def parties(event: Mapping[str, Any]) -> list[str]:
+    fields = _PARTY_FIELDS.get(event.get("kind", ""), ())
+    found = []
+    for name in fields:
+        value = event.get(name)
+        if value and value not in found:
+            found.append(value)
+    return found
+
+
+def emitter(event: Mapping[str, Any]) -> str | None:
+    return event.get("token") or (event.get("address") if event.get("kind") == "log" else None)
+
+
+def event_topic0s(event: Mapping[str, Any]) -> frozenset[str]:
+    if event.get("kind") == "log":
+        topics = event.get("topics") or []
+        return frozenset(topics[:1])
+    return _KIND_TOPICS.get(event.get("kind", ""), frozenset())
+
+
+def accepts(monitor: MonitorView, event: Mapping[str, Any]) -> bool:
+    """Every filter of the monitor but the addresses."""
+    if not monitor.active or event.get("chain_id") not in monitor.chain_ids:
+        return False
+    if event.get("kind") not in monitor.kinds:
+        return False
+    if monitor.contracts and emitter(event) not in monitor.contracts:
+        return False
+    return not (monitor.topics and monitor.topics.isdisjoint(event_topic0s(event)))
+
+
+def match_events(
+    events: Iterable[dict[str, Any]],
+    monitors: Mapping[str, MonitorView],
+    watchers: Mapping[str, Sequence[Watcher]],
+    all_address_monitors: Sequence[MonitorView] = (),
+) -> list[Match]:
+    """Matches of every event, in event order.
+
+    `watchers` maps each watched address among the events' parties to the monitors
+    watching it; `all_address_monitors` are the monitors with no address filter."""
+    matches: list[Match] = []
+    for event in events:
+        hits: dict[str, Match] = {}
+        for party in parties(event):
+            for watcher in watchers.get(party, ()):
+                monitor = monitors.get(watcher.monitor_id)
+                if monitor is None or monitor.watches_all_addresses:
+                    continue
+                match = hits.get(watcher.monitor_id)
+                if match is None:
+                    if not accepts(monitor, event):
+                        continue
+                    match = hits[watcher.monitor_id] = Match(watcher.monitor_id, event)
+                match.matched_addresses.append(party)
+                if watcher.label is not None:
+                    match.labels[party] = watcher.label
+        for monitor in all_address_monitors:
+            if monitor.monitor_id not in hits and accepts(monitor, event):
+                hits[monitor.monitor_id] = Match(monitor.monitor_id, event)
+        matches.extend(hits.values())
+    return matches

@@ -1,0 +1,103 @@
+"""Per-chain ingest checkpoints with a window of recent block hashes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from blockhook.store.models import ChainStateModel
+
+HASH_WINDOW = 256  # blocks of history kept to find a reorg's common ancestor
+
+
+class CheckpointConflict(RuntimeError):
+    """Another ingest moved the checkpoint first; this one must re-read it."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    chain_id: int
+    number: int | None
+    hash: str | None
+    window: dict[int, str]  # number -> hash, the last HASH_WINDOW blocks
+    head: int | None
+
+
+def _key(chain_id: int) -> str:
+    return f"chain#{chain_id}"
+
+
+def load_checkpoint(chain_id: int) -> Checkpoint:
+    try:
+        item = ChainStateModel.get(_key(chain_id), consistent_read=True)
+    except DoesNotExist:
+        return Checkpoint(chain_id, None, None, {}, None)
+    window = {}
+    for entry in item.window or []:
+        number, _, block_hash = entry.partition(":")
+        window[int(number)] = block_hash
+    number = None if item.number is None else int(item.number)
+    head = None if item.head is None else int(item.head)
+    return Checkpoint(chain_id, number, item.hash, window, head)
+
+
+def save_checkpoint(previous: Checkpoint, blocks: Sequence[tuple[int, str]], head: int | None) -> Checkpoint:
+    """Move the checkpoint to the last of `blocks` (ascending (number, hash) pairs following
+    `previous`), only if nobody moved it since `previous` was read."""
+    window = dict(previous.window)
+    for number, block_hash in blocks:
+        window[number] = block_hash
+    kept = dict(sorted(window.items())[-HASH_WINDOW:])
+    number, block_hash = blocks[-1] if blocks else (previous.number, previous.hash)
+    return _write(previous, number, block_hash, kept, head)
+
+
+def rewind_checkpoint(previous: Checkpoint, ancestor: int) -> Checkpoint:
+    """After a reorg: forget the blocks above the common ancestor. A reorg deeper than the
+    window leaves the ancestor's hash unknown (None): the next block is then taken as is."""
+    window = {n: h for n, h in previous.window.items() if n <= ancestor}
+    return _write(previous, ancestor, window.get(ancestor), window, previous.head)
+
+
+def _write(
+    previous: Checkpoint, number: int | None, block_hash: str | None, window: dict[int, str], head: int | None
+) -> Checkpoint:
+    head = head if head is not None else previous.head
+    item = ChainStateModel(
+        _key(previous.chain_id),
+        chain_id=previous.chain_id,
+        number=number,
+        hash=block_hash,
+        window=[f"{n}:{h}" for n, h in sorted(window.items())],
+        head=head,
+        updated_at=int(time.time()),
+    )
+    # Guarded on the number read before: two ingests racing cannot both move it.
+    condition = (
+        ChainStateModel.number.does_not_exist()
+        if previous.number is None
+        else ChainStateModel.number == previous.number
+    )
+    try:
+        item.save(condition=condition)
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise CheckpointConflict(f"chain {previous.chain_id}: checkpoint moved by another ingest") from None
+        raise
+    return Checkpoint(previous.chain_id, number, block_hash, window, head)
+
+
+def record_head(chain_id: int, head: int) -> None:
+    ChainStateModel(_key(chain_id)).update(
+        actions=[ChainStateModel.head.set(head), ChainStateModel.chain_id.set(chain_id)]
+    )
+
+
+def all_checkpoints() -> list[Checkpoint]:
+    states = []
+    for item in ChainStateModel.scan(ChainStateModel.key.startswith("chain#")):
+        states.append(load_checkpoint(int(item.chain_id)))
+    return states

@@ -1,0 +1,163 @@
+"""PynamoDB models of blockhook's tables.
+
+Table names come from the environment (the CDK app sets them; the local stack
+uses the defaults). The endpoint is botocore's own `AWS_ENDPOINT_URL`, so the
+same code talks to moto server, LocalStack or DynamoDB.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+def _table(variable: str, default: str) -> str:
+    return os.environ.get(variable, default)
+
+
+class MonitorModel(Model):
+    """A tenant's monitor. Its watched addresses live in MonitorAddressModel, not here:
+    a monitor may hold a million of them."""
+
+    class Meta:
+        table_name = _table("BLOCKHOOK_MONITORS_TABLE", "blockhook-monitors")
+        billing_mode = "PAY_PER_REQUEST"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    monitor_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    chain_ids = ListAttribute(of=NumberAttribute)
+    webhook_url = UnicodeAttribute()
+    kinds = ListAttribute(of=UnicodeAttribute)
+    contracts = ListAttribute(of=UnicodeAttribute, default=list)
+    event_signatures = ListAttribute(of=UnicodeAttribute, default=list)
+    condition = UnicodeAttribute(null=True)
+    confirmations = NumberAttribute(null=True)  # null: the chain's default
+    active = BooleanAttribute(default=True)
+    secret = UnicodeAttribute()
+    address_count = NumberAttribute(default=0)
+    version = NumberAttribute(default=1)
+    created_at = NumberAttribute()  # unix seconds
+    updated_at = NumberAttribute()
+
+
+class MonitorAddressModel(Model):
+    """One watched address of one monitor, with its optional label."""
+
+    class Meta:
+        table_name = _table("BLOCKHOOK_MONITOR_ADDRESSES_TABLE", "blockhook-monitor-addresses")
+        billing_mode = "PAY_PER_REQUEST"
+
+    monitor_id = UnicodeAttribute(hash_key=True)
+    address = UnicodeAttribute(range_key=True)
+    label = UnicodeAttribute(null=True)
+    added_at = NumberAttribute()
+
+
+class AddressIndexModel(Model):
+    """address -> one monitor watching it (and that monitor's label for it).
+
+    Keyed (address, monitor_id) so that adds are BatchWrites and the matcher gets
+    every monitor and label of a candidate address with one Query."""
+
+    class Meta:
+        table_name = _table("BLOCKHOOK_ADDRESS_INDEX_TABLE", "blockhook-address-index")
+        billing_mode = "PAY_PER_REQUEST"
+
+    address = UnicodeAttribute(hash_key=True)
+    monitor_id = UnicodeAttribute(range_key=True)
+    tenant_id = UnicodeAttribute()
+    label = UnicodeAttribute(null=True)
+
+
+class _StateMeta:
+    table_name = _table("BLOCKHOOK_STATE_TABLE", "blockhook-state")
+    billing_mode = "PAY_PER_REQUEST"
+
+
+class ChainStateModel(Model):
+    """A chain's ingest checkpoint (last block produced to Kafka) and its recent hashes.
+
+    key = "chain#<chain_id>". `window` holds "number:hash" of the latest blocks, newest
+    last, so a reorg can be walked back to the common ancestor."""
+
+    Meta = _StateMeta
+    key = UnicodeAttribute(hash_key=True)
+    chain_id = NumberAttribute()
+    number = NumberAttribute(null=True)
+    hash = UnicodeAttribute(null=True)
+    window = ListAttribute(of=UnicodeAttribute, default=list)
+    head = NumberAttribute(null=True)
+    updated_at = NumberAttribute(null=True)
+
+
+class VersionModel(Model):
+    """A counter bumped on every change of monitors or watched addresses.
+
+    key = "version#monitors". The matcher reads it once per batch and reloads its
+    in-memory view only when it moved."""
+
+    Meta = _StateMeta
+    key = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute(default=0)
+
+
+class DeliveriesByMonitor(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_monitor"
+        projection = AllProjection()
+
+    monitor_id = UnicodeAttribute(hash_key=True)
+    created_at = NumberAttribute(range_key=True)
+
+
+class DeliveryModel(Model):
+    """One webhook delivery and its state: pending -> delivered, or -> retrying -> failed."""
+
+    class Meta:
+        table_name = _table("BLOCKHOOK_DELIVERIES_TABLE", "blockhook-deliveries")
+        billing_mode = "PAY_PER_REQUEST"
+
+    delivery_id = UnicodeAttribute(hash_key=True)
+    monitor_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    chain_id = NumberAttribute()
+    block_number = NumberAttribute()
+    block_hash = UnicodeAttribute()
+    removed = BooleanAttribute(default=False)
+    event_count = NumberAttribute()
+    payload = UnicodeAttribute()  # the JSON body to post, without the signature
+    status = UnicodeAttribute(default="pending")
+    attempts = NumberAttribute(default=0)
+    created_at = NumberAttribute()  # unix milliseconds: orders the log
+    next_attempt_at = NumberAttribute(null=True)
+    last_attempt_at = NumberAttribute(null=True)
+    last_status_code = NumberAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    last_latency_ms = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # TTL, set only once delivered: nothing in flight expires
+    by_monitor = DeliveriesByMonitor()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    MonitorModel,
+    MonitorAddressModel,
+    AddressIndexModel,
+    ChainStateModel,
+    DeliveryModel,
+)
+
+
+def create_tables() -> None:
+    """Create every table that does not exist yet (local stack and tests; the cloud uses CDK)."""
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(wait=True)

@@ -1,0 +1,174 @@
+"""Monitors and their watched addresses: reads and writes, each one bumping the
+change counter the matcher watches."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from blockhook.store.models import AddressIndexModel, MonitorAddressModel, MonitorModel
+from blockhook.store.paging import decode_cursor, encode_cursor
+from blockhook.store.versions import bump_monitors_version
+
+BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem limit
+
+
+class MonitorNotFound(LookupError):
+    pass
+
+
+def new_monitor_id() -> str:
+    return "mon_" + secrets.token_hex(12)
+
+
+def new_secret() -> str:
+    return "whsec_" + secrets.token_hex(24)
+
+
+def create_monitor(tenant_id: str, fields: Mapping[str, Any]) -> MonitorModel:
+    now = int(time.time())
+    monitor = MonitorModel(
+        tenant_id,
+        new_monitor_id(),
+        secret=new_secret(),
+        created_at=now,
+        updated_at=now,
+        address_count=0,
+        version=1,
+        **fields,
+    )
+    monitor.save(condition=MonitorModel.monitor_id.does_not_exist())
+    bump_monitors_version()
+    return monitor
+
+
+def get_monitor(tenant_id: str, monitor_id: str) -> MonitorModel:
+    try:
+        return MonitorModel.get(tenant_id, monitor_id, consistent_read=True)
+    except DoesNotExist:
+        raise MonitorNotFound(monitor_id) from None
+
+
+def list_monitors(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[MonitorModel], str | None]:
+    page = MonitorModel.query(
+        tenant_id, limit=limit, last_evaluated_key=decode_cursor(cursor), consistent_read=True
+    )
+    items = list(page)
+    return items, encode_cursor(page.last_evaluated_key)
+
+
+def count_monitors(tenant_id: str) -> int:
+    return MonitorModel.count(tenant_id, consistent_read=True)
+
+
+def update_monitor(monitor: MonitorModel, changes: Mapping[str, Any]) -> MonitorModel:
+    for name, value in changes.items():
+        setattr(monitor, name, value)
+    monitor.updated_at = int(time.time())
+    monitor.version = int(monitor.version) + 1
+    monitor.save()
+    bump_monitors_version()
+    return monitor
+
+
+def delete_monitor(monitor: MonitorModel) -> None:
+    # Remove the monitor first: from the next matcher batch on, its addresses lead nowhere.
+    monitor.delete()
+    bump_monitors_version()
+    addresses = [item.address for item in MonitorAddressModel.query(monitor.monitor_id, attributes_to_get=["address"])]
+    _delete_address_items(monitor.monitor_id, addresses)
+
+
+def all_monitors() -> Iterator[MonitorModel]:
+    """Every monitor of every tenant (the matcher's view; thousands, not millions)."""
+    return MonitorModel.scan()
+
+
+def add_addresses(monitor: MonitorModel, labelled: Sequence[tuple[str, str | None]]) -> int:
+    """Watch these (address, label) pairs; an address already watched gets its new label.
+
+    Returns how many addresses are new to the monitor."""
+    existing = _existing_addresses(monitor.monitor_id, [address for address, _ in labelled])
+    now = int(time.time())
+    with MonitorAddressModel.batch_write() as monitor_side, AddressIndexModel.batch_write() as index_side:
+        for address, label in labelled:
+            monitor_side.save(MonitorAddressModel(monitor.monitor_id, address, label=label, added_at=now))
+            index_side.save(
+                AddressIndexModel(address, monitor.monitor_id, tenant_id=monitor.tenant_id, label=label)
+            )
+    added = len({address for address, _ in labelled} - existing)
+    if added:
+        _adjust_address_count(monitor, added)
+    bump_monitors_version()
+    return added
+
+
+def remove_addresses(monitor: MonitorModel, addresses: Sequence[str]) -> int:
+    existing = _existing_addresses(monitor.monitor_id, addresses)
+    _delete_address_items(monitor.monitor_id, sorted(existing))
+    if existing:
+        _adjust_address_count(monitor, -len(existing))
+    bump_monitors_version()
+    return len(existing)
+
+
+def list_addresses(monitor_id: str, limit: int, cursor: str | None) -> tuple[list[MonitorAddressModel], str | None]:
+    page = MonitorAddressModel.query(
+        monitor_id, limit=limit, last_evaluated_key=decode_cursor(cursor), consistent_read=True
+    )
+    items = list(page)
+    return items, encode_cursor(page.last_evaluated_key)
+
+
+def watchers_of(addresses: Iterable[str]) -> dict[str, list[AddressIndexModel]]:
+    """For each address, the monitors watching it, one Query per address (run in parallel).
+
+    Called only for the prefilter's candidates, so its cost follows the matches."""
+    unique = sorted(set(addresses))
+    if not unique:
+        return {}
+
+    def query(address: str) -> tuple[str, list[AddressIndexModel]]:
+        return address, list(AddressIndexModel.query(address))
+
+    if len(unique) == 1:
+        return dict([query(unique[0])])
+    with ThreadPoolExecutor(max_workers=min(16, len(unique))) as pool:
+        return dict(pool.map(query, unique))
+
+
+def all_watched_addresses() -> set[str]:
+    return {item.address for item in AddressIndexModel.scan(attributes_to_get=["address"])}
+
+
+def _adjust_address_count(monitor: MonitorModel, delta: int) -> None:
+    # The condition keeps an update racing a delete from re-creating a half monitor.
+    try:
+        monitor.update(
+            actions=[MonitorModel.address_count.add(delta)], condition=MonitorModel.monitor_id.exists()
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise MonitorNotFound(monitor.monitor_id) from None
+
+
+def _existing_addresses(monitor_id: str, addresses: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    unique = sorted(set(addresses))
+    for start in range(0, len(unique), BATCH_GET_LIMIT):
+        keys = [(monitor_id, address) for address in unique[start : start + BATCH_GET_LIMIT]]
+        found.update(item.address for item in MonitorAddressModel.batch_get(keys, attributes_to_get=["address"]))
+    return found
+
+
+def _delete_address_items(monitor_id: str, addresses: Sequence[str]) -> None:
+    with MonitorAddressModel.batch_write() as monitor_side, AddressIndexModel.batch_write() as index_side:
+        for address in addresses:
+            monitor_side.delete(MonitorAddressModel(monitor_id, address))
+            index_side.delete(AddressIndexModel(address, monitor_id))

@@ -1,0 +1,64 @@
+"""Produce blocks and reverts to the `blocks` topic, acknowledged by the broker
+before the caller moves its checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from blockhook.streaming.codec import BlockHeader, encode_block, encode_revert, message_key
+from blockhook.streaming.kafka_config import connection_options
+
+
+class ProduceFailed(RuntimeError):
+    """The broker did not acknowledge every message: the checkpoint must not move."""
+
+
+class BlockProducer:
+    def __init__(self, bootstrap: str, topic: str, auth: str = "plaintext", **overrides: Any) -> None:
+        self.topic = topic
+        self._pending: list[Any] = []
+        self._producer = KafkaProducer(
+            **connection_options(bootstrap, auth),
+            acks="all",  # a message counts once every in-sync replica has it
+            linger_ms=5,
+            max_request_size=1_048_576,
+            **overrides,
+        )
+
+    def send_block(self, header: BlockHeader, events: Sequence[Mapping[str, Any]]) -> None:
+        for value in encode_block(header, events):
+            self._send(header.chain_id, value)
+
+    def send_revert(self, chain_id: int, number: int, block_hash: str) -> None:
+        self._send(chain_id, encode_revert(chain_id, number, block_hash))
+
+    def _send(self, chain_id: int, value: bytes) -> None:
+        self._pending.append(self._producer.send(self.topic, key=message_key(chain_id), value=value))
+
+    def flush(self, timeout: float = 30.0) -> int:
+        """Wait for the broker's acknowledgement of everything sent; raise if any failed."""
+        self._producer.flush(timeout=timeout)
+        pending, self._pending = self._pending, []
+        failures = [future.exception for future in pending if not future.succeeded()]
+        if failures:
+            raise ProduceFailed(f"{len(failures)} of {len(pending)} messages not acknowledged: {failures[0]!r}")
+        return len(pending)
+
+    def close(self) -> None:
+        self._producer.close(timeout=10)
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = 3, auth: str = "plaintext") -> None:
+    admin = KafkaAdminClient(**connection_options(bootstrap, auth))
+    try:
+        if topic not in admin.list_topics():
+            admin.create_topics([NewTopic(topic, partitions, 1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        admin.close()

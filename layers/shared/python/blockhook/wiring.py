@@ -1,0 +1,42 @@
+"""Build each service from the settings, once per process (a warm Lambda reuses them)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from blockhook.chain.reader import RpcChainReader
+from blockhook.chain.registry import load_chains
+from blockhook.chain.rpc import JsonRpcClient
+from blockhook.config import settings
+from blockhook.delivery.queue import DeliveryQueue
+from blockhook.delivery.retry import parse_schedule
+from blockhook.delivery.service import DeliveryService
+from blockhook.ingest.service import ChainIngest
+from blockhook.matching.index import WatchIndex
+from blockhook.matching.service import MatchService
+from blockhook.streaming.producer import BlockProducer
+
+
+@lru_cache(maxsize=1)
+def delivery_service() -> DeliveryService:
+    config = settings()
+    return DeliveryService(
+        DeliveryQueue(config.delivery_queue_url),
+        parse_schedule(config.retry_schedule),
+        allow_private_webhooks=config.allow_private_webhooks,
+    )
+
+
+@lru_cache(maxsize=1)
+def match_service() -> MatchService:
+    # The index lives as long as the process: a warm matcher reloads only on change.
+    return MatchService(WatchIndex(), delivery_service())
+
+
+@lru_cache(maxsize=1)
+def chain_ingests() -> tuple[ChainIngest, ...]:
+    config = settings()
+    producer = BlockProducer(config.kafka_bootstrap, config.kafka_topic, auth=config.kafka_auth)
+    return tuple(
+        ChainIngest(chain, RpcChainReader(JsonRpcClient(chain.rpc_urls)), producer) for chain in load_chains()
+    )

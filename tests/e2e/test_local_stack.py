@@ -1,0 +1,146 @@
+"""The whole local stack, as `make up` runs it: a monitor created over HTTP gets signed
+webhooks for exactly the watched transfers of a real chain, through a real Kafka broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from blockhook.local.servers import REPO_ROOT, free_port
+from tests.support.contracts import ANVIL_ACCOUNTS, TOKEN_RUNTIME, place_contract, rpc, send_tx, token_transfer
+from tests.support.receiver import WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+
+API_KEY = "e2e-key"
+TOKEN = "0x00000000000000000000000000000000000e2e20"
+
+
+class LocalStack:
+    def __init__(self, state_dir: Path) -> None:
+        self.api_port, self.anvil_port = free_port(), free_port()
+        self.kafka_port, self.aws_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "layers/shared/python"), str(REPO_ROOT)]),
+            "BLOCKHOOK_API_PORT": str(self.api_port),
+            "BLOCKHOOK_ANVIL_PORT": str(self.anvil_port),
+            "BLOCKHOOK_KAFKA_PORT": str(self.kafka_port),
+            "BLOCKHOOK_AWS_PORT": str(self.aws_port),
+            "BLOCKHOOK_STATE_DIR": str(state_dir),
+            "BLOCKHOOK_API_KEY": API_KEY,
+            "BLOCKHOOK_RETRY_SCHEDULE": "1,2,4",
+        }
+        for inherited in ("AWS_ENDPOINT_URL", "BLOCKHOOK_RPC_URL", "BLOCKHOOK_KAFKA_BOOTSTRAP", "BLOCKHOOK_CHAINS"):
+            env.pop(inherited, None)
+        self.log = open(state_dir / "stack.out", "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "blockhook.local"], env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        self.api = f"http://127.0.0.1:{self.api_port}/v1"
+        self.rpc = f"http://127.0.0.1:{self.anvil_port}"
+        self.state_dir = state_dir
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        give_up = time.monotonic() + timeout
+        while time.monotonic() < give_up:
+            if self.process.poll() is not None:
+                break
+            try:
+                if requests.get(f"{self.api}/health", timeout=1).json() == {"status": "ok"}:
+                    return
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"local stack not ready:\n{(self.state_dir / 'stack.out').read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, self.api + path, headers={"x-api-key": API_KEY}, timeout=30, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    local = LocalStack(tmp_path_factory.mktemp("stack"))
+    try:
+        local.wait_ready()
+        yield local
+    finally:
+        local.stop()
+    assert local.process.returncode == 0, "the stack did not stop cleanly on SIGTERM"
+
+
+def test_watched_transfers_arrive_signed_and_nothing_else(stack):
+    watched, unwatched = "0x" + "ab" * 20, "0x" + "cd" * 20
+    sender = ANVIL_ACCOUNTS[3]
+    place_contract(stack.rpc, TOKEN, TOKEN_RUNTIME)
+    with WebhookReceiver() as receiver:
+        created = stack.call(
+            "POST",
+            "/monitors",
+            json={
+                "name": "e2e deposits",
+                "chain_ids": [31337],
+                "webhook_url": receiver.url,
+                "filters": {
+                    "kinds": ["native_transfer", "erc20_transfer"],
+                    "addresses": [{"address": watched, "label": "customer-42"}],
+                },
+            },
+        )
+        assert created.status_code == 201, created.text
+        monitor = created.json()
+
+        sent = [
+            send_tx(stack.rpc, sender, watched, value=10**18),
+            send_tx(stack.rpc, sender, unwatched, value=2 * 10**18),
+            token_transfer(stack.rpc, TOKEN, sender, watched, 5_000_000),
+            token_transfer(stack.rpc, TOKEN, sender, unwatched, 7_000_000),
+            send_tx(stack.rpc, sender, watched, value=3),  # the last block: once it is in, all are
+        ]
+        assert all(receipt["status"] == "0x1" for receipt in sent)
+
+        requests_seen = receiver.wait_for(lambda seen: len(seen) >= 3, timeout=30)
+        time.sleep(2)  # anything wrongly matched from the same blocks would have arrived by now
+        receiver.verify_all(monitor["secret"])
+
+    payloads = [request.json() for request in receiver.requests]
+    events = [event for payload in payloads for event in payload["events"]]
+    got = sorted((event["kind"], event["to"], event["value"]) for event in events)
+    assert got == sorted(
+        [
+            ("native_transfer", watched, str(10**18)),
+            ("erc20_transfer", watched, "5000000"),
+            ("native_transfer", watched, "3"),
+        ]
+    )
+    token_event = next(event for event in events if event["kind"] == "erc20_transfer")
+    assert token_event["token"] == TOKEN and token_event["from"] == sender
+    assert token_event["tx_hash"] == sent[2]["transactionHash"]
+    for payload in payloads:
+        assert payload["monitor_id"] == monitor["id"] and payload["chain_id"] == 31337
+        assert payload["removed"] is False
+        assert set(payload["block"]) == {"number", "hash", "parent_hash", "timestamp"}
+        for event in payload["events"]:
+            assert event["matched_addresses"] == [watched]
+            assert event["labels"] == {watched: "customer-42"}
+    assert len(requests_seen) == len({request.header("Blockhook-Delivery-Id") for request in requests_seen})
+
+
+def test_unknown_key_is_refused_with_the_error_envelope(stack):
+    answer = requests.get(f"{stack.api}/monitors", headers={"x-api-key": "wrong"}, timeout=10)
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "unauthorized"

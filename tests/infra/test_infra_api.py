@@ -1,0 +1,102 @@
+"""API Gateway REST API, API key, usage plan and the stack outputs in the synthesised template."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Template
+
+
+@pytest.fixture(scope="session")
+def paths(by_type: dict) -> dict[str, str]:
+    """ApiGateway::Resource logical id -> its full path (/v1/health, ...)."""
+    resources = {lid: res["Properties"] for lid, res in by_type["AWS::ApiGateway::Resource"].items()}
+
+    def path_of(lid: str) -> str:
+        parent = resources[lid]["ParentId"]
+        prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{resources[lid]['PathPart']}"
+
+    return {lid: path_of(lid) for lid in resources}
+
+
+@pytest.fixture(scope="session")
+def methods(by_type: dict, paths: dict) -> dict[tuple[str, str], dict]:
+    """(path, HTTP method) -> Method properties."""
+    found = {}
+    for res in by_type["AWS::ApiGateway::Method"].values():
+        props = res["Properties"]
+        found[(paths[props["ResourceId"]["Ref"]], props["HttpMethod"])] = props
+    return found
+
+
+def test_one_rest_api_with_v1_paths(template: Template, paths: dict, methods: dict) -> None:
+    template.resource_count_is("AWS::ApiGateway::RestApi", 1)
+    assert set(paths.values()) == {"/v1", "/v1/health", "/v1/{proxy+}"}
+    assert set(methods) == {("/v1/health", "GET"), ("/v1/{proxy+}", "ANY")}
+
+
+def test_health_is_open_everything_else_needs_a_key(methods: dict) -> None:
+    assert methods[("/v1/health", "GET")]["ApiKeyRequired"] is False
+    assert methods[("/v1/{proxy+}", "ANY")]["ApiKeyRequired"] is True
+
+
+def test_both_methods_proxy_to_the_api_function(methods: dict, functions: dict) -> None:
+    api, _ = functions["api"]
+    for props in methods.values():
+        integration = props["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        assert integration["IntegrationHttpMethod"] == "POST"
+        assert {"Fn::GetAtt": [api, "Arn"]} in integration["Uri"]["Fn::Join"][1]
+
+
+def test_stage_prod_with_access_logs(by_type: dict) -> None:
+    (stage,) = by_type["AWS::ApiGateway::Stage"].values()
+    props = stage["Properties"]
+    assert props["StageName"] == "prod"
+    log_group = props["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert by_type["AWS::Logs::LogGroup"][log_group]["Properties"]["RetentionInDays"] == 30
+    assert "$context.identity.apiKeyId" in props["AccessLogSetting"]["Format"]
+    json.loads(props["AccessLogSetting"]["Format"])  # one JSON document per request
+
+
+def test_usage_plan_throttles_and_holds_the_key(by_type: dict) -> None:
+    ((plan_id, plan),) = by_type["AWS::ApiGateway::UsagePlan"].items()
+    props = plan["Properties"]
+    assert props["Throttle"] == {"RateLimit": 50, "BurstLimit": 100}
+    (stage_id,) = by_type["AWS::ApiGateway::Stage"]
+    (rest_api,) = by_type["AWS::ApiGateway::RestApi"]
+    assert [(s["ApiId"], s["Stage"]) for s in props["ApiStages"]] == [({"Ref": rest_api}, {"Ref": stage_id})]
+    (key_id,) = by_type["AWS::ApiGateway::ApiKey"]
+    (plan_key,) = by_type["AWS::ApiGateway::UsagePlanKey"].values()
+    assert plan_key["Properties"]["KeyId"] == {"Ref": key_id}
+    assert plan_key["Properties"]["UsagePlanId"] == {"Ref": plan_id}
+    assert plan_key["Properties"]["KeyType"] == "API_KEY"
+
+
+def test_gateway_errors_use_the_contract_shape(by_type: dict) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in by_type["AWS::ApiGateway::GatewayResponse"].values()
+    }
+    assert responses["INVALID_API_KEY"]["StatusCode"] == "401"
+    assert responses["THROTTLED"]["StatusCode"] == "429"
+    for props in responses.values():
+        body = props["ResponseTemplates"]["application/json"].replace(
+            "$context.error.messageString", '"a message"'
+        )
+        error = json.loads(body)["error"]
+        assert set(error) == {"code", "message", "details"}
+
+
+def test_outputs(template: Template, by_type: dict) -> None:
+    outputs = template.to_json()["Outputs"]
+    (key_id,) = by_type["AWS::ApiGateway::ApiKey"]
+    (cluster,) = by_type["AWS::MSK::ServerlessCluster"]
+    assert outputs["ApiKeyId"]["Value"] == {"Ref": key_id}
+    assert outputs["MskClusterArn"]["Value"] == {"Fn::GetAtt": [cluster, "Arn"]}
+    queue = outputs["DeliveriesQueueUrl"]["Value"]["Ref"]
+    assert by_type["AWS::SQS::Queue"][queue]["Properties"].get("RedrivePolicy")  # the main queue, not the DLQ
+    url = outputs["ApiUrl"]["Value"]["Fn::Join"][1]
+    assert url[0] == "https://" and url[-1] == "/v1"

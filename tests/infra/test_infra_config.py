@@ -1,0 +1,93 @@
+"""The app's inputs: the `chains` context and the folders it deploys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra.blockhook_infra.chains import (
+    MAX_CHAINS_JSON_BYTES,
+    ChainsContextError,
+    chains_env_value,
+    parse_chains,
+    placeholder_rpc_urls,
+)
+from infra.blockhook_infra.paths import MissingBuildError, deps_layer_dir, function_dir, shared_layer_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+BASE = {
+    "chain_id": 137,
+    "name": "polygon",
+    "rpc_urls": ["https://polygon.example.com", "https://backup.example.com"],
+    "confirmations": 5,
+    "poll_interval": 2,
+    "max_blocks_per_batch": 20,
+}
+
+
+def test_list_and_json_string_give_the_same_env_value() -> None:
+    from_list = chains_env_value(parse_chains([BASE]))
+    from_cli = chains_env_value(parse_chains(json.dumps([BASE])))  # -c chains='[...]' arrives as a string
+    from_env_shape = chains_env_value(parse_chains({"chains": [BASE]}))
+    assert from_list == from_cli == from_env_shape
+    assert json.loads(from_list) == {"chains": [BASE]}
+
+
+def test_cdk_json_default_is_ethereum_placeholder() -> None:
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    chains = parse_chains(context["chains"])
+    assert [c.chain_id for c in chains] == [1]
+    assert placeholder_rpc_urls(chains) == chains[0].rpc_urls
+    assert "override" in context["_comment"]
+
+
+def test_real_urls_are_not_placeholders() -> None:
+    assert placeholder_rpc_urls(parse_chains([BASE])) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (None, "not set"),
+        ("[{", "not valid JSON"),
+        ([], "non-empty list"),
+        ({"chain_id": 1}, "non-empty list"),
+        ([{**BASE, "rpc_urls": []}], "entry 0"),
+        ([BASE, {**BASE, "confirmations": -1}], "entry 1"),
+        ([{k: v for k, v in BASE.items() if k != "max_blocks_per_batch"}], "max_blocks_per_batch"),
+        ([{**BASE, "rpc": "x"}], "entry 0"),
+        ([BASE, {**BASE, "name": "again"}], "twice"),
+        ([{**BASE, "rpc_urls": ["polygon.example.com"]}], "not an http(s)"),
+    ],
+)
+def test_bad_context_is_refused_clearly(raw, message: str) -> None:
+    with pytest.raises(ChainsContextError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_chains(raw)
+
+
+def test_env_value_too_large_for_lambda() -> None:
+    many = [{**BASE, "chain_id": i, "rpc_urls": [f"https://{'x' * 200}.example.com"]} for i in range(1, 20)]
+    with pytest.raises(ChainsContextError, match=str(MAX_CHAINS_JSON_BYTES)):
+        chains_env_value(parse_chains(many))
+
+
+def test_missing_dependency_layer_names_make_layers(tmp_path: Path) -> None:
+    with pytest.raises(MissingBuildError, match="make layers"):
+        deps_layer_dir(tmp_path)
+    (tmp_path / "build" / "layers" / "deps" / "python").mkdir(parents=True)
+    assert deps_layer_dir(tmp_path) == tmp_path / "build" / "layers" / "deps"
+
+
+def test_missing_shared_layer_and_function(tmp_path: Path) -> None:
+    with pytest.raises(MissingBuildError, match="shared layer"):
+        shared_layer_dir(tmp_path)
+    with pytest.raises(MissingBuildError, match="'api'"):
+        function_dir("api", tmp_path)
+
+
+def test_real_folders_resolve_from_the_repo_root() -> None:
+    assert shared_layer_dir() == REPO_ROOT / "layers" / "shared"
+    assert function_dir("matcher") == REPO_ROOT / "functions" / "matcher"

@@ -1,0 +1,32 @@
+"""`cdk synth` through the CLI, the way `make synth` runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SYNTH = ["npx", "--no-install", "cdk", "synth", "--quiet", "--no-notices"]
+
+
+@pytest.mark.synth
+@pytest.mark.skipif(shutil.which("npx") is None, reason="npx (Node.js) is not installed")
+def test_cdk_synth_cli_writes_the_template() -> None:
+    template = REPO_ROOT / "cdk.out" / "BlockhookStack.template.json"
+    template.unlink(missing_ok=True)  # a stale template from an earlier run must not pass
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO_ROOT / 'layers' / 'shared' / 'python'}{os.pathsep}{REPO_ROOT}",
+        "PATH": f"{REPO_ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    # The timeout only stops a hung CLI (e.g. one waiting on the network); synth takes about 10 s.
+    result = subprocess.run(SYNTH, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert template.is_file()
+    resources = json.loads(template.read_text())["Resources"]
+    assert any(r["Type"] == "AWS::MSK::ServerlessCluster" for r in resources.values())

@@ -1,0 +1,138 @@
+"""Ingest against a real Anvil, a real Tansu broker and a moto server: blocks reach
+Kafka in order, the checkpoint follows the broker's ack, reorgs become reverts."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from blockhook.chain.reader import RpcChainReader
+from blockhook.chain.registry import ChainConfig
+from blockhook.chain.rpc import JsonRpcClient
+from blockhook.ingest.service import ChainIngest
+from blockhook.store import chain_state
+from blockhook.store.models import ChainStateModel
+from blockhook.streaming.codec import BlockMessage, RevertMessage, decode
+from blockhook.streaming.producer import BlockProducer, ensure_topic
+from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
+
+pytestmark = pytest.mark.integration
+
+CHAIN_ID = 31337
+
+
+@pytest.fixture
+def topic(kafka_bootstrap) -> str:
+    name = "blocks-" + uuid.uuid4().hex[:8]
+    ensure_topic(kafka_bootstrap, name, partitions=1)
+    return name
+
+
+@pytest.fixture
+def ingest(anvil_rpc, kafka_bootstrap, moto_endpoint, topic):
+    # Each test starts this chain afresh just above the current head.
+    try:
+        ChainStateModel.get(f"chain#{CHAIN_ID}").delete()
+    except ChainStateModel.DoesNotExist:
+        pass
+    head = int(rpc(anvil_rpc, "eth_blockNumber", []), 16)
+    config = ChainConfig(chain_id=CHAIN_ID, rpc_urls=[anvil_rpc], start_block=head + 1, max_blocks_per_batch=2)
+    producer = BlockProducer(kafka_bootstrap, topic)
+    yield ChainIngest(config, RpcChainReader(JsonRpcClient([anvil_rpc])), producer)
+    producer.close()
+
+
+def read_topic(bootstrap: str, topic: str) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    partition = TopicPartition(topic, 0)
+    consumer.assign([partition])
+    consumer.seek_to_beginning(partition)
+    end = consumer.end_offsets([partition])[partition]
+    messages = []
+    while consumer.position(partition) < end:
+        for records in consumer.poll(timeout_ms=1000).values():
+            messages.extend(decode(record.value) for record in records)
+    consumer.close()
+    return messages
+
+
+def transfer(anvil_rpc: str, value: int) -> dict:
+    return send_tx(anvil_rpc, ANVIL_ACCOUNTS[1], ANVIL_ACCOUNTS[2], value=value)
+
+
+def test_blocks_are_published_in_order_and_checkpointed(ingest, anvil_rpc, kafka_bootstrap, topic):
+    receipts = [transfer(anvil_rpc, 1000 + n) for n in range(5)]  # automine: one block each
+
+    result = ingest.poll()
+
+    messages = read_topic(kafka_bootstrap, topic)
+    numbers = [message.header.number for message in messages]
+    assert numbers == [int(receipt["blockNumber"], 16) for receipt in receipts]
+    values = [
+        event["value"] for message in messages for event in message.events if event["kind"] == "native_transfer"
+    ]
+    assert values == [str(1000 + n) for n in range(5)]
+    for earlier, later in zip(messages, messages[1:], strict=False):
+        assert later.header.parent_hash == earlier.header.hash
+    checkpoint = chain_state.load_checkpoint(CHAIN_ID)
+    assert (checkpoint.number, checkpoint.hash) == (messages[-1].header.number, messages[-1].header.hash)
+    assert result.blocks == 5 and result.error is None
+
+
+def test_a_second_poll_publishes_only_new_blocks(ingest, anvil_rpc, kafka_bootstrap, topic):
+    transfer(anvil_rpc, 1)
+    ingest.poll()
+    transfer(anvil_rpc, 2)
+    ingest.poll()
+
+    numbers = [message.header.number for message in read_topic(kafka_bootstrap, topic)]
+    assert len(numbers) == 2 and numbers[1] == numbers[0] + 1
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_a_reorg_reverts_the_replaced_blocks_newest_first(ingest, anvil_rpc, kafka_bootstrap, topic, depth):
+    for n in range(4):
+        transfer(anvil_rpc, 10 + n)
+    ingest.poll()
+    before = {m.header.number: m.header.hash for m in read_topic(kafka_bootstrap, topic)}
+    head = max(before)
+
+    rpc(anvil_rpc, "anvil_reorg", [depth, []])  # the last `depth` blocks, replaced by empty ones
+    rpc(anvil_rpc, "anvil_mine", ["0x1"])  # the new branch grows past the old head
+    result = ingest.poll()
+
+    messages = read_topic(kafka_bootstrap, topic)[len(before) :]
+    reverts = [m for m in messages if isinstance(m, RevertMessage)]
+    replaced = list(range(head, head - depth, -1))
+    assert [(r.number, r.hash) for r in reverts] == [(n, before[n]) for n in replaced]
+    new_blocks = [m for m in messages if isinstance(m, BlockMessage)]
+    assert [b.header.number for b in new_blocks] == sorted(replaced) + [head + 1]
+    assert all(b.header.hash != before[b.header.number] for b in new_blocks if b.header.number in before)
+    assert new_blocks[0].header.parent_hash == before[head - depth]
+    assert all(not b.events for b in new_blocks)  # the replacement blocks hold no transfer
+    assert result.reverts == depth
+    assert chain_state.load_checkpoint(CHAIN_ID).number == head + 1
+
+
+def test_a_reorg_deeper_than_the_window_reverts_what_the_window_holds(
+    ingest, anvil_rpc, kafka_bootstrap, topic, monkeypatch
+):
+    monkeypatch.setattr(chain_state, "HASH_WINDOW", 2)
+    for n in range(5):
+        transfer(anvil_rpc, 20 + n)
+    ingest.poll()
+    before = {m.header.number: m.header.hash for m in read_topic(kafka_bootstrap, topic)}
+    head = max(before)
+
+    rpc(anvil_rpc, "anvil_reorg", [4, []])
+    rpc(anvil_rpc, "anvil_mine", ["0x1"])
+    ingest.poll()
+
+    messages = read_topic(kafka_bootstrap, topic)[len(before) :]
+    reverts = [(m.number, m.hash) for m in messages if isinstance(m, RevertMessage)]
+    assert reverts == [(head, before[head]), (head - 1, before[head - 1])]  # only the window's two
+    blocks = [m.header.number for m in messages if isinstance(m, BlockMessage)]
+    assert blocks == [head - 1, head, head + 1]
+    assert chain_state.load_checkpoint(CHAIN_ID).number == head + 1
