@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-import aws_cdk as cdk
-from blockhook_infra.chains import ChainsContextError
-from blockhook_infra.paths import MissingBuildError
-from blockhook_infra.stack import STACK_NAME, BlockhookStack
+# The app validates the `chains` context with the shared package's own chain registry. `make synth`
+# puts the package on PYTHONPATH; a bare `npx cdk synth` may not.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "shared" / "python"))
+
+import aws_cdk as cdk  # noqa: E402
+
+from blockhook_infra.chains import ChainsContextError  # noqa: E402
+from blockhook_infra.paths import MissingBuildError  # noqa: E402
+from blockhook_infra.stack import STACK_NAME, BlockhookStack  # noqa: E402
 
 
 def main() -> None:

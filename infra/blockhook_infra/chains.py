@@ -1,12 +1,16 @@
-"""The chains ingest polls, read from CDK context `chains` and handed to ingest as BLOCKHOOK_CHAINS."""
+"""The chains ingest polls, from CDK context `chains`, handed to the functions as BLOCKHOOK_CHAINS.
+
+Entries are validated at synth time by the shared package's own chain registry, the code that
+reads BLOCKHOOK_CHAINS in the functions: a bad entry fails `cdk synth`, not the deployed function.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from blockhook.chain.registry import ChainRegistryError, load_chains
 
 # Lambda allows 4 KB for all of a function's environment variables together; leave room for the others.
 MAX_CHAINS_JSON_BYTES = 3000
@@ -19,19 +23,9 @@ class ChainsContextError(ValueError):
     """The `chains` context is missing or malformed."""
 
 
-class ChainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    chain_id: int = Field(gt=0)
-    name: str = Field(min_length=1)
-    rpc_urls: list[str] = Field(min_length=1)
-    confirmations: int = Field(ge=0)
-    poll_interval: int | float = Field(gt=0)  # seconds; int stays int in the JSON
-    max_blocks_per_batch: int = Field(gt=0)
-
-
-def parse_chains(raw: Any) -> list[ChainConfig]:
-    """Validate the context value: a list of chain entries, or that list as a JSON string (`-c chains='[...]'`)."""
+def chains_env_value(raw: Any) -> str:
+    """BLOCKHOOK_CHAINS, `{"chains": [...]}`, from the context value: a list of chain entries, that
+    list as a JSON string (`-c chains='[...]'` arrives as one), or the `{"chains": [...]}` document."""
     if raw is None:
         raise ChainsContextError(
             "CDK context `chains` is not set: add it to cdk.json or pass -c chains='[...]'"
@@ -40,32 +34,16 @@ def parse_chains(raw: Any) -> list[ChainConfig]:
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError as err:
-            raise ChainsContextError(f"CDK context `chains` is not valid JSON: {err}") from err
+            raise ChainsContextError(f"CDK context `chains` is not valid JSON: {err}") from None
     if isinstance(raw, dict) and "chains" in raw:
-        raw = raw["chains"]  # also accept the {"chains": [...]} shape of BLOCKHOOK_CHAINS itself
+        raw = raw["chains"]
     if not isinstance(raw, list) or not raw:
         raise ChainsContextError("CDK context `chains` must be a non-empty list of chain entries")
-    chains = []
-    for position, entry in enumerate(raw):
-        try:
-            chains.append(ChainConfig.model_validate(entry))
-        except ValidationError as err:
-            raise ChainsContextError(f"CDK context `chains`, entry {position}: {err}") from err
-    ids = [chain.chain_id for chain in chains]
-    if len(set(ids)) != len(ids):
-        raise ChainsContextError(f"CDK context `chains` lists a chain id twice: {ids}")
-    for chain in chains:
-        for url in chain.rpc_urls:
-            if urlparse(url).scheme not in ("http", "https", "ws", "wss"):
-                raise ChainsContextError(
-                    f"chain {chain.chain_id}: RPC URL {url!r} is not an http(s) or ws(s) URL"
-                )
-    return chains
-
-
-def chains_env_value(chains: list[ChainConfig]) -> str:
-    """BLOCKHOOK_CHAINS: `{"chains": [...]}`, compact, within Lambda's environment size limit."""
-    value = json.dumps({"chains": [chain.model_dump() for chain in chains]}, separators=(",", ":"))
+    value = json.dumps({"chains": raw}, separators=(",", ":"))
+    try:
+        load_chains({"BLOCKHOOK_CHAINS": value})
+    except ChainRegistryError as err:
+        raise ChainsContextError(f"CDK context `chains`: {err}") from None
     if len(value.encode()) > MAX_CHAINS_JSON_BYTES:
         raise ChainsContextError(
             f"BLOCKHOOK_CHAINS would be {len(value.encode())} bytes, over the {MAX_CHAINS_JSON_BYTES} bytes "
@@ -74,11 +52,11 @@ def chains_env_value(chains: list[ChainConfig]) -> str:
     return value
 
 
-def placeholder_rpc_urls(chains: list[ChainConfig]) -> list[str]:
-    """RPC URLs still pointing at cdk.json's placeholder host."""
+def placeholder_hosts(chains_json: str) -> list[str]:
+    """Hosts of RPC URLs still pointing at cdk.json's placeholder (hosts only: URLs may carry API keys)."""
     return [
-        url
-        for chain in chains
-        for url in chain.rpc_urls
-        if (urlparse(url).hostname or "").endswith(PLACEHOLDER_HOST_SUFFIX)
+        host
+        for chain in json.loads(chains_json)["chains"]
+        for url in chain["rpc_urls"]
+        if (host := urlsplit(url).hostname or "").endswith(PLACEHOLDER_HOST_SUFFIX)
     ]

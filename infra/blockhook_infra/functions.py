@@ -38,8 +38,10 @@ SPECS = {
     "api": FunctionSpec(512, Duration.seconds(29)),
     "ingest": FunctionSpec(1024, Duration.seconds(75)),
     "matcher": FunctionSpec(1024, Duration.seconds(120)),
-    # Each webhook call is cut at 10 s (CONTRACT section 4).
-    "deliver": FunctionSpec(512, Duration.seconds(30)),
+    # Each webhook call is cut at 10 s (CONTRACT section 4) and a batch holds up to 10
+    # messages handled one after another: 120 s lets a batch of slow endpoints finish
+    # rather than time out and send its delivered webhooks a second time.
+    "deliver": FunctionSpec(512, Duration.seconds(120)),
 }
 
 
@@ -76,7 +78,11 @@ class Functions(Construct):
             description="blockhook shared domain package",
         )
 
-        self.api = self._function("api", environment={"BLOCKHOOK_AUTH_MODE": "apigateway"})
+        self.api = self._function(
+            "api",
+            # The API checks a monitor's chain_ids against the served chains and reports each one's lag.
+            environment={"BLOCKHOOK_AUTH_MODE": "apigateway", "BLOCKHOOK_CHAINS": chains_json},
+        )
         self.ingest = self._function(
             "ingest",
             environment={
@@ -223,7 +229,7 @@ class Functions(Construct):
         self.matcher.add_to_role_policy(
             iam.PolicyStatement(
                 sid="KafkaTopicConsume",
-                actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadDataX"],
+                actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
                 resources=[topic],
             )
         )

@@ -8,7 +8,7 @@ from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from .api import Api
-from .chains import chains_env_value, parse_chains, placeholder_rpc_urls
+from .chains import chains_env_value, placeholder_hosts
 from .data import DataTables
 from .delivery_queue import DeliveryQueue
 from .functions import SPECS, Functions
@@ -22,12 +22,12 @@ class BlockhookStack(Stack):
     def __init__(self, scope: Construct, construct_id: str = STACK_NAME, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
 
-        chains = parse_chains(self.node.try_get_context("chains"))
-        placeholders = placeholder_rpc_urls(chains)
+        chains_json = chains_env_value(self.node.try_get_context("chains"))
+        placeholders = placeholder_hosts(chains_json)
         if placeholders:
             Annotations.of(self).add_warning_v2(
                 "blockhook:placeholderRpcUrl",
-                f"RPC URLs {placeholders} are cdk.json's placeholders: set context `chains` to real nodes "
+                f"RPC hosts {placeholders} are cdk.json's placeholders: set context `chains` to real nodes "
                 "before deploying (cdk.json, or -c chains='[...]')",
             )
 
@@ -40,7 +40,7 @@ class BlockhookStack(Stack):
             data=self.data,
             delivery_queue=self.delivery_queue,
             streaming=self.streaming,
-            chains_json=chains_env_value(chains),
+            chains_json=chains_json,
         )
         self.triggers = Triggers(
             self,

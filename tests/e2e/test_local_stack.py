@@ -13,7 +13,13 @@ import pytest
 import requests
 
 from blockhook.local.servers import REPO_ROOT, free_port
-from tests.support.contracts import ANVIL_ACCOUNTS, TOKEN_RUNTIME, place_contract, rpc, send_tx, token_transfer
+from tests.support.contracts import (
+    ANVIL_ACCOUNTS,
+    TOKEN_RUNTIME,
+    place_contract,
+    send_tx,
+    token_transfer,
+)
 from tests.support.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from blockhook.chain.registry import load_chains
 from infra.blockhook_infra.chains import (
     MAX_CHAINS_JSON_BYTES,
     ChainsContextError,
     chains_env_value,
-    parse_chains,
-    placeholder_rpc_urls,
+    placeholder_hosts,
 )
 from infra.blockhook_infra.paths import MissingBuildError, deps_layer_dir, function_dir, shared_layer_dir
 
@@ -21,31 +21,36 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE = {
     "chain_id": 137,
     "name": "polygon",
-    "rpc_urls": ["https://polygon.example.com", "https://backup.example.com"],
+    "rpc_urls": ["https://polygon.example.com/v2/SECRETKEY", "https://backup.example.com"],
     "confirmations": 5,
     "poll_interval": 2,
     "max_blocks_per_batch": 20,
 }
 
 
-def test_list_and_json_string_give_the_same_env_value() -> None:
-    from_list = chains_env_value(parse_chains([BASE]))
-    from_cli = chains_env_value(parse_chains(json.dumps([BASE])))  # -c chains='[...]' arrives as a string
-    from_env_shape = chains_env_value(parse_chains({"chains": [BASE]}))
-    assert from_list == from_cli == from_env_shape
+def test_list_json_string_and_document_give_the_same_env_value() -> None:
+    from_list = chains_env_value([BASE])
+    from_cli = chains_env_value(json.dumps([BASE]))  # -c chains='[...]' arrives as a string
+    from_document = chains_env_value({"chains": [BASE]})
+    assert from_list == from_cli == from_document
     assert json.loads(from_list) == {"chains": [BASE]}
 
 
-def test_cdk_json_default_is_ethereum_placeholder() -> None:
+def test_env_value_is_what_the_functions_parse() -> None:
+    (chain,) = load_chains({"BLOCKHOOK_CHAINS": chains_env_value([BASE])})
+    assert (chain.chain_id, chain.rpc_urls, chain.confirmations) == (137, BASE["rpc_urls"], 5)
+
+
+def test_cdk_json_default_is_ethereum_with_a_placeholder_node() -> None:
     context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-    chains = parse_chains(context["chains"])
-    assert [c.chain_id for c in chains] == [1]
-    assert placeholder_rpc_urls(chains) == chains[0].rpc_urls
+    value = chains_env_value(context["chains"])
+    assert [c.chain_id for c in load_chains({"BLOCKHOOK_CHAINS": value})] == [1]
+    assert placeholder_hosts(value) == ["ethereum-rpc.replace-me.invalid"]
     assert "override" in context["_comment"]
 
 
-def test_real_urls_are_not_placeholders() -> None:
-    assert placeholder_rpc_urls(parse_chains([BASE])) == []
+def test_real_hosts_are_not_placeholders() -> None:
+    assert placeholder_hosts(chains_env_value([BASE])) == []
 
 
 @pytest.mark.parametrize(
@@ -55,23 +60,23 @@ def test_real_urls_are_not_placeholders() -> None:
         ("[{", "not valid JSON"),
         ([], "non-empty list"),
         ({"chain_id": 1}, "non-empty list"),
-        ([{**BASE, "rpc_urls": []}], "entry 0"),
-        ([BASE, {**BASE, "confirmations": -1}], "entry 1"),
-        ([{k: v for k, v in BASE.items() if k != "max_blocks_per_batch"}], "max_blocks_per_batch"),
-        ([{**BASE, "rpc": "x"}], "entry 0"),
-        ([BASE, {**BASE, "name": "again"}], "twice"),
-        ([{**BASE, "rpc_urls": ["polygon.example.com"]}], "not an http(s)"),
+        ([{**BASE, "rpc_urls": []}], "rpc_urls"),
+        ([BASE, {**BASE, "chain_id": 10, "confirmations": -1}], "confirmations"),
+        ([{**BASE, "rpc": "x"}], "rpc"),
+        ([BASE, {**BASE, "name": "again"}], "more than once"),
+        ([{**BASE, "rpc_urls": ["polygon.example.com"]}], "not an http"),
     ],
 )
 def test_bad_context_is_refused_clearly(raw, message: str) -> None:
-    with pytest.raises(ChainsContextError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        parse_chains(raw)
+    with pytest.raises(ChainsContextError, match=message) as refused:
+        chains_env_value(raw)
+    assert "SECRETKEY" not in str(refused.value)  # RPC URLs may carry API keys
 
 
 def test_env_value_too_large_for_lambda() -> None:
     many = [{**BASE, "chain_id": i, "rpc_urls": [f"https://{'x' * 200}.example.com"]} for i in range(1, 20)]
     with pytest.raises(ChainsContextError, match=str(MAX_CHAINS_JSON_BYTES)):
-        chains_env_value(parse_chains(many))
+        chains_env_value(many)
 
 
 def test_missing_dependency_layer_names_make_layers(tmp_path: Path) -> None:

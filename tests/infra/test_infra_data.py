@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from aws_cdk.assertions import Match, Template
+
 from blockhook.store import models
 
 TABLES = {

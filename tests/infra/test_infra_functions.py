@@ -23,7 +23,7 @@ COMMON_ENV = {
     "POWERTOOLS_LOG_LEVEL",
 }
 EXTRA_ENV = {
-    "api": {"BLOCKHOOK_AUTH_MODE"},
+    "api": {"BLOCKHOOK_AUTH_MODE", "BLOCKHOOK_CHAINS"},
     "ingest": {
         "BLOCKHOOK_KAFKA_BOOTSTRAP",
         "BLOCKHOOK_KAFKA_AUTH",
@@ -34,7 +34,7 @@ EXTRA_ENV = {
     "matcher": set(),
     "deliver": set(),
 }
-SIZES = {"api": (512, 29), "ingest": (1024, 75), "matcher": (1024, 120), "deliver": (512, 30)}
+SIZES = {"api": (512, 29), "ingest": (1024, 75), "matcher": (1024, 120), "deliver": (512, 120)}
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"}
@@ -161,6 +161,8 @@ def test_ingest_and_api_settings(functions: dict, stack) -> None:
     chains = json.loads(ingest["BLOCKHOOK_CHAINS"])
     assert chains == {"chains": stack.node.try_get_context("chains")}
     assert chains["chains"][0]["chain_id"] == 1
+    # The API serves the same chains (it refuses monitors on others and reports each one's lag).
+    assert api["BLOCKHOOK_CHAINS"] == ingest["BLOCKHOOK_CHAINS"]
 
 
 def test_ingest_stops_in_time_to_tile_the_minute(functions: dict) -> None:

@@ -8,12 +8,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from eth_abi import encode
+
 from blockhook.chain.events import TRANSFER_BATCH_TOPIC, TRANSFER_SINGLE_TOPIC, TRANSFER_TOPIC, block_events
 from blockhook.chain.reader import RpcChainReader
 from blockhook.chain.rpc import JsonRpcClient
 from blockhook.local.servers import anvil, free_port
-from eth_abi import encode
-
 from tests.support.contracts import (
     ANVIL_ACCOUNTS,
     LOG_EMITTER_RUNTIME,

@@ -3,6 +3,7 @@ Kafka in order, the checkpoint follows the broker's ack, reorgs become reverts."
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import pytest
@@ -33,10 +34,8 @@ def topic(kafka_bootstrap) -> str:
 @pytest.fixture
 def ingest(anvil_rpc, kafka_bootstrap, moto_endpoint, topic):
     # Each test starts this chain afresh just above the current head.
-    try:
+    with contextlib.suppress(ChainStateModel.DoesNotExist):
         ChainStateModel.get(f"chain#{CHAIN_ID}").delete()
-    except ChainStateModel.DoesNotExist:
-        pass
     head = int(rpc(anvil_rpc, "eth_blockNumber", []), 16)
     config = ChainConfig(chain_id=CHAIN_ID, rpc_urls=[anvil_rpc], start_block=head + 1, max_blocks_per_batch=2)
     producer = BlockProducer(kafka_bootstrap, topic)

@@ -6,6 +6,9 @@ import copy
 import json
 
 import pytest
+from eth_abi import encode
+from eth_utils import keccak
+
 from blockhook.chain.events import (
     TRANSFER_BATCH_TOPIC,
     TRANSFER_SINGLE_TOPIC,
@@ -14,8 +17,6 @@ from blockhook.chain.events import (
     block_events,
 )
 from blockhook.chain.reader import RawBlock
-from eth_abi import encode
-from eth_utils import keccak
 
 CHAIN = 31337
 BLOCK_HASH = "0x" + "ab" * 32

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
+
 from blockhook.chain.registry import (
     DEFAULT_CONFIRMATIONS,
     ChainConfig,
@@ -13,7 +15,6 @@ from blockhook.chain.registry import (
     chain_by_id,
     load_chains,
 )
-from pydantic import ValidationError
 
 SECRET = "s3cr3t-api-key"
 

@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
 from blockhook.chain.reader import ChainReadError, RawBlock, RpcChainReader
 from blockhook.chain.rpc import MAX_CALLS_PER_REQUEST, JsonRpcClient, RpcError, RpcUnavailable, redact_url
 from blockhook.local.servers import free_port

@@ -19,7 +19,9 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, message: str, details: list[Any] | None = None) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or []}}
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, default=str))
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body, default=str)
+    )
 
 
 def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

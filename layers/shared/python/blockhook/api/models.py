@@ -6,21 +6,31 @@ import re
 from typing import Annotated, Any, Literal
 
 from eth_utils import is_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from blockhook.matching.signatures import InvalidSignature, topic0
 
-EventKind = Literal["transaction", "native_transfer", "erc20_transfer", "erc721_transfer", "erc1155_transfer", "log"]
-DEFAULT_KINDS: list[str] = ["transaction", "native_transfer", "erc20_transfer", "erc721_transfer", "erc1155_transfer"]
+EventKind = Literal[
+    "transaction", "native_transfer", "erc20_transfer", "erc721_transfer", "erc1155_transfer", "log"
+]
+DEFAULT_KINDS: list[str] = [
+    "transaction",
+    "native_transfer",
+    "erc20_transfer",
+    "erc721_transfer",
+    "erc1155_transfer",
+]
 MAX_ADDRESSES_PER_CALL = 10_000
 MAX_ADDRESSES_PER_MONITOR = 1_000_000
+MAX_CHAIN_ID = 2**63 - 1  # bounds what reaches a DynamoDB number; real chain ids are far smaller
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 def normalise_address(value: str) -> str:
     """Any case is accepted; mixed case must pass its EIP-55 checksum; the answer is lowercase."""
-    if not _HEX_ADDRESS.match(value):
+    # fullmatch: `$` would also let a trailing newline through.
+    if not _HEX_ADDRESS.fullmatch(value):
         raise ValueError("an address is 0x followed by 40 hex digits")
     digits = value[2:]
     if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(value):
@@ -61,7 +71,7 @@ class Filters(Strict):
 
 class MonitorCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
-    chain_ids: list[Annotated[int, Field(gt=0)]] = Field(min_length=1, max_length=50)
+    chain_ids: list[Annotated[int, Field(gt=0, le=MAX_CHAIN_ID)]] = Field(min_length=1, max_length=50)
     webhook_url: str = Field(min_length=1, max_length=2048)
     filters: Filters = Field(default_factory=Filters)
     condition: str | None = Field(default=None, max_length=4096)
@@ -76,6 +86,18 @@ class MonitorPatch(Strict):
     condition: str | None = Field(default=None, max_length=4096)
     confirmations: int | None = Field(default=None, ge=0, le=1000)
     active: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> MonitorPatch:
+        # Only condition and confirmations may be cleared with null; the rest always has a value.
+        nulled = sorted(
+            name
+            for name in ("name", "webhook_url", "filters", "active")
+            if name in self.model_fields_set and getattr(self, name) is None
+        )
+        if nulled:
+            raise ValueError(f"may not be null: {', '.join(nulled)}")
+        return self
 
 
 class AddressChange(Strict):
@@ -101,7 +123,12 @@ class MonitorOut(Strict):
     active: bool
     created_at: int
     updated_at: int
-    secret: str | None = Field(default=None, description="Only in the answers of create and rotate-secret")
+
+
+class MonitorWithSecret(MonitorOut):
+    """A monitor as answered by create and rotate-secret, the only answers that show its secret."""
+
+    secret: str
 
 
 class MonitorPage(Strict):

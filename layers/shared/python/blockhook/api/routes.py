@@ -6,10 +6,17 @@ import json
 import logging
 from collections.abc import Callable
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ResponseValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from blockhook.api.auth import Unauthorized, resolve_tenant
@@ -28,6 +35,7 @@ from blockhook.api.models import (
     MonitorOut,
     MonitorPage,
     MonitorPatch,
+    MonitorWithSecret,
 )
 from blockhook.chain.registry import ChainConfig, load_chains
 from blockhook.config import settings
@@ -40,18 +48,31 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_048_576
 PUBLIC_PATHS = frozenset({"/v1/health"})
+# powertools' own error schemas (HTTPValidationError refers to ValidationError), replaced by ErrorEnvelope
+POWERTOOLS_ERROR_SCHEMAS = frozenset({"HTTPValidationError", "ValidationError", "ResponseValidationError"})
 ERRORS: dict[int, dict[str, Any]] = {
-    status: {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
+    status: {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+    }
     for status, description in [
         (400, "Malformed request"),
         (401, "Missing or unknown API key"),
         (404, "No such resource for this tenant"),
+        (409, "A limit of the tenant or monitor is reached"),
         (413, "Request too large"),
         (422, "Invalid field"),
     ]
 }
 
-app = APIGatewayRestResolver(enable_validation=True)
+
+def _responses(status: int, description: str) -> dict[int, dict[str, Any]]:
+    # With `responses` given, powertools documents the success answer only if it is listed too.
+    return {status: {"description": description}, **ERRORS}
+
+
+# A response that fails its own model is our bug: 500, not the 422 powertools gives by default.
+app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=500)
 
 
 @lru_cache(maxsize=1)
@@ -64,19 +85,39 @@ def _no_rpc(url: str) -> int:
     raise ApiError(500, "configuration", "BLOCKHOOK_CHAINS must list chain ids for the API")
 
 
-def _authenticate(app: APIGatewayRestResolver, next_middleware: Callable[..., Response]) -> Response:
+def _refusal() -> Response | None:
+    """413 for an oversized body, 401 without a valid key; else None, with the tenant in the context.
+
+    Called by the middleware and again by the validation error handlers: powertools validates the
+    request before any middleware runs, and a caller without a key must learn that first."""
     event = app.current_event
-    body = event.body or ""
-    if len(body.encode() if isinstance(body, str) else body) > MAX_BODY_BYTES:
+    if _body_bytes(event.body or "", bool(event.is_base64_encoded)) > MAX_BODY_BYTES:
         return error_response(413, "payload_too_large", f"request body over {MAX_BODY_BYTES} bytes")
-    if event.path not in PUBLIC_PATHS:
-        try:
-            tenant = resolve_tenant(
-                settings().auth_mode, event.headers or {}, event.raw_event.get("requestContext") or {}, settings().api_keys
-            )
-        except Unauthorized as refused:
-            return error_response(401, "unauthorized", str(refused))
-        app.append_context(tenant_id=tenant)
+    if event.path in PUBLIC_PATHS:
+        return None
+    try:
+        tenant = resolve_tenant(
+            settings().auth_mode,
+            event.headers or {},
+            event.raw_event.get("requestContext") or {},
+            settings().api_keys,
+        )
+    except Unauthorized as refused:
+        return error_response(401, "unauthorized", str(refused))
+    app.append_context(tenant_id=tenant)
+    return None
+
+
+def _body_bytes(body: str, base64_encoded: bool) -> int:
+    if base64_encoded:
+        return len(body) * 3 // 4 - body[-2:].count("=")
+    return len(body.encode())
+
+
+def _authenticate(app: APIGatewayRestResolver, next_middleware: Callable[..., Response]) -> Response:
+    refusal = _refusal()
+    if refusal is not None:
+        return refusal
     return next_middleware(app)
 
 
@@ -90,10 +131,38 @@ def _api_error(error: ApiError) -> Response:
 
 @app.exception_handler(RequestValidationError)
 def _validation_error(error: RequestValidationError) -> Response:
+    refusal = _refusal()
+    if refusal is not None:
+        return refusal
     errors = error.errors()
     if any(item.get("type") == "json_invalid" for item in errors):
         return error_response(400, "invalid_json", "request body is not valid JSON")
     return error_response(422, "validation_failed", "request does not validate", validation_details(errors))
+
+
+@app.exception_handler(UnicodeDecodeError)
+def _undecodable_body(error: UnicodeDecodeError) -> Response:
+    # powertools decodes the body as UTF-8 before parsing it, outside its JSON error handling.
+    refusal = _refusal()
+    if refusal is not None:
+        return refusal
+    return error_response(400, "invalid_json", "request body is not UTF-8 JSON")
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_content_type(error: RequestUnsupportedContentType) -> Response:
+    refusal = _refusal()
+    if refusal is not None:
+        return refusal
+    return error_response(
+        400, "unsupported_content_type", "request bodies are JSON: send content-type application/json"
+    )
+
+
+@app.exception_handler(ResponseValidationError)
+def _response_validation_error(error: ResponseValidationError) -> Response:
+    logger.error("response does not match its model: %s", validation_details(error.errors()))
+    return error_response(500, "internal_error", "internal error")
 
 
 @app.exception_handler(InvalidCursor)
@@ -106,43 +175,74 @@ def _not_found(_: Exception) -> Response:
     return error_response(404, "not_found", "no such route")
 
 
+@app.exception_handler(ServiceError)
+def _service_error(error: ServiceError) -> Response:
+    # powertools' HTTP errors (BadRequestError, ...) would otherwise reach the catch-all below.
+    try:
+        code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        code = "error"
+    return error_response(error.status_code, code, error.msg)
+
+
+@app.exception_handler(Exception)
+def _internal_error(error: Exception) -> Response:
+    # Last resort, so that even a failure answers the error envelope; the trace goes to the log.
+    logger.exception("unhandled error in the API", exc_info=error)
+    return error_response(500, "internal_error", "internal error")
+
+
 def _tenant() -> str:
     return app.context["tenant_id"]
 
 
 def _monitor(monitor_id: str) -> MonitorModel:
+    # An id we never issue cannot exist, and an oversized one would be refused by DynamoDB as a key.
+    if not store.is_monitor_id(monitor_id):
+        raise ApiError(404, "not_found", "no such monitor")
     try:
         return store.get_monitor(_tenant(), monitor_id)
     except store.MonitorNotFound:
         raise ApiError(404, "not_found", f"no monitor {monitor_id}") from None
 
 
-def monitor_out(monitor: MonitorModel, with_secret: bool = False) -> dict[str, Any]:
-    return MonitorOut(
-        id=monitor.monitor_id,
-        name=monitor.name,
-        chain_ids=[int(chain_id) for chain_id in monitor.chain_ids],
-        webhook_url=monitor.webhook_url,
-        filters={
+def monitor_out(monitor: MonitorModel) -> MonitorOut:
+    return MonitorOut(**_monitor_fields(monitor))
+
+
+def monitor_with_secret(monitor: MonitorModel) -> MonitorWithSecret:
+    return MonitorWithSecret(**_monitor_fields(monitor), secret=monitor.secret)
+
+
+def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
+    return {
+        "id": monitor.monitor_id,
+        "name": monitor.name,
+        "chain_ids": [int(chain_id) for chain_id in monitor.chain_ids],
+        "webhook_url": monitor.webhook_url,
+        "filters": {
             "kinds": list(monitor.kinds),
             "contracts": list(monitor.contracts or []),
             "event_signatures": list(monitor.event_signatures or []),
         },
-        address_count=int(monitor.address_count or 0),
-        condition=monitor.condition,
-        confirmations=None if monitor.confirmations is None else int(monitor.confirmations),
-        active=bool(monitor.active),
-        created_at=int(monitor.created_at),
-        updated_at=int(monitor.updated_at),
-        secret=monitor.secret if with_secret else None,
-    ).model_dump(exclude_none=not with_secret)
+        "address_count": int(monitor.address_count or 0),
+        "condition": monitor.condition,
+        "confirmations": None if monitor.confirmations is None else int(monitor.confirmations),
+        "active": bool(monitor.active),
+        "created_at": int(monitor.created_at),
+        "updated_at": int(monitor.updated_at),
+    }
 
 
-def _check_semantics(chain_ids: list[int] | None, webhook_url: str | None, condition: str | None, confirmations: int | None) -> None:
+def _check_semantics(
+    chain_ids: list[int] | None, webhook_url: str | None, condition: str | None, confirmations: int | None
+) -> None:
     chains = known_chains()
     unknown = [chain_id for chain_id in chain_ids or [] if chains and chain_id not in chains]
     if unknown:
-        raise ApiError(422, "unknown_chain", f"chain ids not served here: {unknown}", [{"known": sorted(chains)}])
+        raise ApiError(
+            422, "unknown_chain", f"chain ids not served here: {unknown}", [{"known": sorted(chains)}]
+        )
     if webhook_url is not None:
         try:
             validate_webhook_url(webhook_url, settings().allow_private_webhooks)
@@ -172,12 +272,16 @@ def _check_address_limits(monitor: MonitorModel | None, adding: int, total_items
         raise ApiError(409, "address_limit", f"a monitor holds at most {MAX_ADDRESSES_PER_MONITOR} addresses")
 
 
-def _filter_fields(filters: Filters) -> dict[str, Any]:
-    return {
-        "kinds": list(filters.kinds),
+def _filter_fields(filters: Filters, only_given: bool = False) -> dict[str, Any]:
+    """The stored filter attributes; with only_given, just those the request named (PATCH merges)."""
+    fields = {
+        "kinds": list(dict.fromkeys(filters.kinds)),
         "contracts": sorted(set(filters.contracts)),
-        "event_signatures": list(filters.event_signatures),
+        "event_signatures": list(dict.fromkeys(filters.event_signatures)),
     }
+    if only_given:
+        return {name: value for name, value in fields.items() if name in filters.model_fields_set}
+    return fields
 
 
 @app.get("/v1/health", summary="Readiness", responses={200: {"description": "Ready"}})
@@ -185,13 +289,20 @@ def health() -> Health:
     return Health(status="ok")
 
 
-@app.post("/v1/monitors", status_code=201, summary="Create a monitor", responses=ERRORS)
-def create_monitor(body: MonitorCreate) -> MonitorOut:
+@app.post(
+    "/v1/monitors",
+    status_code=201,
+    summary="Create a monitor",
+    responses=_responses(201, "The monitor, with its secret (shown only here and on rotation)"),
+)
+def create_monitor(body: MonitorCreate) -> MonitorWithSecret:
     _check_semantics(body.chain_ids, body.webhook_url, body.condition, body.confirmations)
     addresses = _labelled(body.filters.addresses)
     _check_address_limits(None, len(addresses), len(body.filters.addresses))
     if store.count_monitors(_tenant()) >= settings().max_monitors_per_tenant:
-        raise ApiError(409, "monitor_limit", f"a tenant holds at most {settings().max_monitors_per_tenant} monitors")
+        raise ApiError(
+            409, "monitor_limit", f"a tenant holds at most {settings().max_monitors_per_tenant} monitors"
+        )
     monitor = store.create_monitor(
         _tenant(),
         {
@@ -203,27 +314,26 @@ def create_monitor(body: MonitorCreate) -> MonitorOut:
             "active": body.active,
             **_filter_fields(body.filters),
         },
+        addresses,
     )
-    if addresses:
-        store.add_addresses(monitor, addresses)
-        monitor = store.get_monitor(_tenant(), monitor.monitor_id)
-    return monitor_out(monitor, with_secret=True)
+    return monitor_with_secret(monitor)
 
 
-@app.get("/v1/monitors", summary="List monitors", responses=ERRORS)
+@app.get("/v1/monitors", summary="List monitors", responses=_responses(200, "A page of monitors"))
 def list_monitors(
-    limit: Annotated[int, Query(ge=1, le=100)] = 50, cursor: Annotated[str | None, Query(max_length=2048)] = None
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> MonitorPage:
     items, next_cursor = store.list_monitors(_tenant(), limit, cursor)
     return MonitorPage(items=[monitor_out(item) for item in items], next_cursor=next_cursor)
 
 
-@app.get("/v1/monitors/<monitor_id>", summary="Get a monitor", responses=ERRORS)
+@app.get("/v1/monitors/<monitor_id>", summary="Get a monitor", responses=_responses(200, "The monitor"))
 def get_monitor(monitor_id: str) -> MonitorOut:
     return monitor_out(_monitor(monitor_id))
 
 
-@app.patch("/v1/monitors/<monitor_id>", summary="Change a monitor", responses=ERRORS)
+@app.patch("/v1/monitors/<monitor_id>", summary="Change a monitor", responses=_responses(200, "The monitor"))
 def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
     monitor = _monitor(monitor_id)
     given = body.model_fields_set
@@ -242,7 +352,8 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
         if name in given:
             changes[name] = getattr(body, name)
     if body.filters is not None:
-        changes.update(_filter_fields(body.filters))
+        # A partial filters object changes only the filters it names, like a JSON merge patch.
+        changes.update(_filter_fields(body.filters, only_given=True))
         if "addresses" in body.filters.model_fields_set:
             _replace_addresses(monitor, _labelled(body.filters.addresses), len(body.filters.addresses))
             monitor = _monitor(monitor_id)
@@ -265,13 +376,22 @@ def _replace_addresses(monitor: MonitorModel, wanted: list[tuple[str, str | None
         store.add_addresses(monitor, wanted)
 
 
-@app.delete("/v1/monitors/<monitor_id>", status_code=204, summary="Delete a monitor", responses=ERRORS)
-def delete_monitor(monitor_id: str) -> Response:
+@app.delete(
+    "/v1/monitors/<monitor_id>",
+    status_code=204,
+    summary="Delete a monitor",
+    responses=_responses(204, "Deleted"),
+)
+def delete_monitor(monitor_id: str):
     store.delete_monitor(_monitor(monitor_id))
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
-@app.post("/v1/monitors/<monitor_id>/addresses", summary="Add or remove watched addresses", responses=ERRORS)
+@app.post(
+    "/v1/monitors/<monitor_id>/addresses",
+    summary="Add or remove watched addresses",
+    responses=_responses(200, "How many were added and removed"),
+)
 def change_addresses(monitor_id: str, body: AddressChange) -> AddressChangeResult:
     monitor = _monitor(monitor_id)
     adding = _labelled(body.add)
@@ -282,11 +402,15 @@ def change_addresses(monitor_id: str, body: AddressChange) -> AddressChangeResul
     return AddressChangeResult(added=added, removed=removed, address_count=count)
 
 
-@app.get("/v1/monitors/<monitor_id>/addresses", summary="List watched addresses", responses=ERRORS)
+@app.get(
+    "/v1/monitors/<monitor_id>/addresses",
+    summary="List watched addresses",
+    responses=_responses(200, "A page of watched addresses"),
+)
 def list_addresses(
     monitor_id: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> AddressPage:
     _monitor(monitor_id)
     items, next_cursor = store.list_addresses(monitor_id, limit, cursor)
@@ -295,17 +419,63 @@ def list_addresses(
     )
 
 
-@app.get("/v1/openapi.json", summary="This API's OpenAPI document", include_in_schema=False)
-def openapi_document() -> Response:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_json())
+@app.get(
+    "/v1/openapi.json", summary="This API's OpenAPI document", responses=_responses(200, "OpenAPI 3 document")
+)
+def openapi_document() -> dict[str, Any]:
+    return openapi_dict()
 
 
 def openapi_json() -> str:
-    schema = app.get_openapi_schema(title="blockhook", version="0.1.0", summary="Blockchain address and event monitor")
-    document = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
-    document.setdefault("components", {}).setdefault("schemas", {})["ErrorEnvelope"] = ErrorEnvelope.model_json_schema(
-        ref_template="#/components/schemas/{model}"
+    return json.dumps(openapi_dict())
+
+
+def openapi_dict() -> dict[str, Any]:
+    schema = app.get_openapi_schema(
+        title="blockhook",
+        version="0.1.0",
+        summary="Blockchain address and event monitor",
+        security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+        security=[{"apiKey": []}],
     )
-    for name, definition in document["components"]["schemas"]["ErrorEnvelope"].pop("$defs", {}).items():
-        document["components"]["schemas"].setdefault(name, definition)
-    return json.dumps(document)
+    document = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ErrorEnvelope"] = ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in schemas["ErrorEnvelope"].pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    for path in PUBLIC_PATHS:
+        for operation in document["paths"].get(path, {}).values():
+            operation["security"] = []  # powertools drops an empty per-route list: public paths need no key
+    _describe_errors_as_envelopes(document)
+    return document
+
+
+def _describe_errors_as_envelopes(document: dict[str, Any]) -> None:
+    """Powertools documents its own 422 and 500 bodies; this API answers them with the error envelope."""
+    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            for status, response in responses.items():
+                schema = (response.get("content") or {}).get("application/json", {}).get("schema", {})
+                if schema.get("$ref", "").rsplit("/", 1)[-1] in POWERTOOLS_ERROR_SCHEMAS:
+                    response["content"] = envelope
+                    if status == "500":
+                        response["description"] = "Internal error"
+                if status == "204":
+                    response.pop("content", None)  # no body
+    schemas = document["components"]["schemas"]
+    removed = {name: schemas.pop(name) for name in POWERTOOLS_ERROR_SCHEMAS if name in schemas}
+    still_used = _references(document)
+    schemas.update({name: schema for name, schema in removed.items() if name in still_used})
+
+
+def _references(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"].rsplit("/", 1)[-1]} if isinstance(node.get("$ref"), str) else set()
+        for value in node.values():
+            found |= _references(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_references(item) for item in node)) if node else set()
+    return set()

@@ -18,7 +18,14 @@ from blockhook.chain.events import MalformedBlockError, block_events
 from blockhook.chain.reader import ChainReader, ChainReadError, RawBlock
 from blockhook.chain.registry import ChainConfig
 from blockhook.chain.rpc import RpcError, RpcUnavailable
-from blockhook.store.chain_state import Checkpoint, CheckpointConflict, load_checkpoint, record_head, rewind_checkpoint, save_checkpoint
+from blockhook.store.chain_state import (
+    Checkpoint,
+    CheckpointConflict,
+    load_checkpoint,
+    record_head,
+    rewind_checkpoint,
+    save_checkpoint,
+)
 from blockhook.streaming.codec import BlockHeader
 from blockhook.streaming.producer import BlockProducer, ProduceFailed
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -22,8 +23,10 @@ def main() -> int:
         print(f"blockhook could not start: {error}", file=sys.stderr)
         return 1
     print(system.describe(), flush=True)
+    parent = os.getppid()
     try:
-        while not stopped.wait(0.5):
+        # Also stop when whoever started us (make, a test) is gone, so no server is orphaned.
+        while not stopped.wait(0.5) and os.getppid() == parent:
             pass
     except KeyboardInterrupt:
         pass

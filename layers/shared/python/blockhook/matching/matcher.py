@@ -17,12 +17,13 @@ TRANSFER_TOPIC = topic0("Transfer(address,address,uint256)")
 TRANSFER_SINGLE_TOPIC = topic0("TransferSingle(address,address,address,uint256,uint256)")
 TRANSFER_BATCH_TOPIC = topic0("TransferBatch(address,address,address,uint256[],uint256[])")
 
-# Topic 0 of the log a decoded kind came from (ERC-1155 events may come from either).
+# Topic 0 of the log a decoded kind came from (ERC-1155: see event_topic0s).
 _KIND_TOPICS: dict[str, frozenset[str]] = {
     "erc20_transfer": frozenset({TRANSFER_TOPIC}),
     "erc721_transfer": frozenset({TRANSFER_TOPIC}),
     "erc1155_transfer": frozenset({TRANSFER_SINGLE_TOPIC, TRANSFER_BATCH_TOPIC}),
 }
+_ERC1155_SUFFIX = ":erc1155_transfer"
 _PARTY_FIELDS: dict[str, tuple[str, ...]] = {
     "transaction": ("from", "to", "contract_address"),
     "native_transfer": ("from", "to"),
@@ -86,10 +87,20 @@ def emitter(event: Mapping[str, Any]) -> str | None:
 
 
 def event_topic0s(event: Mapping[str, Any]) -> frozenset[str]:
-    if event.get("kind") == "log":
+    kind = event.get("kind")
+    if kind == "log":
         topics = event.get("topics") or []
         return frozenset(topics[:1])
-    return _KIND_TOPICS.get(event.get("kind", ""), frozenset())
+    if kind == "erc1155_transfer":
+        # Event ids (DESIGN "Ids") end in `:erc1155_transfer` for a TransferSingle and in
+        # `:erc1155_transfer:<n>` for the n-th id of a TransferBatch: the log's topic 0 is known.
+        event_id = str(event.get("id", ""))
+        if event_id.endswith(_ERC1155_SUFFIX):
+            return frozenset({TRANSFER_SINGLE_TOPIC})
+        head, _, n = event_id.rpartition(":")
+        if n.isdigit() and head.endswith(_ERC1155_SUFFIX):
+            return frozenset({TRANSFER_BATCH_TOPIC})
+    return _KIND_TOPICS.get(kind or "", frozenset())
 
 
 def accepts(monitor: MonitorView, event: Mapping[str, Any]) -> bool:

@@ -6,8 +6,15 @@ import re
 
 from eth_utils import keccak
 
-_SIGNATURE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$")
 _TOPIC = re.compile(r"^0x[0-9a-fA-F]{64}$")
+# Words (names, types, `indexed`), array suffixes, and punctuation; anything else is refused.
+_TOKEN = re.compile(r"\s*(?:([A-Za-z_$][A-Za-z0-9_$]*)|(\[[0-9]*\])|([(),]))")
+_SIZED = re.compile(r"^(u?int|bytes)([1-9][0-9]*)$")
+_FIXED = re.compile(r"^u?fixed([1-9][0-9]*)x([0-9]|[1-9][0-9])$")
+_PLAIN_TYPES = frozenset({"address", "bool", "string", "bytes", "function", "uint256", "int256"})
+# Solidity's aliases: the topic is the keccak of the canonical name, never of the alias.
+_ALIASES = {"uint": "uint256", "int": "int256", "byte": "bytes1", "fixed": "fixed128x18", "ufixed": "ufixed128x18"}
+MAX_TUPLE_DEPTH = 32
 
 
 class InvalidSignature(ValueError):
@@ -15,39 +22,96 @@ class InvalidSignature(ValueError):
 
 
 def canonical_signature(signature: str) -> str:
-    """`Transfer(address indexed from, address indexed to, uint256 value)` -> `Transfer(address,address,uint256)`."""
-    match = _SIGNATURE.match(signature)
-    if not match:
+    """`Transfer(address indexed from, address indexed to, uint value)` -> `Transfer(address,address,uint256)`.
+
+    Parameter names and `indexed` are dropped, aliases resolved, tuples (`(...)` or `tuple(...)`,
+    with or without component names) written `(type,type)`."""
+    if not isinstance(signature, str):
         raise InvalidSignature(f"not an event signature: {signature!r}")
-    name, params = match.groups()
-    types = []
-    for param in _split_params(params):
-        words = param.split()
-        if not words:
-            raise InvalidSignature(f"empty parameter in {signature!r}")
-        types.append(words[0])
-    return f"{name}({','.join(types)})"
+    tokens = _tokenize(signature)
+    if len(tokens) < 3 or tokens[0][0] != "word" or tokens[1] != ("punct", "("):
+        raise InvalidSignature(f"not an event signature: {signature!r}")
+    types, end = _params(tokens, 2, signature, depth=0, event_level=True)
+    if end != len(tokens):
+        raise InvalidSignature(f"unexpected text after the parameters in {signature!r}")
+    return f"{tokens[0][1]}({','.join(types)})"
 
 
 def topic0(signature: str) -> str:
     """The topic 0 of a signature, or the signature itself when it already is a 32-byte topic."""
-    if _TOPIC.match(signature):
+    if isinstance(signature, str) and _TOPIC.match(signature):
         return signature.lower()
     return "0x" + keccak(text=canonical_signature(signature)).hex()
 
 
-def _split_params(params: str) -> list[str]:
-    # Split on commas outside parentheses, so tuple types stay whole.
-    parts, depth, current = [], 0, []
-    for char in params:
-        if char == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-            continue
-        depth += char == "("
-        depth -= char == ")"
-        current.append(char)
-    tail = "".join(current).strip()
-    if tail or parts:
-        parts.append(tail)
-    return parts
+def _tokenize(signature: str) -> list[tuple[str, str]]:
+    tokens, position, stripped_end = [], 0, len(signature.rstrip())
+    while position < stripped_end:
+        match = _TOKEN.match(signature, position)
+        if not match:
+            raise InvalidSignature(f"unexpected character {signature[position:].lstrip()[:1]!r} in {signature!r}")
+        word, array, punct = match.groups()
+        tokens.append(("word", word) if word else ("array", array) if array else ("punct", punct))
+        position = match.end()
+    return tokens
+
+
+def _params(
+    tokens: list[tuple[str, str]], position: int, signature: str, depth: int, event_level: bool
+) -> tuple[list[str], int]:
+    """Parse `param, param, ...)` from `position`; returns the canonical types and the index after `)`."""
+    if depth > MAX_TUPLE_DEPTH:
+        raise InvalidSignature(f"tuples nested too deep in {signature!r}")
+    types: list[str] = []
+    if position < len(tokens) and tokens[position] == ("punct", ")"):
+        return types, position + 1
+    while True:
+        canonical, position = _type(tokens, position, signature, depth)
+        types.append(canonical)
+        # Then optionally `indexed` (event parameters only) and a name.
+        if event_level and _at(tokens, position) == ("word", "indexed"):
+            position += 1
+        if _at(tokens, position)[0] == "word" and _at(tokens, position)[1] != "indexed":
+            position += 1
+        separator = _at(tokens, position)
+        position += 1
+        if separator == ("punct", ")"):
+            return types, position
+        if separator != ("punct", ","):
+            raise InvalidSignature(f"expected ',' or ')' in {signature!r}")
+
+
+def _type(tokens: list[tuple[str, str]], position: int, signature: str, depth: int) -> tuple[str, int]:
+    kind, text = _at(tokens, position)
+    if kind == "word" and text == "tuple" and _at(tokens, position + 1) == ("punct", "("):
+        kind, text, position = "punct", "(", position + 1
+    if (kind, text) == ("punct", "("):
+        components, position = _params(tokens, position + 1, signature, depth + 1, event_level=False)
+        canonical = f"({','.join(components)})"
+    elif kind == "word" and _elementary(text):
+        canonical, position = _ALIASES.get(text, text), position + 1
+    else:
+        raise InvalidSignature(f"expected a type, found {text or 'the end'!r} in {signature!r}")
+    while _at(tokens, position)[0] == "array":
+        canonical += _at(tokens, position)[1]
+        position += 1
+    return canonical, position
+
+
+def _elementary(name: str) -> bool:
+    if name in _PLAIN_TYPES or name in _ALIASES:
+        return True
+    if sized := _SIZED.match(name):
+        base, size = sized.group(1), int(sized.group(2))
+        return 1 <= size <= 32 if base == "bytes" else _valid_bits(size)
+    if fixed := _FIXED.match(name):
+        return _valid_bits(int(fixed.group(1))) and int(fixed.group(2)) <= 80
+    return False
+
+
+def _valid_bits(bits: int) -> bool:
+    return 8 <= bits <= 256 and bits % 8 == 0
+
+
+def _at(tokens: list[tuple[str, str]], position: int) -> tuple[str, str]:
+    return tokens[position] if position < len(tokens) else ("end", "")

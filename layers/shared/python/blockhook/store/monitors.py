@@ -3,6 +3,7 @@ change counter the matcher watches."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -16,29 +17,48 @@ from blockhook.store.paging import decode_cursor, encode_cursor
 from blockhook.store.versions import bump_monitors_version
 
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem limit
+MONITOR_KEY = frozenset({"tenant_id", "monitor_id"})
+MONITOR_ADDRESS_KEY = frozenset({"monitor_id", "address"})
 
 
 class MonitorNotFound(LookupError):
     pass
 
 
+_MONITOR_ID = re.compile(r"mon_[0-9a-f]{24}")
+
+
 def new_monitor_id() -> str:
     return "mon_" + secrets.token_hex(12)
+
+
+def is_monitor_id(value: str) -> bool:
+    """Whether `value` has the shape of an id new_monitor_id issues."""
+    return bool(_MONITOR_ID.fullmatch(value))
 
 
 def new_secret() -> str:
     return "whsec_" + secrets.token_hex(24)
 
 
-def create_monitor(tenant_id: str, fields: Mapping[str, Any]) -> MonitorModel:
+def create_monitor(
+    tenant_id: str, fields: Mapping[str, Any], addresses: Sequence[tuple[str, str | None]] = ()
+) -> MonitorModel:
+    """Create a monitor with its first (address, label) pairs.
+
+    The addresses are written before the monitor: a monitor with no addresses matches
+    every party, so it must never be seen, even briefly, without the ones it was made with."""
     now = int(time.time())
+    monitor_id = new_monitor_id()
+    unique = dict(addresses)
+    _write_address_items(monitor_id, tenant_id, list(unique.items()))
     monitor = MonitorModel(
         tenant_id,
-        new_monitor_id(),
+        monitor_id,
         secret=new_secret(),
         created_at=now,
         updated_at=now,
-        address_count=0,
+        address_count=len(unique),
         version=1,
         **fields,
     )
@@ -55,11 +75,20 @@ def get_monitor(tenant_id: str, monitor_id: str) -> MonitorModel:
 
 
 def list_monitors(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[MonitorModel], str | None]:
-    page = MonitorModel.query(
-        tenant_id, limit=limit, last_evaluated_key=decode_cursor(cursor), consistent_read=True
+    """A page of the tenant's monitors and the cursor of the next page (None on the last page).
+
+    Raises InvalidCursor for a cursor this tenant was not given."""
+    start = decode_cursor(cursor, MONITOR_KEY, {"tenant_id": tenant_id})
+    # One item more than asked tells whether another page follows, so the last page has no cursor.
+    items = list(
+        MonitorModel.query(tenant_id, limit=limit + 1, last_evaluated_key=start, consistent_read=True)
     )
-    items = list(page)
-    return items, encode_cursor(page.last_evaluated_key)
+    if len(items) <= limit:
+        return items, None
+    last = items[limit - 1]
+    return items[:limit], encode_cursor(
+        {"tenant_id": {"S": last.tenant_id}, "monitor_id": {"S": last.monitor_id}}
+    )
 
 
 def count_monitors(tenant_id: str) -> int:
@@ -67,11 +96,21 @@ def count_monitors(tenant_id: str) -> int:
 
 
 def update_monitor(monitor: MonitorModel, changes: Mapping[str, Any]) -> MonitorModel:
-    for name, value in changes.items():
-        setattr(monitor, name, value)
-    monitor.updated_at = int(time.time())
-    monitor.version = int(monitor.version) + 1
-    monitor.save()
+    """Change these attributes of the monitor and return it as stored now.
+
+    An update of the named attributes, not a save of the whole item: a save would undo a
+    concurrent address_count change and re-create a monitor deleted meanwhile."""
+    actions = [
+        getattr(MonitorModel, name).remove() if value is None else getattr(MonitorModel, name).set(value)
+        for name, value in changes.items()
+    ]
+    actions += [MonitorModel.updated_at.set(int(time.time())), MonitorModel.version.add(1)]
+    try:
+        monitor.update(actions=actions, condition=MonitorModel.monitor_id.exists())
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise MonitorNotFound(monitor.monitor_id) from None
     bump_monitors_version()
     return monitor
 
@@ -80,7 +119,9 @@ def delete_monitor(monitor: MonitorModel) -> None:
     # Remove the monitor first: from the next matcher batch on, its addresses lead nowhere.
     monitor.delete()
     bump_monitors_version()
-    addresses = [item.address for item in MonitorAddressModel.query(monitor.monitor_id, attributes_to_get=["address"])]
+    addresses = [
+        item.address for item in MonitorAddressModel.query(monitor.monitor_id, attributes_to_get=["address"])
+    ]
     _delete_address_items(monitor.monitor_id, addresses)
 
 
@@ -94,13 +135,7 @@ def add_addresses(monitor: MonitorModel, labelled: Sequence[tuple[str, str | Non
 
     Returns how many addresses are new to the monitor."""
     existing = _existing_addresses(monitor.monitor_id, [address for address, _ in labelled])
-    now = int(time.time())
-    with MonitorAddressModel.batch_write() as monitor_side, AddressIndexModel.batch_write() as index_side:
-        for address, label in labelled:
-            monitor_side.save(MonitorAddressModel(monitor.monitor_id, address, label=label, added_at=now))
-            index_side.save(
-                AddressIndexModel(address, monitor.monitor_id, tenant_id=monitor.tenant_id, label=label)
-            )
+    _write_address_items(monitor.monitor_id, monitor.tenant_id, labelled)
     added = len({address for address, _ in labelled} - existing)
     if added:
         _adjust_address_count(monitor, added)
@@ -117,12 +152,22 @@ def remove_addresses(monitor: MonitorModel, addresses: Sequence[str]) -> int:
     return len(existing)
 
 
-def list_addresses(monitor_id: str, limit: int, cursor: str | None) -> tuple[list[MonitorAddressModel], str | None]:
-    page = MonitorAddressModel.query(
-        monitor_id, limit=limit, last_evaluated_key=decode_cursor(cursor), consistent_read=True
+def list_addresses(
+    monitor_id: str, limit: int, cursor: str | None
+) -> tuple[list[MonitorAddressModel], str | None]:
+    """A page of the monitor's watched addresses (ordered by address) and the next page's cursor.
+
+    Raises InvalidCursor for a cursor of another monitor or one this API did not return."""
+    start = decode_cursor(cursor, MONITOR_ADDRESS_KEY, {"monitor_id": monitor_id})
+    items = list(
+        MonitorAddressModel.query(monitor_id, limit=limit + 1, last_evaluated_key=start, consistent_read=True)
     )
-    items = list(page)
-    return items, encode_cursor(page.last_evaluated_key)
+    if len(items) <= limit:
+        return items, None
+    last = items[limit - 1]
+    return items[:limit], encode_cursor(
+        {"monitor_id": {"S": last.monitor_id}, "address": {"S": last.address}}
+    )
 
 
 def watchers_of(addresses: Iterable[str]) -> dict[str, list[AddressIndexModel]]:
@@ -158,12 +203,22 @@ def _adjust_address_count(monitor: MonitorModel, delta: int) -> None:
         raise MonitorNotFound(monitor.monitor_id) from None
 
 
+def _write_address_items(monitor_id: str, tenant_id: str, labelled: Sequence[tuple[str, str | None]]) -> None:
+    now = int(time.time())
+    with MonitorAddressModel.batch_write() as monitor_side, AddressIndexModel.batch_write() as index_side:
+        for address, label in labelled:
+            monitor_side.save(MonitorAddressModel(monitor_id, address, label=label, added_at=now))
+            index_side.save(AddressIndexModel(address, monitor_id, tenant_id=tenant_id, label=label))
+
+
 def _existing_addresses(monitor_id: str, addresses: Sequence[str]) -> set[str]:
     found: set[str] = set()
     unique = sorted(set(addresses))
     for start in range(0, len(unique), BATCH_GET_LIMIT):
         keys = [(monitor_id, address) for address in unique[start : start + BATCH_GET_LIMIT]]
-        found.update(item.address for item in MonitorAddressModel.batch_get(keys, attributes_to_get=["address"]))
+        found.update(
+            item.address for item in MonitorAddressModel.batch_get(keys, attributes_to_get=["address"])
+        )
     return found
 
 

@@ -17,6 +17,11 @@ MESSAGE_VERSION = 1
 MAX_MESSAGE_BYTES = 900_000
 
 
+_EVENT_STRINGS = ("id", "kind")
+_EVENT_INTEGERS = ("chain_id", "tx_index")
+_EVENT_OPTIONAL_STRINGS = ("from", "to", "contract_address", "address", "token", "operator")
+
+
 class MalformedMessage(ValueError):
     """A record on the topic that is not a message of this codec."""
 
@@ -95,11 +100,13 @@ def encode_revert(chain_id: int, number: int, block_hash: str) -> bytes:
 def decode(value: bytes | str) -> BlockMessage | RevertMessage:
     try:
         document = json.loads(value)
-    except (ValueError, UnicodeDecodeError) as error:
+    # RecursionError: arrays nested thousands deep; TypeError: no value at all (a null record).
+    except (ValueError, RecursionError, TypeError) as error:
         raise MalformedMessage(f"not JSON: {error}") from None
     if not isinstance(document, dict):
         raise MalformedMessage("not a JSON object")
-    if document.get("v") != MESSAGE_VERSION:
+    version = document.get("v")
+    if type(version) is not int or version != MESSAGE_VERSION:  # `true == 1` in Python
         raise MalformedMessage(f"unknown message version {document.get('v')!r}")
     try:
         if document["type"] == "revert":
@@ -113,9 +120,14 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
                 timestamp=_int(document["timestamp"]),
             )
             events = document["events"]
-            if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
-                raise MalformedMessage("events is not a list of objects")
-            return BlockMessage(header, _int(document.get("chunk", 0)), _int(document.get("chunks", 1)), events)
+            if not isinstance(events, list):
+                raise MalformedMessage("events is not a list")
+            for event in events:
+                _check_event(event)
+            chunk, chunks = _int(document.get("chunk", 0)), _int(document.get("chunks", 1))
+            if not 0 <= chunk < chunks:
+                raise MalformedMessage(f"chunk {chunk} of {chunks} is out of range")
+            return BlockMessage(header, chunk, chunks, events)
     except KeyError as missing:
         raise MalformedMessage(f"missing field {missing}") from None
     raise MalformedMessage(f"unknown message type {document.get('type')!r}")
@@ -125,6 +137,26 @@ def _int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedMessage(f"expected an integer, got {value!r}")
     return value
+
+
+def _check_event(event: Any) -> None:
+    # The matcher hashes and compares these fields, the delivery sorts by the indexes: a value
+    # of the wrong type would crash the whole batch (and every retry of it) further on.
+    if not isinstance(event, dict):
+        raise MalformedMessage("an event is not an object")
+    for name in _EVENT_STRINGS:
+        if not isinstance(event.get(name), str):
+            raise MalformedMessage(f"event {name} is not a string: {event.get(name)!r}")
+    for name in (*_EVENT_INTEGERS, "log_index"):
+        value = event.get(name)
+        if (value is not None or name != "log_index") and (type(value) is not int):
+            raise MalformedMessage(f"event {name} is not an integer: {value!r}")
+    for name in _EVENT_OPTIONAL_STRINGS:
+        if event.get(name) is not None and not isinstance(event[name], str):
+            raise MalformedMessage(f"event {name} is not a string: {event[name]!r}")
+    topics = event.get("topics")
+    if topics is not None and not (isinstance(topics, list) and all(isinstance(topic, str) for topic in topics)):
+        raise MalformedMessage(f"event topics is not a list of strings: {topics!r}")
 
 
 def _hash(value: Any) -> str:
