@@ -12,7 +12,7 @@ N = dynamodb.AttributeType.NUMBER
 
 
 class DataTables(Construct):
-    """monitors, monitor_addresses, address_index, state, deliveries."""
+    """monitors, monitor_addresses, address_index, state, deliveries, matches."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -35,9 +35,21 @@ class DataTables(Construct):
             projection_type=dynamodb.ProjectionType.ALL,
         )
 
+        # Each monitor's matched events of a block: pending until confirmed, kept a week once
+        # settled so that a reorg can take them back. The sparse index holds only pending ones.
+        self.matches = self._table(
+            "Matches", partition=("block_key", S), sort=("match_key", S), ttl="expires_at"
+        )
+        self.matches.add_global_secondary_index(
+            index_name="pending_by_chain",
+            partition_key=dynamodb.Attribute(name="pending_chain", type=N),
+            sort_key=dynamodb.Attribute(name="release_at", type=N),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+
     @property
     def all(self) -> list[dynamodb.Table]:
-        return [self.monitors, self.monitor_addresses, self.address_index, self.state, self.deliveries]
+        return [self.monitors, self.monitor_addresses, self.address_index, self.state, self.deliveries, self.matches]
 
     def _table(
         self,

@@ -97,7 +97,12 @@ class Functions(Construct):
             # checkpoint is also guarded by a conditional write; this keeps the race from happening.)
             reserved_concurrency=1,
         )
-        self.matcher = self._function("matcher", in_vpc=streaming.matcher_security_group)
+        self.matcher = self._function(
+            "matcher",
+            # The matcher holds matches for each chain's default confirmations.
+            environment={"BLOCKHOOK_CHAINS": chains_json},
+            in_vpc=streaming.matcher_security_group,
+        )
         self.deliver = self._function("deliver")  # BLOCKHOOK_RETRY_SCHEDULE unset: the production schedule
 
         self._grant_data()
@@ -158,6 +163,7 @@ class Functions(Construct):
             "BLOCKHOOK_ADDRESS_INDEX_TABLE": data.address_index.table_name,
             "BLOCKHOOK_STATE_TABLE": data.state.table_name,
             "BLOCKHOOK_DELIVERIES_TABLE": data.deliveries.table_name,
+            "BLOCKHOOK_MATCHES_TABLE": data.matches.table_name,
             "BLOCKHOOK_DELIVERY_QUEUE_URL": self._queue.queue_url,
             "POWERTOOLS_SERVICE_NAME": f"blockhook-{name}",
             "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -174,7 +180,7 @@ class Functions(Construct):
         # matcher: reads monitors and addresses, writes deliveries and pending matches, queues deliveries.
         for table in (data.monitors, data.monitor_addresses, data.address_index):
             table.grant_read_data(self.matcher)
-        for table in (data.state, data.deliveries):
+        for table in (data.state, data.deliveries, data.matches):
             table.grant_read_write_data(self.matcher)
         queue.grant_send_messages(self.matcher)
         # deliver: records attempts, reads the monitor's URL and secret, re-queues the next attempt

@@ -17,6 +17,7 @@ from tests.support.contracts import (
     ANVIL_ACCOUNTS,
     TOKEN_RUNTIME,
     place_contract,
+    rpc,
     send_tx,
     token_transfer,
 )
@@ -150,3 +151,51 @@ def test_unknown_key_is_refused_with_the_error_envelope(stack):
     answer = requests.get(f"{stack.api}/monitors", headers={"x-api-key": "wrong"}, timeout=10)
     assert answer.status_code == 401
     assert answer.json()["error"]["code"] == "unauthorized"
+
+
+def test_a_reorg_takes_back_sent_events_and_never_sends_unconfirmed_ones(stack):
+    watched = "0x" + "ef" * 20
+    sender = ANVIL_ACCOUNTS[4]
+    with WebhookReceiver() as at_once, WebhookReceiver() as confirmed:
+        immediate = create_monitor(stack, at_once.url, watched, confirmations=0)
+        careful = create_monitor(stack, confirmed.url, watched, confirmations=3)
+        receipt = send_tx(stack.rpc, sender, watched, value=12345)
+
+        (first,) = at_once.wait_for(timeout=30)
+        sent = first.json()
+        assert sent["removed"] is False and sent["block"]["hash"] == receipt["blockHash"]
+
+        rpc(stack.rpc, "anvil_reorg", [1, []])  # the block with the transfer is replaced by an empty one
+        rpc(stack.rpc, "anvil_mine", ["0x5"])  # the new branch grows past it, deep enough for `careful`
+
+        requests_seen = at_once.wait_for(lambda seen: len(seen) >= 2, timeout=30)
+        removal = requests_seen[1].json()
+        assert removal["removed"] is True
+        assert removal["block"] == sent["block"]
+        assert [event["id"] for event in removal["events"]] == [event["id"] for event in sent["events"]]
+        assert removal["id"] != sent["id"]
+        at_once.verify_all(immediate["secret"])
+
+        time.sleep(3)  # the new branch is processed by now (1 s polls); nothing may come for the old block
+        assert confirmed.requests == []
+        assert careful["confirmations"] == 3
+    chains = stack.call("GET", "/chains").json()["items"]
+    (local,) = chains
+    assert local["chain_id"] == 31337 and local["head"] >= int(receipt["blockNumber"], 16) + 5
+    assert local["lag_blocks"] is not None and local["lag_blocks"] >= 0
+
+
+def create_monitor(stack: LocalStack, url: str, watched: str, **fields) -> dict:
+    answer = stack.call(
+        "POST",
+        "/monitors",
+        json={
+            "name": "reorg watch",
+            "chain_ids": [31337],
+            "webhook_url": url,
+            "filters": {"kinds": ["native_transfer"], "addresses": [watched]},
+            **fields,
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()

@@ -14,6 +14,7 @@ TABLES = {
     "BLOCKHOOK_ADDRESS_INDEX_TABLE": (("address", "S"), ("monitor_id", "S")),
     "BLOCKHOOK_STATE_TABLE": (("key", "S"), None),
     "BLOCKHOOK_DELIVERIES_TABLE": (("delivery_id", "S"), None),
+    "BLOCKHOOK_MATCHES_TABLE": (("block_key", "S"), ("match_key", "S")),
 }
 
 # Which table each PynamoDB model lives in (the models read the same variables).
@@ -24,6 +25,8 @@ MODEL_TABLES = {
     models.ChainStateModel: "BLOCKHOOK_STATE_TABLE",
     models.VersionModel: "BLOCKHOOK_STATE_TABLE",
     models.DeliveryModel: "BLOCKHOOK_DELIVERIES_TABLE",
+    models.MatcherProgressModel: "BLOCKHOOK_STATE_TABLE",
+    models.MatchModel: "BLOCKHOOK_MATCHES_TABLE",
 }
 
 
@@ -46,8 +49,8 @@ def key_schema(partition, sort) -> list[dict]:
     return keys
 
 
-def test_five_tables(template: Template) -> None:
-    template.resource_count_is("AWS::DynamoDB::Table", 5)
+def test_six_tables(template: Template) -> None:
+    template.resource_count_is("AWS::DynamoDB::Table", 6)
 
 
 @pytest.mark.parametrize("variable", sorted(TABLES))
@@ -78,9 +81,17 @@ def test_deliveries_ttl_and_by_monitor_index(table_by_env: dict) -> None:
     assert definitions["created_at"] == "N"
 
 
-def test_only_deliveries_expire(table_by_env: dict) -> None:
+def test_only_deliveries_and_matches_expire(table_by_env: dict) -> None:
     expiring = [v for v, t in table_by_env.items() if "TimeToLiveSpecification" in t["Properties"]]
-    assert expiring == ["BLOCKHOOK_DELIVERIES_TABLE"]
+    assert sorted(expiring) == ["BLOCKHOOK_DELIVERIES_TABLE", "BLOCKHOOK_MATCHES_TABLE"]
+
+
+def test_matches_pending_index_is_sparse_on_pending_chain(table_by_env: dict) -> None:
+    props = table_by_env["BLOCKHOOK_MATCHES_TABLE"]["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    (index,) = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "pending_by_chain"
+    assert index["KeySchema"] == key_schema(("pending_chain", "N"), ("release_at", "N"))
 
 
 @pytest.mark.parametrize("model", list(MODEL_TABLES), ids=lambda m: m.__name__)

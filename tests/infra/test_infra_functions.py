@@ -17,6 +17,7 @@ COMMON_ENV = {
     "BLOCKHOOK_ADDRESS_INDEX_TABLE",
     "BLOCKHOOK_STATE_TABLE",
     "BLOCKHOOK_DELIVERIES_TABLE",
+    "BLOCKHOOK_MATCHES_TABLE",
     "BLOCKHOOK_DELIVERY_QUEUE_URL",
     "BLOCKHOOK_MODE",
     "POWERTOOLS_SERVICE_NAME",
@@ -31,7 +32,7 @@ EXTRA_ENV = {
         "BLOCKHOOK_CHAINS",
         "BLOCKHOOK_INGEST_STOP_MARGIN_SECONDS",
     },
-    "matcher": set(),
+    "matcher": {"BLOCKHOOK_CHAINS"},
     "deliver": set(),
 }
 SIZES = {"api": (512, 29), "ingest": (1024, 75), "matcher": (1024, 120), "deliver": (512, 120)}
@@ -44,13 +45,14 @@ TABLE_ENV = {
     "address_index": "BLOCKHOOK_ADDRESS_INDEX_TABLE",
     "state": "BLOCKHOOK_STATE_TABLE",
     "deliveries": "BLOCKHOOK_DELIVERIES_TABLE",
+    "matches": "BLOCKHOOK_MATCHES_TABLE",
 }
 ALL_TABLES = set(TABLE_ENV)
 # name -> (tables it reads, tables it writes)
 TABLE_ACCESS = {
-    "api": (ALL_TABLES, ALL_TABLES),
+    "api": (ALL_TABLES - {"matches"}, ALL_TABLES - {"matches"}),
     "ingest": ({"state"}, {"state"}),
-    "matcher": (ALL_TABLES, {"state", "deliveries"}),
+    "matcher": (ALL_TABLES, {"state", "deliveries", "matches"}),
     "deliver": ({"deliveries", "monitors"}, {"deliveries"}),
 }
 
@@ -161,8 +163,10 @@ def test_ingest_and_api_settings(functions: dict, stack) -> None:
     chains = json.loads(ingest["BLOCKHOOK_CHAINS"])
     assert chains == {"chains": stack.node.try_get_context("chains")}
     assert chains["chains"][0]["chain_id"] == 1
-    # The API serves the same chains (it refuses monitors on others and reports each one's lag).
+    # The API serves the same chains (it refuses monitors on others and reports each one's lag),
+    # and the matcher takes each chain's default confirmations from the same list.
     assert api["BLOCKHOOK_CHAINS"] == ingest["BLOCKHOOK_CHAINS"]
+    assert functions["matcher"][1]["Environment"]["Variables"]["BLOCKHOOK_CHAINS"] == ingest["BLOCKHOOK_CHAINS"]
 
 
 def test_ingest_stops_in_time_to_tile_the_minute(functions: dict) -> None:

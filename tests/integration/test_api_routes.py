@@ -400,7 +400,7 @@ def test_patch_refuses_bad_fields(api):
         assert_error(api.call("PATCH", path, body), 422)
     assert_error(api.call("PATCH", path, {"webhook_url": "ftp://example.com/h"}), 422, "invalid_webhook_url")
     assert_error(api.call("PATCH", path, {"condition": "event.value > 1"}), 422, "unsupported")
-    assert_error(api.call("PATCH", path, {"confirmations": 5}), 422, "unsupported")
+    assert_error(api.call("PATCH", path, {"confirmations": 1001}), 422, "validation_failed")
     fetched = api.call("GET", path).body
     assert fetched["name"] == "stays" and fetched["webhook_url"] == WEBHOOK and fetched["active"] is True
 
@@ -692,9 +692,13 @@ def test_a_condition_is_refused_until_supported(api):
     assert_error(api.call("POST", "/v1/monitors", body), 422, "unsupported")
 
 
-def test_confirmations_above_zero_are_refused_until_supported(api):
-    body = {"name": "x", "chain_ids": [1], "webhook_url": WEBHOOK, "confirmations": 5}
-    assert_error(api.call("POST", "/v1/monitors", body), 422, "unsupported")
+def test_confirmations_are_kept_and_changeable(api):
+    created = api.create(confirmations=5)
+    assert created["confirmations"] == 5
+    path = f"/v1/monitors/{created['id']}"
+    assert api.call("PATCH", path, {"confirmations": 12}).body["confirmations"] == 12
+    assert api.call("GET", path).body["confirmations"] == 12
+    assert api.create()["confirmations"] is None  # null: the chain's default
 
 
 @pytest.mark.parametrize(

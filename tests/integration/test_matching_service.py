@@ -36,17 +36,6 @@ def new_hash() -> str:
 
 
 @pytest.fixture
-def chain_id() -> int:
-    # A chain no other test uses: watch-all monitors of other tests never see these blocks.
-    return 1_000_000 + secrets.randbelow(10**9)
-
-
-@pytest.fixture
-def queue_url(delivery_queue_url) -> str:
-    return delivery_queue_url
-
-
-@pytest.fixture
 def service(queue_url) -> MatchService:
     deliveries = DeliveryService(
         DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from blockhook.chain.reader import RpcChainReader
-from blockhook.chain.registry import load_chains
+from blockhook.chain.registry import DEFAULT_CONFIRMATIONS, load_chains
 from blockhook.chain.rpc import JsonRpcClient
 from blockhook.config import settings
 from blockhook.delivery.queue import DeliveryQueue
@@ -30,7 +30,12 @@ def delivery_service() -> DeliveryService:
 @lru_cache(maxsize=1)
 def match_service() -> MatchService:
     # The index lives as long as the process: a warm matcher reloads only on change.
-    return MatchService(WatchIndex(), delivery_service())
+    configured = {chain.chain_id: chain.confirmations for chain in load_chains()}
+
+    def default_confirmations(chain_id: int) -> int:
+        return configured.get(chain_id, DEFAULT_CONFIRMATIONS.get(chain_id, 0))
+
+    return MatchService(WatchIndex(), delivery_service(), default_confirmations)
 
 
 @lru_cache(maxsize=1)

@@ -164,3 +164,14 @@ class ErrorEnvelope(Strict):
 
 class Health(Strict):
     status: str
+
+
+class ChainStatus(Strict):
+    chain_id: int
+    head: int | None = Field(description="The chain's head as ingest last saw it")
+    last_processed: int | None = Field(description="The last block the matcher has processed")
+    lag_blocks: int | None
+
+
+class ChainList(Strict):
+    items: list[ChainStatus]

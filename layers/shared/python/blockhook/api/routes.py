@@ -27,6 +27,8 @@ from blockhook.api.models import (
     AddressChange,
     AddressChangeResult,
     AddressPage,
+    ChainList,
+    ChainStatus,
     ErrorEnvelope,
     Filters,
     Health,
@@ -41,6 +43,8 @@ from blockhook.chain.registry import ChainConfig, load_chains
 from blockhook.config import settings
 from blockhook.delivery.url_policy import WebhookUrlRefused, validate_webhook_url
 from blockhook.store import monitors as store
+from blockhook.store.chain_state import load_checkpoint
+from blockhook.store.matches import matcher_progress
 from blockhook.store.models import MonitorModel
 from blockhook.store.paging import InvalidCursor
 
@@ -250,8 +254,6 @@ def _check_semantics(
             raise ApiError(422, "invalid_webhook_url", str(refused)) from None
     if condition:
         raise ApiError(422, "unsupported", "conditions are not supported by this version yet")
-    if confirmations:
-        raise ApiError(422, "unsupported", "confirmations above 0 are not supported by this version yet")
 
 
 def _labelled(items: list[str | LabelledAddress]) -> list[tuple[str, str | None]]:
@@ -287,6 +289,17 @@ def _filter_fields(filters: Filters, only_given: bool = False) -> dict[str, Any]
 @app.get("/v1/health", summary="Readiness", responses={200: {"description": "Ready"}})
 def health() -> Health:
     return Health(status="ok")
+
+
+@app.get("/v1/chains", summary="Chains served, with ingest and matcher progress", responses=_responses(200, "Each chain"))
+def list_chains() -> ChainList:
+    items = []
+    for chain_id in sorted(known_chains()):
+        head = load_checkpoint(chain_id).head
+        processed = matcher_progress(chain_id)
+        lag = None if head is None or processed is None else max(0, head - processed)
+        items.append(ChainStatus(chain_id=chain_id, head=head, last_processed=processed, lag_blocks=lag))
+    return ChainList(items=items)
 
 
 @app.post(

@@ -36,7 +36,7 @@ def monitor_view(model: MonitorModel) -> MonitorView:
         kinds=frozenset(model.kinds),
         contracts=frozenset(model.contracts or ()),
         topics=frozenset(topics),
-        confirmations=int(model.confirmations or 0),
+        confirmations=None if model.confirmations is None else int(model.confirmations),
         active=bool(model.active),
         watches_all_addresses=int(model.address_count or 0) == 0,
         version=int(model.version or 1),

@@ -44,7 +44,7 @@ class MonitorView:
     kinds: frozenset[str]
     contracts: frozenset[str] = frozenset()
     topics: frozenset[str] = frozenset()
-    confirmations: int = 0
+    confirmations: int | None = None  # None: the chain's default
     active: bool = True
     watches_all_addresses: bool = False  # `addresses` is empty: every party qualifies
     version: int = 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from pynamodb.attributes import (
+    BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
     NumberAttribute,
@@ -110,6 +111,54 @@ class VersionModel(Model):
     version = NumberAttribute(default=0)
 
 
+class MatcherProgressModel(Model):
+    """The last block of a chain the matcher has processed (key = "matched#<chain_id>")."""
+
+    Meta = _StateMeta
+    key = UnicodeAttribute(hash_key=True)
+    chain_id = NumberAttribute()
+    number = NumberAttribute()
+    updated_at = NumberAttribute()
+
+
+class PendingByChain(GlobalSecondaryIndex):
+    """Sparse: only matches still waiting for confirmations carry `pending_chain`."""
+
+    class Meta:
+        index_name = "pending_by_chain"
+        projection = AllProjection()
+
+    pending_chain = NumberAttribute(hash_key=True)
+    release_at = NumberAttribute(range_key=True)
+
+
+class MatchModel(Model):
+    """One monitor's matched events of one block (one chunk of it), kept so that they can be
+    released once confirmed, and taken back with a `removed` delivery if the block is replaced.
+
+    Status: pending (waiting for confirmations) -> sent, or pending -> dropped (reverted
+    before it was sent), or sent -> removed (reverted after it was sent)."""
+
+    class Meta:
+        table_name = _table("BLOCKHOOK_MATCHES_TABLE", "blockhook-matches")
+        billing_mode = "PAY_PER_REQUEST"
+
+    block_key = UnicodeAttribute(hash_key=True)  # "<chain_id>#<block_hash>"
+    match_key = UnicodeAttribute(range_key=True)  # "<monitor_id>#<chunk>"
+    monitor_id = UnicodeAttribute()
+    tenant_id = UnicodeAttribute()
+    chain_id = NumberAttribute()
+    block_number = NumberAttribute()
+    block = UnicodeAttribute()  # JSON: number, hash, parent_hash, timestamp
+    chunk = NumberAttribute(null=True)  # set when the block crossed Kafka in several messages
+    events = BinaryAttribute(legacy_encoding=False)  # zlib-compressed JSON list of delivered events
+    status = UnicodeAttribute()
+    release_at = NumberAttribute(null=True)  # block number at which it is deep enough
+    pending_chain = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # TTL once settled
+    pending_by_chain = PendingByChain()
+
+
 class DeliveriesByMonitor(GlobalSecondaryIndex):
     class Meta:
         index_name = "by_monitor"
@@ -153,6 +202,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     AddressIndexModel,
     ChainStateModel,
     DeliveryModel,
+    MatchModel,
 )
 
 

@@ -1,0 +1,155 @@
+"""Confirmations and reorgs in the matcher, against DynamoDB and SQS on a real moto server.
+
+CONTRACT section 4: a monitor with `confirmations: N` is sent a block's events once N
+blocks stand on top of it; a block whose events were sent and is then replaced gets a
+`"removed": true` delivery with the same event ids; one not yet sent gets nothing."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from blockhook.delivery.queue import DeliveryQueue
+from blockhook.delivery.service import DeliveryService
+from blockhook.matching.index import WatchIndex
+from blockhook.matching.service import MatchService
+from blockhook.store.matches import matcher_progress
+from blockhook.streaming.codec import encode_revert
+from tests.integration.test_matching_service import (
+    Block,
+    create_monitor,
+    deliveries_of,
+    drain,
+    new_address,
+    payload_of,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def service(queue_url):
+    deliveries = DeliveryService(
+        DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True
+    )
+    # The chain default applies to monitors whose confirmations are null.
+    return MatchService(WatchIndex(), deliveries, default_confirmations=lambda _chain_id: 3)
+
+
+def chain(on_chain: int, start: int, length: int) -> list[Block]:
+    """Consecutive blocks, each one's parent the one before."""
+    blocks = []
+    for number in range(start, start + length):
+        block = Block(on_chain, number)
+        if blocks:
+            block.header = block.header.__class__(
+                on_chain, number, block.header.hash, blocks[-1].header.hash, block.header.timestamp
+            )
+        blocks.append(block)
+    return blocks
+
+
+def feed(service: MatchService, blocks: list[Block]):
+    for block in blocks:
+        service.process(block.encode())
+
+
+def test_a_match_is_held_until_enough_blocks_stand_on_it(service, queue_url, tenant_id, chain_id):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=2)
+    blocks = chain(chain_id, 100, 3)
+    deposit = blocks[0].transaction(0, new_address(), watched)
+
+    feed(service, blocks[:2])
+    assert deliveries_of(monitor) == [] and drain(queue_url) == []  # one block on top: not yet
+
+    feed(service, blocks[2:])
+    (record,) = deliveries_of(monitor)
+    assert drain(queue_url) == [record.delivery_id]
+    payload = payload_of(record.delivery_id)
+    assert payload["block"]["number"] == 100 and payload["removed"] is False
+    assert [event["id"] for event in payload["events"]] == [deposit["id"]]
+    assert matcher_progress(chain_id) == 102
+
+
+def test_null_confirmations_take_the_chains_default(service, queue_url, tenant_id, chain_id):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=None)
+    blocks = chain(chain_id, 10, 4)
+    blocks[0].transaction(0, new_address(), watched)
+
+    feed(service, blocks[:3])
+    assert deliveries_of(monitor) == []
+    feed(service, blocks[3:])  # the default is 3
+    assert len(deliveries_of(monitor)) == 1
+
+
+def test_a_sent_block_that_is_replaced_gets_a_removed_delivery_with_the_same_events(
+    service, queue_url, tenant_id, chain_id
+):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction", "native_transfer"], [(watched, None)])
+    (block,) = chain(chain_id, 50, 1)
+    block.transaction(0, new_address(), watched)
+    service.process(block.encode())
+    (sent,) = deliveries_of(monitor)
+    drain(queue_url)
+
+    service.process([encode_revert(chain_id, 50, block.header.hash)])
+
+    records = deliveries_of(monitor)
+    (removal,) = [record for record in records if record.delivery_id != sent.delivery_id]
+    assert drain(queue_url) == [removal.delivery_id]
+    original, removed = payload_of(sent.delivery_id), payload_of(removal.delivery_id)
+    assert removed["removed"] is True and original["removed"] is False
+    assert [e["id"] for e in removed["events"]] == [e["id"] for e in original["events"]]
+    assert removed["block"] == original["block"]
+    assert matcher_progress(chain_id) == 49
+
+
+def test_a_pending_block_that_is_replaced_is_never_sent(service, queue_url, tenant_id, chain_id):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=2)
+    old = chain(chain_id, 200, 2)
+    old[0].transaction(0, new_address(), watched)
+    feed(service, old)
+
+    service.process([encode_revert(chain_id, 201, old[1].header.hash), encode_revert(chain_id, 200, old[0].header.hash)])
+    feed(service, chain(chain_id, 200, 5))  # the new branch, long enough to have released block 200
+
+    assert deliveries_of(monitor) == [] and drain(queue_url) == []
+
+
+def test_the_new_branch_is_delivered_after_a_reorg(service, queue_url, tenant_id, chain_id):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=0)
+    (old,) = chain(chain_id, 300, 1)
+    old.transaction(0, new_address(), watched)
+    service.process(old.encode())
+    service.process([encode_revert(chain_id, 300, old.header.hash)])
+    (new,) = chain(chain_id, 300, 1)
+    moved = new.transaction(0, new_address(), watched)  # the transaction, now in another block
+    service.process(new.encode())
+
+    payloads = [payload_of(record.delivery_id) for record in deliveries_of(monitor)]
+    assert sorted((p["block"]["hash"], p["removed"]) for p in payloads) == sorted(
+        [(old.header.hash, False), (old.header.hash, True), (new.header.hash, False)]
+    )
+    (current,) = [p for p in payloads if p["block"]["hash"] == new.header.hash]
+    assert [e["id"] for e in current["events"]] == [moved["id"]]
+
+
+def test_repeated_blocks_and_reverts_record_nothing_new(service, queue_url, tenant_id, chain_id):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=1)
+    blocks = chain(chain_id, 400, 2)
+    blocks[0].transaction(0, new_address(), watched)
+    revert = encode_revert(chain_id, 400, blocks[0].header.hash)
+    messages = [*blocks[0].encode(), *blocks[1].encode(), revert]
+
+    service.process(messages)
+    first = sorted(record.delivery_id for record in deliveries_of(monitor))
+    service.process(messages)  # the event source hands the same records again
+
+    assert sorted(record.delivery_id for record in deliveries_of(monitor)) == first
+    assert len(first) == 2  # the release of block 400 and its removal
