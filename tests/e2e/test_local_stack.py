@@ -3,16 +3,11 @@ webhooks for exactly the watched transfers of a real chain, through a real Kafka
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from blockhook.local.servers import REPO_ROOT, free_port
 from tests.support.contracts import (
     ANVIL_ACCOUNTS,
     TOKEN_RUNTIME,
@@ -21,62 +16,12 @@ from tests.support.contracts import (
     send_tx,
     token_transfer,
 )
+from tests.support.local_stack import LocalStack
 from tests.support.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
-API_KEY = "e2e-key"
 TOKEN = "0x00000000000000000000000000000000000e2e20"
-
-
-class LocalStack:
-    def __init__(self, state_dir: Path) -> None:
-        self.api_port, self.anvil_port = free_port(), free_port()
-        self.kafka_port, self.aws_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "layers/shared/python"), str(REPO_ROOT)]),
-            "BLOCKHOOK_API_PORT": str(self.api_port),
-            "BLOCKHOOK_ANVIL_PORT": str(self.anvil_port),
-            "BLOCKHOOK_KAFKA_PORT": str(self.kafka_port),
-            "BLOCKHOOK_AWS_PORT": str(self.aws_port),
-            "BLOCKHOOK_STATE_DIR": str(state_dir),
-            "BLOCKHOOK_API_KEY": API_KEY,
-            "BLOCKHOOK_RETRY_SCHEDULE": "1,2,4",
-        }
-        for inherited in ("AWS_ENDPOINT_URL", "BLOCKHOOK_RPC_URL", "BLOCKHOOK_KAFKA_BOOTSTRAP", "BLOCKHOOK_CHAINS"):
-            env.pop(inherited, None)
-        self.log = open(state_dir / "stack.out", "w")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "blockhook.local"], env=env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        self.api = f"http://127.0.0.1:{self.api_port}/v1"
-        self.rpc = f"http://127.0.0.1:{self.anvil_port}"
-        self.state_dir = state_dir
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        give_up = time.monotonic() + timeout
-        while time.monotonic() < give_up:
-            if self.process.poll() is not None:
-                break
-            try:
-                if requests.get(f"{self.api}/health", timeout=1).json() == {"status": "ok"}:
-                    return
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"local stack not ready:\n{(self.state_dir / 'stack.out').read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-
-    def call(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, self.api + path, headers={"x-api-key": API_KEY}, timeout=30, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +144,21 @@ def create_monitor(stack: LocalStack, url: str, watched: str, **fields) -> dict:
     )
     assert answer.status_code == 201, answer.text
     return answer.json()
+
+
+def test_an_added_address_is_matched_from_the_head_of_that_moment(stack):
+    watched = "0x" + "a7" * 20
+    sender = ANVIL_ACCOUNTS[6]
+    with WebhookReceiver() as receiver:
+        monitor = create_monitor(stack, receiver.url, "0x" + "a8" * 20, confirmations=0)
+        before = send_tx(stack.rpc, sender, watched, value=1)  # the head when the add is answered
+        stack.wait_processed(31337, int(before["blockNumber"], 16))
+        added = stack.call("POST", f"/monitors/{monitor['id']}/addresses", json={"add": [watched]})
+        assert added.status_code == 200, added.text
+        after = send_tx(stack.rpc, sender, watched, value=2)  # the very next block
+
+        receiver.wait_for(lambda seen: len(seen) >= 2, timeout=30)
+        time.sleep(2)
+        got = sorted(event["tx_hash"] for request in receiver.requests for event in request.json()["events"])
+        assert got == sorted([before["transactionHash"], after["transactionHash"]])
+        receiver.verify_all(monitor["secret"])

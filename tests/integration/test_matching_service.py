@@ -18,6 +18,7 @@ from blockhook.delivery.service import DeliveryService
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import MatchService
 from blockhook.store import monitors as monitor_store
+from blockhook.store.chain_state import record_head
 from blockhook.store.deliveries import get_delivery, list_deliveries, record_attempt
 from blockhook.streaming.codec import BlockHeader, encode_block, encode_revert
 
@@ -235,31 +236,90 @@ def test_chunked_block_gives_one_delivery_per_chunk_and_repeats_nothing(service,
     assert drain(queue_url) == []
 
 
-def test_address_added_after_the_index_loaded_is_matched_in_the_next_batch(service, queue_url, tenant_id, chain_id):
+def test_address_added_after_the_index_loaded_is_matched_from_the_head_of_that_moment(
+    service, queue_url, tenant_id, chain_id
+):
     kept, late = new_address(), new_address()
     monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(kept, None)])
     first = Block(chain_id, number=1)
-    first.transaction(0, late, new_address())
-    assert service.process(first.encode()).matches == 0
+    at_head = first.transaction(0, late, new_address())
+    assert service.process(first.encode()).matches == 0  # `late` is not watched yet
     loaded_version = service.index.version
 
+    # Block 1 is the head when the add is answered (as ingest recorded it): CONTRACT section 2
+    # says it is matched too.
+    record_head(chain_id, 1)
     monitor_store.add_addresses(monitor, [(late, "late")])
     second = Block(chain_id, number=2)
     payment = second.transaction(0, late, new_address())
     result = service.process(second.encode())
 
     assert service.index.version > loaded_version
-    assert result.deliveries == 1
-    (event,) = payload_of(only_delivery(monitor).delivery_id)["events"]
-    assert (event["id"], event["matched_addresses"], event["labels"]) == (payment["id"], [late], {late: "late"})
+    assert result.deliveries == 2  # block 1 caught up, block 2 live
+    events = sorted(
+        (event["id"], tuple(event["matched_addresses"]), event["labels"][late])
+        for record in deliveries_of(monitor)
+        for event in payload_of(record.delivery_id)["events"]
+    )
+    assert events == sorted([(at_head["id"], (late,), "late"), (payment["id"], (late,), "late")])
 
     # And a removed address stops matching from the next batch on.
     monitor_store.remove_addresses(monitor, [late])
     third = Block(chain_id, number=3)
     third.transaction(0, late, new_address())
     assert service.process(third.encode()).matches == 0
-    assert len(deliveries_of(monitor)) == 1
-    assert len(drain(queue_url)) == 1
+    assert len(deliveries_of(monitor)) == 2
+    assert len(drain(queue_url)) == 2
+
+
+def test_a_catch_up_sends_only_what_the_monitor_was_not_sent(service, queue_url, tenant_id, chain_id):
+    old, late = new_address(), new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(old, None)])
+    block = Block(chain_id, number=7)
+    known = block.transaction(0, old, new_address())
+    missed = block.transaction(1, late, new_address())
+    service.process(block.encode())
+    (first,) = deliveries_of(monitor)
+    assert [e["id"] for e in payload_of(first.delivery_id)["events"]] == [known["id"]]
+
+    record_head(chain_id, 7)
+    monitor_store.add_addresses(monitor, [(late, None)])
+    service.process([])  # the next batch sees the change before anything else
+
+    records = deliveries_of(monitor)
+    (catch_up,) = [record for record in records if record.delivery_id != first.delivery_id]
+    assert [e["id"] for e in payload_of(catch_up.delivery_id)["events"]] == [missed["id"]]
+    service.process([])  # nothing changed: nothing more
+    assert len(deliveries_of(monitor)) == 2
+
+
+def test_a_catch_up_starts_at_the_head_of_the_add_not_before(service, queue_url, tenant_id, chain_id):
+    old, late = new_address(), new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(old, None)])
+    earlier, head = Block(chain_id, number=20), Block(chain_id, number=21)
+    earlier.transaction(0, late, new_address())  # before the head of the add: not promised
+    at_head = head.transaction(0, late, new_address())
+    service.process([*earlier.encode(), *head.encode()])  # one batch holding both
+
+    record_head(chain_id, 21)
+    monitor_store.add_addresses(monitor, [(late, None)])
+    service.process([])
+
+    events = [e["id"] for r in deliveries_of(monitor) for e in payload_of(r.delivery_id)["events"]]
+    assert events == [at_head["id"]]
+
+
+def test_a_change_that_adds_no_address_catches_nothing_up(service, queue_url, tenant_id, chain_id):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], active=False)
+    block = Block(chain_id, number=30)
+    block.transaction(0, watched, new_address())
+    service.process(block.encode())  # inactive: nothing
+
+    record_head(chain_id, 30)
+    monitor_store.update_monitor(monitor, {"active": True})
+    service.process([])
+    assert deliveries_of(monitor) == []  # only added addresses are matched from the past head
 
 
 def test_unchanged_version_does_not_reload_the_index(service, tenant_id, chain_id):

@@ -11,6 +11,7 @@ from blockhook.config import settings
 from blockhook.delivery.queue import DeliveryQueue
 from blockhook.delivery.retry import parse_schedule
 from blockhook.delivery.service import DeliveryService
+from blockhook.ingest.backfill import BackfillRunner
 from blockhook.ingest.service import ChainIngest
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import MatchService
@@ -45,3 +46,8 @@ def chain_ingests() -> tuple[ChainIngest, ...]:
     return tuple(
         ChainIngest(chain, RpcChainReader(JsonRpcClient(chain.rpc_urls)), producer) for chain in load_chains()
     )
+
+
+@lru_cache(maxsize=1)
+def backfill_runner() -> BackfillRunner:
+    return BackfillRunner(chain_ingests())

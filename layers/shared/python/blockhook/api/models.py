@@ -111,6 +111,24 @@ class FiltersOut(Strict):
     event_signatures: list[str]
 
 
+class BackfillRequest(Strict):
+    from_block: int = Field(ge=0, le=2**63 - 1)
+    to_block: int = Field(ge=0, le=2**63 - 1)
+    chain_id: int | None = Field(default=None, gt=0, le=2**63 - 1, description="Needed when the monitor watches several chains")
+
+
+class BackfillOut(Strict):
+    id: str
+    chain_id: int
+    from_block: int
+    to_block: int
+    next_block: int = Field(description="The next block to publish; from_block..next_block-1 are done")
+    status: Literal["queued", "running", "done", "failed"]
+    error: str | None = None
+    created_at: int
+    updated_at: int
+
+
 class MonitorOut(Strict):
     id: str
     name: str
@@ -123,6 +141,7 @@ class MonitorOut(Strict):
     active: bool
     created_at: int
     updated_at: int
+    backfill: BackfillOut | None = Field(default=None, description="The latest backfill and its progress")
 
 
 class MonitorWithSecret(MonitorOut):

@@ -27,6 +27,8 @@ from blockhook.api.models import (
     AddressChange,
     AddressChangeResult,
     AddressPage,
+    BackfillOut,
+    BackfillRequest,
     ChainList,
     ChainStatus,
     ErrorEnvelope,
@@ -42,10 +44,12 @@ from blockhook.api.models import (
 from blockhook.chain.registry import ChainConfig, load_chains
 from blockhook.config import settings
 from blockhook.delivery.url_policy import WebhookUrlRefused, validate_webhook_url
+from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.store import monitors as store
+from blockhook.store.backfills import BackfillConflict, start_backfill
 from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.matches import matcher_progress
-from blockhook.store.models import MonitorModel
+from blockhook.store.models import BackfillAttribute, MonitorModel
 from blockhook.store.paging import InvalidCursor
 
 logger = logging.getLogger(__name__)
@@ -235,7 +239,22 @@ def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
         "active": bool(monitor.active),
         "created_at": int(monitor.created_at),
         "updated_at": int(monitor.updated_at),
+        "backfill": backfill_out(monitor.backfill) if monitor.backfill is not None else None,
     }
+
+
+def backfill_out(job: BackfillAttribute) -> BackfillOut:
+    return BackfillOut(
+        id=job.job_id,
+        chain_id=int(job.chain_id),
+        from_block=int(job.from_block),
+        to_block=int(job.to_block),
+        next_block=int(job.next_block),
+        status=job.status,
+        error=job.error,
+        created_at=int(job.created_at),
+        updated_at=int(job.updated_at),
+    )
 
 
 def _check_semantics(
@@ -252,8 +271,11 @@ def _check_semantics(
             validate_webhook_url(webhook_url, settings().allow_private_webhooks)
         except WebhookUrlRefused as refused:
             raise ApiError(422, "invalid_webhook_url", str(refused)) from None
-    if condition:
-        raise ApiError(422, "unsupported", "conditions are not supported by this version yet")
+    if condition is not None:
+        try:
+            cached_condition(condition)  # compiled once here, and cached for the answer's process
+        except ConditionError as refused:
+            raise ApiError(422, "invalid_condition", str(refused)) from None
 
 
 def _labelled(items: list[str | LabelledAddress]) -> list[tuple[str, str | None]]:
@@ -430,6 +452,38 @@ def list_addresses(
     return AddressPage(
         items=[{"address": item.address, "label": item.label} for item in items], next_cursor=next_cursor
     )
+
+
+MAX_BACKFILL_BLOCKS = 100_000
+
+
+@app.post(
+    "/v1/monitors/<monitor_id>/backfill",
+    status_code=202,
+    summary="Send this monitor the matches of past blocks",
+    responses=_responses(202, "The backfill job, queued"),
+)
+def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
+    monitor = _monitor(monitor_id)
+    chain_ids = [int(chain_id) for chain_id in monitor.chain_ids]
+    chain_id = body.chain_id if body.chain_id is not None else (chain_ids[0] if len(chain_ids) == 1 else None)
+    if chain_id is None:
+        raise ApiError(422, "chain_required", "the monitor watches several chains: name one in chain_id")
+    if chain_id not in chain_ids:
+        raise ApiError(422, "unknown_chain", f"the monitor does not watch chain {chain_id}")
+    if body.to_block < body.from_block:
+        raise ApiError(422, "invalid_range", "to_block is before from_block")
+    if body.to_block - body.from_block + 1 > MAX_BACKFILL_BLOCKS:
+        raise ApiError(422, "range_too_large", f"at most {MAX_BACKFILL_BLOCKS} blocks a backfill")
+    last = load_checkpoint(chain_id).number
+    if last is None or body.to_block > last:
+        # Later blocks are matched live; a backfill covers what already went by.
+        raise ApiError(422, "beyond_head", f"to_block {body.to_block} is past the last block ingested ({last})")
+    try:
+        job = start_backfill(monitor, chain_id, body.from_block, body.to_block)
+    except BackfillConflict as conflict:
+        raise ApiError(409, "backfill_running", str(conflict)) from None
+    return backfill_out(job)
 
 
 @app.get(

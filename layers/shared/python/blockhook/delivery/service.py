@@ -54,12 +54,12 @@ class DeliveryService:
         header: BlockHeader,
         events: Sequence[dict[str, Any]],
         removed: bool = False,
-        block_part: int | None = None,
+        block_part: int | str | None = None,
     ) -> list[str]:
         """Record and queue the deliveries of one monitor's events of one block.
 
         `block_part` tells apart the chunks of a block that crossed Kafka in several
-        messages, so their deliveries get distinct ids."""
+        messages, and backfill runs from live delivery, so their deliveries get distinct ids."""
         block_key = header.hash if block_part is None else f"{header.hash}#{block_part}"
         payloads = build_payloads(monitor_id, header.chain_id, header.as_payload_block(), events, removed)
         if block_part is not None:

@@ -26,7 +26,7 @@ from blockhook.store.chain_state import (
     rewind_checkpoint,
     save_checkpoint,
 )
-from blockhook.streaming.codec import BlockHeader
+from blockhook.streaming.codec import BackfillTarget, BlockHeader
 from blockhook.streaming.producer import BlockProducer, ProduceFailed
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class ChainIngest:
                 break
             accepted = _linked_prefix(checkpoint.hash, blocks)
             if accepted:
-                self._publish(accepted)
+                self.publish(accepted)
                 checkpoint = save_checkpoint(checkpoint, [(b.number, b.hash) for b in accepted], head)
                 result.blocks += len(accepted)
             if len(accepted) < len(blocks):
@@ -85,10 +85,11 @@ class ChainIngest:
         # A new chain starts at its head (or the configured block): history is what backfill is for.
         return self.config.start_block if self.config.start_block is not None else head
 
-    def _publish(self, blocks: Sequence[RawBlock]) -> None:
+    def publish(self, blocks: Sequence[RawBlock], backfill: BackfillTarget | None = None) -> None:
+        """Produce the blocks and wait for the broker's acknowledgement of every message."""
         for block in blocks:
             header = BlockHeader(self.chain_id, block.number, block.hash, block.parent_hash, block.timestamp)
-            self.producer.send_block(header, block_events(self.chain_id, block))
+            self.producer.send_block(header, block_events(self.chain_id, block), backfill=backfill)
         self.producer.flush()
 
     def _unwind(self, checkpoint: Checkpoint) -> tuple[Checkpoint, int]:
@@ -132,8 +133,10 @@ def run_ingest(
     should_stop: Callable[[], bool],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    backfills: Callable[[], int] | None = None,
 ) -> list[PollResult]:
-    """Poll every chain at its own interval until `should_stop` says the time is up."""
+    """Poll every chain at its own interval until `should_stop` says the time is up; between
+    polls, publish a batch of each pending backfill (live blocks always go first)."""
     results: list[PollResult] = []
     next_poll = {ingest.chain_id: 0.0 for ingest in ingests}
     while True:
@@ -142,9 +145,19 @@ def run_ingest(
                 continue
             next_poll[ingest.chain_id] = clock() + ingest.config.poll_interval
             results.append(_poll_safely(ingest, should_stop))
+        if backfills is not None and not should_stop() and _backfill_safely(backfills):
+            continue  # more backfill work may be waiting: poll again without sleeping
         if should_stop() or not ingests:
             return results
         sleep(max(0.0, min(min(next_poll.values()) - clock(), 1.0)))
+
+
+def _backfill_safely(step: Callable[[], int]) -> int:
+    try:
+        return step()
+    except RETRYABLE as error:
+        logger.warning("backfill step failed", extra={"error": str(error)})
+        return 0
 
 
 def _poll_safely(ingest: ChainIngest, should_stop: Callable[[], bool]) -> PollResult:

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from blockhook.matching.conditions import ConditionError, cached_condition
+from blockhook.matching.log_args import decoder_for
 from blockhook.matching.matcher import MonitorView, Watcher, parties
 from blockhook.matching.signatures import InvalidSignature, topic0
 from blockhook.store import monitors as monitor_store
@@ -23,12 +25,28 @@ logger = logging.getLogger(__name__)
 
 def monitor_view(model: MonitorModel) -> MonitorView:
     topics = set()
+    decoders = {}
     for signature in model.event_signatures or []:
         try:
             topics.add(topic0(signature))
         except InvalidSignature:
             # The API refuses these; a stored one is ignored rather than failing every batch.
             logger.warning("stored monitor has an invalid event signature", extra={"monitor_id": model.monitor_id})
+            continue
+        try:
+            decoder = decoder_for(signature)
+            decoders[decoder.topic0] = decoder
+        except InvalidSignature:
+            pass  # a filter that cannot be decoded (a bare topic hash, say): matched, sent without args
+    condition = None
+    active = bool(model.active)
+    if model.condition:
+        try:
+            condition = cached_condition(model.condition)
+        except ConditionError:
+            # The API compiles conditions before saving; one that fails here matches nothing.
+            logger.error("stored monitor condition does not compile", extra={"monitor_id": model.monitor_id})
+            active = False
     return MonitorView(
         monitor_id=model.monitor_id,
         tenant_id=model.tenant_id,
@@ -37,15 +55,18 @@ def monitor_view(model: MonitorModel) -> MonitorView:
         contracts=frozenset(model.contracts or ()),
         topics=frozenset(topics),
         confirmations=None if model.confirmations is None else int(model.confirmations),
-        active=bool(model.active),
+        active=active,
         watches_all_addresses=int(model.address_count or 0) == 0,
         version=int(model.version or 1),
+        condition=condition,
+        decoders=decoders,
     )
 
 
 class WatchIndex:
     def __init__(self) -> None:
         self.version: int | None = None
+        self.previous_version: int | None = None
         self.monitors: dict[str, MonitorView] = {}
         self.all_address_monitors: list[MonitorView] = []
         self.prefilter: frozenset[str] = frozenset()
@@ -62,7 +83,7 @@ class WatchIndex:
         self.monitors = monitors
         self.prefilter = prefilter
         self.all_address_monitors = [m for m in monitors.values() if m.watches_all_addresses and m.active]
-        self.version = version
+        self.previous_version, self.version = self.version, version
         logger.info(
             "watch index loaded",
             extra={"version": version, "monitors": len(monitors), "addresses": len(prefilter)},

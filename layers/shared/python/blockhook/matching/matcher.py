@@ -48,6 +48,10 @@ class MonitorView:
     active: bool = True
     watches_all_addresses: bool = False  # `addresses` is empty: every party qualifies
     version: int = 1
+    # Compiled once when the view is built: anything with `evaluate(event) -> bool`.
+    condition: Any = field(default=None, compare=False)
+    # Decoders of `log` args by topic 0: anything with `decode(event) -> dict | None`.
+    decoders: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ def event_topic0s(event: Mapping[str, Any]) -> frozenset[str]:
 
 
 def accepts(monitor: MonitorView, event: Mapping[str, Any]) -> bool:
-    """Every filter of the monitor but the addresses."""
+    """Every filter of the monitor but the addresses and the condition (the cheap ones)."""
     if not monitor.active or event.get("chain_id") not in monitor.chain_ids:
         return False
     if event.get("kind") not in monitor.kinds:
@@ -112,6 +116,22 @@ def accepts(monitor: MonitorView, event: Mapping[str, Any]) -> bool:
     if monitor.contracts and emitter(event) not in monitor.contracts:
         return False
     return not (monitor.topics and monitor.topics.isdisjoint(event_topic0s(event)))
+
+
+def qualified_event(monitor: MonitorView, event: dict[str, Any]) -> dict[str, Any] | None:
+    """The event as this monitor sees it (a `log` with its decoded `args`) if every filter,
+    condition included, holds; else None."""
+    if not accepts(monitor, event):
+        return None
+    if monitor.decoders and event.get("kind") == "log":
+        topics = event.get("topics") or ()
+        decoder = monitor.decoders.get(topics[0]) if topics else None
+        args = decoder.decode(event) if decoder is not None else None
+        if args is not None:
+            event = {**event, "args": args}
+    if monitor.condition is not None and not monitor.condition.evaluate(event):
+        return None
+    return event
 
 
 def match_events(
@@ -134,14 +154,17 @@ def match_events(
                     continue
                 match = hits.get(watcher.monitor_id)
                 if match is None:
-                    if not accepts(monitor, event):
+                    seen = qualified_event(monitor, event)
+                    if seen is None:
                         continue
-                    match = hits[watcher.monitor_id] = Match(watcher.monitor_id, event)
+                    match = hits[watcher.monitor_id] = Match(watcher.monitor_id, seen)
                 match.matched_addresses.append(party)
                 if watcher.label is not None:
                     match.labels[party] = watcher.label
         for monitor in all_address_monitors:
-            if monitor.monitor_id not in hits and accepts(monitor, event):
-                hits[monitor.monitor_id] = Match(monitor.monitor_id, event)
+            if monitor.monitor_id not in hits:
+                seen = qualified_event(monitor, event)
+                if seen is not None:
+                    hits[monitor.monitor_id] = Match(monitor.monitor_id, seen)
         matches.extend(hits.values())
     return matches

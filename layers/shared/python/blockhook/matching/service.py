@@ -21,6 +21,7 @@ from blockhook.matching.index import WatchIndex
 from blockhook.matching.matcher import Match, match_events
 from blockhook.store import matches as match_store
 from blockhook.store.models import MatchModel
+from blockhook.store.versions import changes_between
 from blockhook.streaming.codec import BlockHeader, BlockMessage, MalformedMessage, RevertMessage, decode
 
 logger = logging.getLogger(__name__)
@@ -47,11 +48,16 @@ class MatchService:
         self.index = index
         self.deliveries = deliveries
         self.default_confirmations = default_confirmations
+        # The live blocks of the last batch, matched with the view of that moment: if the
+        # view changes, they are matched again (see _catch_up).
+        self._recent: list[BlockMessage] = []
 
     def process(self, values: Iterable[bytes]) -> BatchResult:
         result = BatchResult()
-        self.index.refresh()  # one version read per batch
+        if self.index.refresh():  # one version read per batch
+            self._catch_up(self._recent, result)
         progress: dict[int, int] = {}
+        live: list[BlockMessage] = []
         for value in values:
             try:
                 message = decode(value)
@@ -63,9 +69,17 @@ class MatchService:
             if isinstance(message, RevertMessage):
                 self._process_revert(message, result)
                 progress[message.chain_id] = message.number - 1
+            elif message.backfill is not None:
+                self._process_backfill(message, result)  # a past block: no live progress, no release
             else:
                 self._process_block(message, result)
+                live.append(message)
                 progress[message.header.chain_id] = message.header.number
+        if live:
+            self._recent = live
+            # A change made while this batch ran missed these blocks: match them again now.
+            if self.index.refresh():
+                self._catch_up(live, result)
         for chain_id, number in progress.items():
             match_store.record_progress(chain_id, number)
         return result
@@ -73,34 +87,112 @@ class MatchService:
     def _process_block(self, message: BlockMessage, result: BatchResult) -> None:
         result.blocks += 1
         result.events += len(message.events)
-        header = message.header
-        index = self.index
-        candidates = index.candidates(message.events)
-        watchers = index.watchers(candidates) if candidates else {}
-        matches = match_events(message.events, index.monitors, watchers, index.all_address_monitors)
+        matches = self._match(message)
         result.matches += len(matches)
         chunk = message.chunk if message.chunks > 1 else None
         for monitor_id, group in _by_monitor(matches).items():
-            monitor = index.monitors[monitor_id]
-            confirmations = (
-                monitor.confirmations
-                if monitor.confirmations is not None
-                else self.default_confirmations(header.chain_id)
+            self._keep(message, monitor_id, group, result, chunk=chunk)
+        self._release(message.header.chain_id, message.header.number, result)
+
+    def _match(self, message: BlockMessage) -> list[Match]:
+        index = self.index
+        candidates = index.candidates(message.events)
+        watchers = index.watchers(candidates) if candidates else {}
+        return match_events(message.events, index.monitors, watchers, index.all_address_monitors)
+
+    def _keep(
+        self,
+        message: BlockMessage,
+        monitor_id: str,
+        group: list[Match],
+        result: BatchResult,
+        chunk: int | None = None,
+        part: str | None = None,
+    ) -> None:
+        """Record one monitor's matches of a block; send them now if it needs no confirmations."""
+        header = message.header
+        monitor = self.index.monitors[monitor_id]
+        confirmations = (
+            monitor.confirmations if monitor.confirmations is not None else self.default_confirmations(header.chain_id)
+        )
+        item, _ = match_store.record_match(
+            tenant_id=monitor.tenant_id,
+            monitor_id=monitor_id,
+            chain_id=header.chain_id,
+            block=header.as_payload_block(),
+            chunk=chunk,
+            events=[match.delivered_event() for match in group],
+            confirmations=confirmations,
+            part=part,
+        )
+        if item.status == "sent":
+            # Sent again on a repeat too: delivery ids make that a no-op, and it covers a
+            # crash between recording the match and queueing its delivery.
+            result.deliveries += self._send(item, removed=False)
+
+    def _catch_up(self, blocks: list[BlockMessage], result: BatchResult) -> None:
+        """Match recent blocks again with a view that changed since they were matched, and keep
+        what a monitor was not sent yet (an address added just before, say) as a part of its own.
+
+        An address added through the API is matched from the head of that moment: the head block
+        may already have been matched without it, and it is in the last batch when the matcher is
+        caught up (when it lags, the head is still ahead of it and is matched with the new view)."""
+        version, previous = self.index.version, self.index.previous_version
+        if previous is None or not blocks:
+            return
+        changes = changes_between(previous, version)
+        if changes is None:
+            start = None  # a change not readable yet: catch up every recent block, to miss nothing
+        else:
+            start = {}
+            for heads in changes.values():
+                for chain_id, head in heads.items():
+                    start[chain_id] = min(head, start.get(chain_id, head))
+            if not start:
+                return  # no address was added: nothing new to find in blocks already matched
+        for message in blocks:
+            header = message.header
+            if start is not None and header.number < start.get(header.chain_id, header.number + 1):
+                continue
+            known: dict[str, set[str]] = {}
+            for item in match_store.matches_of_block(header.chain_id, header.hash):
+                known.setdefault(item.monitor_id, set()).update(e["id"] for e in match_store.decode_events(item))
+            for monitor_id, group in _by_monitor(self._match(message)).items():
+                missed = [match for match in group if match.event["id"] not in known.get(monitor_id, ())]
+                if missed:
+                    result.matches += len(missed)
+                    self._keep(message, monitor_id, missed, result, part=f"catchup{version}-{message.chunk}")
+
+    def _process_backfill(self, message: BlockMessage, result: BatchResult) -> None:
+        """A past block replayed for one monitor: match it for that monitor alone and send at once
+        (backfilled blocks are older than the checkpoint, so deep enough)."""
+        result.blocks += 1
+        result.events += len(message.events)
+        target = message.backfill
+        monitor = self.index.monitors.get(target.monitor_id)
+        if monitor is None:
+            return  # deleted since the backfill was asked for
+        candidates = self.index.candidates(message.events)
+        watchers = {
+            address: [w for w in found if w.monitor_id == monitor.monitor_id]
+            for address, found in (self.index.watchers(candidates) if candidates else {}).items()
+        }
+        everyone = [monitor] if monitor.watches_all_addresses else []
+        matches = match_events(message.events, {monitor.monitor_id: monitor}, watchers, everyone)
+        if not matches:
+            return
+        result.matches += len(matches)
+        # Ids of their own: a backfilled block may also have been delivered live, with other events.
+        part = f"backfill:{target.job_id}:{message.chunk}"
+        result.deliveries += len(
+            self.deliveries.enqueue(
+                monitor.tenant_id,
+                monitor.monitor_id,
+                message.header,
+                [match.delivered_event() for match in matches],
+                block_part=part,
             )
-            item, _ = match_store.record_match(
-                tenant_id=monitor.tenant_id,
-                monitor_id=monitor_id,
-                chain_id=header.chain_id,
-                block=header.as_payload_block(),
-                chunk=chunk,
-                events=[match.delivered_event() for match in group],
-                confirmations=confirmations,
-            )
-            if item.status == "sent":
-                # Sent again on a repeat too: delivery ids make that a no-op, and it covers a
-                # crash between recording the match and queueing its delivery.
-                result.deliveries += self._send(item, removed=False)
-        self._release(header.chain_id, header.number, result)
+        )
 
     def _release(self, chain_id: int, number: int, result: BatchResult) -> None:
         for item in match_store.due_matches(chain_id, number):
@@ -120,9 +212,9 @@ class MatchService:
     def _send(self, item: MatchModel, removed: bool) -> int:
         block = match_store.block_of(item)
         header = BlockHeader(int(item.chain_id), block["number"], block["hash"], block["parent_hash"], block["timestamp"])
-        chunk = None if item.chunk is None else int(item.chunk)
+        part = item.part if item.part else (None if item.chunk is None else int(item.chunk))
         ids = self.deliveries.enqueue(
-            item.tenant_id, item.monitor_id, header, match_store.decode_events(item), removed=removed, block_part=chunk
+            item.tenant_id, item.monitor_id, header, match_store.decode_events(item), removed=removed, block_part=part
         )
         return len(ids)
 

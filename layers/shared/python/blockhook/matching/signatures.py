@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from eth_utils import keccak
 
@@ -21,20 +22,37 @@ class InvalidSignature(ValueError):
     pass
 
 
+class SignatureParam(NamedTuple):
+    """One parameter as written: canonical type, whether it is `indexed`, and its name if it has one."""
+
+    type: str
+    indexed: bool
+    name: str | None
+
+
 def canonical_signature(signature: str) -> str:
     """`Transfer(address indexed from, address indexed to, uint value)` -> `Transfer(address,address,uint256)`.
 
     Parameter names and `indexed` are dropped, aliases resolved, tuples (`(...)` or `tuple(...)`,
     with or without component names) written `(type,type)`."""
+    name, params = signature_params(signature)
+    return f"{name}({','.join(param.type for param in params)})"
+
+
+def signature_params(signature: str) -> tuple[str, tuple[SignatureParam, ...]]:
+    """`Transfer(address indexed from, address indexed to, uint value)` -> ("Transfer", (
+    ("address", True, "from"), ("address", True, "to"), ("uint256", False, "value"))).
+
+    Types are canonical as in `canonical_signature`; tuple component names are not kept."""
     if not isinstance(signature, str):
         raise InvalidSignature(f"not an event signature: {signature!r}")
     tokens = _tokenize(signature)
     if len(tokens) < 3 or tokens[0][0] != "word" or tokens[1] != ("punct", "("):
         raise InvalidSignature(f"not an event signature: {signature!r}")
-    types, end = _params(tokens, 2, signature, depth=0, event_level=True)
+    params, end = _params(tokens, 2, signature, depth=0, event_level=True)
     if end != len(tokens):
         raise InvalidSignature(f"unexpected text after the parameters in {signature!r}")
-    return f"{tokens[0][1]}({','.join(types)})"
+    return tokens[0][1], tuple(params)
 
 
 def topic0(signature: str) -> str:
@@ -58,25 +76,28 @@ def _tokenize(signature: str) -> list[tuple[str, str]]:
 
 def _params(
     tokens: list[tuple[str, str]], position: int, signature: str, depth: int, event_level: bool
-) -> tuple[list[str], int]:
-    """Parse `param, param, ...)` from `position`; returns the canonical types and the index after `)`."""
+) -> tuple[list[SignatureParam], int]:
+    """Parse `param, param, ...)` from `position`; returns the parameters and the index after `)`."""
     if depth > MAX_TUPLE_DEPTH:
         raise InvalidSignature(f"tuples nested too deep in {signature!r}")
-    types: list[str] = []
+    params: list[SignatureParam] = []
     if position < len(tokens) and tokens[position] == ("punct", ")"):
-        return types, position + 1
+        return params, position + 1
     while True:
         canonical, position = _type(tokens, position, signature, depth)
-        types.append(canonical)
         # Then optionally `indexed` (event parameters only) and a name.
-        if event_level and _at(tokens, position) == ("word", "indexed"):
+        indexed = event_level and _at(tokens, position) == ("word", "indexed")
+        if indexed:
             position += 1
+        name = None
         if _at(tokens, position)[0] == "word" and _at(tokens, position)[1] != "indexed":
+            name = _at(tokens, position)[1]
             position += 1
+        params.append(SignatureParam(canonical, indexed, name))
         separator = _at(tokens, position)
         position += 1
         if separator == ("punct", ")"):
-            return types, position
+            return params, position
         if separator != ("punct", ","):
             raise InvalidSignature(f"expected ',' or ')' in {signature!r}")
 
@@ -87,7 +108,7 @@ def _type(tokens: list[tuple[str, str]], position: int, signature: str, depth: i
         kind, text, position = "punct", "(", position + 1
     if (kind, text) == ("punct", "("):
         components, position = _params(tokens, position + 1, signature, depth + 1, event_level=False)
-        canonical = f"({','.join(components)})"
+        canonical = f"({','.join(component.type for component in components)})"
     elif kind == "word" and _elementary(text):
         canonical, position = _ALIASES.get(text, text), position + 1
     else:

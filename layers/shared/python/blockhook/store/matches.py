@@ -40,6 +40,7 @@ def record_match(
     chunk: int | None,
     events: Sequence[Mapping[str, Any]],
     confirmations: int,
+    part: str | None = None,
 ) -> tuple[MatchModel, bool]:
     """Keep a monitor's events of a block; returns the stored item and whether this call made it.
 
@@ -48,13 +49,14 @@ def record_match(
     pending = confirmations > 0
     item = MatchModel(
         block_key(chain_id, block["hash"]),
-        f"{monitor_id}#{chunk or 0}",
+        f"{monitor_id}#{part}" if part else f"{monitor_id}#{chunk or 0}",
         monitor_id=monitor_id,
         tenant_id=tenant_id,
         chain_id=chain_id,
         block_number=block["number"],
         block=json.dumps(dict(block), separators=(",", ":")),
         chunk=chunk,
+        part=part,
         events=encode_events(events),
         status="pending" if pending else "sent",
         release_at=block["number"] + confirmations if pending else None,

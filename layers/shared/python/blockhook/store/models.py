@@ -13,8 +13,10 @@ from pynamodb.attributes import (
     BinaryAttribute,
     BooleanAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -22,6 +24,20 @@ from pynamodb.models import Model
 
 def _table(variable: str, default: str) -> str:
     return os.environ.get(variable, default)
+
+
+class BackfillAttribute(MapAttribute):
+    """A monitor's latest backfill job and its progress."""
+
+    job_id = UnicodeAttribute()
+    chain_id = NumberAttribute()
+    from_block = NumberAttribute()
+    to_block = NumberAttribute()
+    next_block = NumberAttribute()
+    status = UnicodeAttribute()  # queued, running, done, failed
+    error = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
 
 
 class MonitorModel(Model):
@@ -48,6 +64,7 @@ class MonitorModel(Model):
     version = NumberAttribute(default=1)
     created_at = NumberAttribute()  # unix seconds
     updated_at = NumberAttribute()
+    backfill = BackfillAttribute(null=True)
 
 
 class MonitorAddressModel(Model):
@@ -111,6 +128,16 @@ class VersionModel(Model):
     version = NumberAttribute(default=0)
 
 
+class ChangeModel(Model):
+    """What one version bump changed, for the matcher's catch-up (key = "change#<version>"):
+    `heads` is JSON {chain_id: head} at the time addresses were added, {} when the change
+    adds no address."""
+
+    Meta = _StateMeta
+    key = UnicodeAttribute(hash_key=True)
+    heads = UnicodeAttribute()
+
+
 class MatcherProgressModel(Model):
     """The last block of a chain the matcher has processed (key = "matched#<chain_id>")."""
 
@@ -151,12 +178,22 @@ class MatchModel(Model):
     block_number = NumberAttribute()
     block = UnicodeAttribute()  # JSON: number, hash, parent_hash, timestamp
     chunk = NumberAttribute(null=True)  # set when the block crossed Kafka in several messages
+    part = UnicodeAttribute(null=True)  # set for a catch-up: events found after the index changed
     events = BinaryAttribute(legacy_encoding=False)  # zlib-compressed JSON list of delivered events
     status = UnicodeAttribute()
     release_at = NumberAttribute(null=True)  # block number at which it is deep enough
     pending_chain = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL once settled
     pending_by_chain = PendingByChain()
+
+
+class ActiveBackfillsModel(Model):
+    """Which monitors have a backfill to run (key = "backfills#active"): ingest reads this one
+    item per poll instead of scanning monitors. Entries are "<tenant_id>|<monitor_id>"."""
+
+    Meta = _StateMeta
+    key = UnicodeAttribute(hash_key=True)
+    monitors = UnicodeSetAttribute(null=True)
 
 
 class DeliveriesByMonitor(GlobalSecondaryIndex):

@@ -12,6 +12,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
+from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.models import AddressIndexModel, MonitorAddressModel, MonitorModel
 from blockhook.store.paging import decode_cursor, encode_cursor
 from blockhook.store.versions import bump_monitors_version
@@ -63,7 +64,7 @@ def create_monitor(
         **fields,
     )
     monitor.save(condition=MonitorModel.monitor_id.does_not_exist())
-    bump_monitors_version()
+    bump_monitors_version(_heads(monitor) if unique else None)
     return monitor
 
 
@@ -139,7 +140,7 @@ def add_addresses(monitor: MonitorModel, labelled: Sequence[tuple[str, str | Non
     added = len({address for address, _ in labelled} - existing)
     if added:
         _adjust_address_count(monitor, added)
-    bump_monitors_version()
+    bump_monitors_version(_heads(monitor))
     return added
 
 
@@ -201,6 +202,17 @@ def _adjust_address_count(monitor: MonitorModel, delta: int) -> None:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
         raise MonitorNotFound(monitor.monitor_id) from None
+
+
+def _heads(monitor: MonitorModel) -> dict[int, int]:
+    """The heads of the monitor's chains as ingest last saw them: its new addresses are
+    matched from there (CONTRACT section 2)."""
+    heads = {}
+    for chain_id in monitor.chain_ids:
+        head = load_checkpoint(int(chain_id)).head
+        if head is not None:
+            heads[int(chain_id)] = head
+    return heads
 
 
 def _write_address_items(monitor_id: str, tenant_id: str, labelled: Sequence[tuple[str, str | None]]) -> None:

@@ -44,6 +44,13 @@ class BlockMessage:
     chunk: int
     chunks: int
     events: list[dict[str, Any]] = field(default_factory=list)
+    backfill: BackfillTarget | None = None  # set: a past block replayed for one monitor alone
+
+
+@dataclass(frozen=True)
+class BackfillTarget:
+    monitor_id: str
+    job_id: str
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,12 @@ def message_key(chain_id: int) -> bytes:
     return str(chain_id).encode()
 
 
-def encode_block(header: BlockHeader, events: Sequence[Mapping[str, Any]], limit: int = MAX_MESSAGE_BYTES) -> list[bytes]:
+def encode_block(
+    header: BlockHeader,
+    events: Sequence[Mapping[str, Any]],
+    limit: int = MAX_MESSAGE_BYTES,
+    backfill: BackfillTarget | None = None,
+) -> list[bytes]:
     """The block as one message, or as several chunks when it is too large for one."""
     encoded_events = [json.dumps(event, separators=(",", ":")).encode() for event in events]
     groups: list[list[bytes]] = [[]]
@@ -70,24 +82,26 @@ def encode_block(header: BlockHeader, events: Sequence[Mapping[str, Any]], limit
             size = 0
         groups[-1].append(event)
         size += len(event) + 1
-    return [_block_document(header, index, len(groups), group) for index, group in enumerate(groups)]
+    return [_block_document(header, index, len(groups), group, backfill) for index, group in enumerate(groups)]
 
 
-def _block_document(header: BlockHeader, chunk: int, chunks: int, events: list[bytes]) -> bytes:
-    envelope = json.dumps(
-        {
-            "v": MESSAGE_VERSION,
-            "type": "block",
-            "chain_id": header.chain_id,
-            "number": header.number,
-            "hash": header.hash,
-            "parent_hash": header.parent_hash,
-            "timestamp": header.timestamp,
-            "chunk": chunk,
-            "chunks": chunks,
-        },
-        separators=(",", ":"),
-    ).encode()
+def _block_document(
+    header: BlockHeader, chunk: int, chunks: int, events: list[bytes], backfill: BackfillTarget | None
+) -> bytes:
+    document: dict[str, Any] = {
+        "v": MESSAGE_VERSION,
+        "type": "block",
+        "chain_id": header.chain_id,
+        "number": header.number,
+        "hash": header.hash,
+        "parent_hash": header.parent_hash,
+        "timestamp": header.timestamp,
+        "chunk": chunk,
+        "chunks": chunks,
+    }
+    if backfill is not None:
+        document["backfill"] = {"monitor_id": backfill.monitor_id, "job_id": backfill.job_id}
+    envelope = json.dumps(document, separators=(",", ":")).encode()
     # Splice the already-encoded events in: each event is serialised exactly once.
     return envelope[:-1] + b',"events":[' + b",".join(events) + b"]}"
 
@@ -127,10 +141,22 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
             chunk, chunks = _int(document.get("chunk", 0)), _int(document.get("chunks", 1))
             if not 0 <= chunk < chunks:
                 raise MalformedMessage(f"chunk {chunk} of {chunks} is out of range")
-            return BlockMessage(header, chunk, chunks, events)
+            return BlockMessage(header, chunk, chunks, events, _backfill(document.get("backfill")))
     except KeyError as missing:
         raise MalformedMessage(f"missing field {missing}") from None
     raise MalformedMessage(f"unknown message type {document.get('type')!r}")
+
+
+def _backfill(value: Any) -> BackfillTarget | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("monitor_id"), str)
+        or not isinstance(value.get("job_id"), str)
+    ):
+        raise MalformedMessage(f"backfill is not {{monitor_id, job_id}}: {value!r}")
+    return BackfillTarget(value["monitor_id"], value["job_id"])
 
 
 def _int(value: Any) -> int:

@@ -10,7 +10,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from blockhook.streaming.codec import BlockHeader, encode_block, encode_revert, message_key
+from blockhook.streaming.codec import BackfillTarget, BlockHeader, encode_block, encode_revert, message_key
 from blockhook.streaming.kafka_config import connection_options
 
 
@@ -30,8 +30,10 @@ class BlockProducer:
             **overrides,
         )
 
-    def send_block(self, header: BlockHeader, events: Sequence[Mapping[str, Any]]) -> None:
-        for value in encode_block(header, events):
+    def send_block(
+        self, header: BlockHeader, events: Sequence[Mapping[str, Any]], backfill: BackfillTarget | None = None
+    ) -> None:
+        for value in encode_block(header, events, backfill=backfill):
             self._send(header.chain_id, value)
 
     def send_revert(self, chain_id: int, number: int, block_hash: str) -> None:

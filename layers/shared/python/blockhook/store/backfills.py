@@ -1,0 +1,93 @@
+"""Backfill jobs: one per monitor at a time, kept on the monitor item so its progress shows
+on the monitor; the set of monitors with a job to run is one item in the state table."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from pynamodb.exceptions import UpdateError
+
+from blockhook.store.models import ActiveBackfillsModel, BackfillAttribute, MonitorModel
+
+ACTIVE_KEY = "backfills#active"
+RUNNING = frozenset({"queued", "running"})
+
+
+class BackfillConflict(RuntimeError):
+    """The monitor already has a backfill queued or running."""
+
+
+def _entry(tenant_id: str, monitor_id: str) -> str:
+    return f"{tenant_id}|{monitor_id}"
+
+
+def start_backfill(monitor: MonitorModel, chain_id: int, from_block: int, to_block: int) -> BackfillAttribute:
+    if monitor.backfill is not None and monitor.backfill.status in RUNNING:
+        raise BackfillConflict(f"backfill {monitor.backfill.job_id} is still {monitor.backfill.status}")
+    now = int(time.time())
+    job = BackfillAttribute(
+        job_id="bf_" + secrets.token_hex(8),
+        chain_id=chain_id,
+        from_block=from_block,
+        to_block=to_block,
+        next_block=from_block,
+        status="queued",
+        created_at=now,
+        updated_at=now,
+    )
+    # Guarded on the job read above: two concurrent requests cannot both start one.
+    previous = monitor.backfill.job_id if monitor.backfill is not None else None
+    condition = MonitorModel.monitor_id.exists() & (
+        MonitorModel.backfill.does_not_exist() if previous is None else MonitorModel.backfill.job_id == previous
+    )
+    try:
+        monitor.update(actions=[MonitorModel.backfill.set(job)], condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise BackfillConflict("another backfill started at the same time") from None
+        raise
+    ActiveBackfillsModel(ACTIVE_KEY).update(
+        actions=[ActiveBackfillsModel.monitors.add({_entry(monitor.tenant_id, monitor.monitor_id)})]
+    )
+    return job
+
+
+def active_backfills() -> list[tuple[str, str]]:
+    """(tenant_id, monitor_id) of every monitor with a backfill to run."""
+    try:
+        item = ActiveBackfillsModel.get(ACTIVE_KEY, consistent_read=True)
+    except ActiveBackfillsModel.DoesNotExist:
+        return []
+    return sorted(tuple(entry.split("|", 1)) for entry in item.monitors or ())  # type: ignore[misc]
+
+
+def advance_backfill(monitor: MonitorModel, job_id: str, expected_next: int, next_block: int) -> str:
+    """Record that blocks up to next_block - 1 were published; returns the job's new status."""
+    status = "done" if next_block > int(monitor.backfill.to_block) else "running"
+    monitor.update(
+        actions=[
+            MonitorModel.backfill.next_block.set(next_block),
+            MonitorModel.backfill.status.set(status),
+            MonitorModel.backfill.updated_at.set(int(time.time())),
+        ],
+        condition=(MonitorModel.backfill.job_id == job_id) & (MonitorModel.backfill.next_block == expected_next),
+    )
+    return status
+
+
+def fail_backfill(monitor: MonitorModel, job_id: str, error: str) -> None:
+    monitor.update(
+        actions=[
+            MonitorModel.backfill.status.set("failed"),
+            MonitorModel.backfill.error.set(error[:500]),
+            MonitorModel.backfill.updated_at.set(int(time.time())),
+        ],
+        condition=MonitorModel.backfill.job_id == job_id,
+    )
+
+
+def retire(tenant_id: str, monitor_id: str) -> None:
+    ActiveBackfillsModel(ACTIVE_KEY).update(
+        actions=[ActiveBackfillsModel.monitors.delete({_entry(tenant_id, monitor_id)})]
+    )
