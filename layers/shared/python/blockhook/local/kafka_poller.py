@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from blockhook.local.lambdas import LocalFunction
+from blockhook.local.worker import BackgroundWorker
 
 logger = logging.getLogger(__name__)
 
@@ -47,25 +47,18 @@ def msk_event(records_by_partition: dict[TopicPartition, Sequence[Any]], bootstr
     }
 
 
-class KafkaPoller:
+class KafkaPoller(BackgroundWorker):
+    name = "kafka-poller"
+
     def __init__(
         self, function: LocalFunction, bootstrap: str, topic: str, group: str, batch_size: int = 100
     ) -> None:
+        super().__init__()
         self.function = function
         self.bootstrap = bootstrap
         self.topic = topic
         self.group = group
         self.batch_size = batch_size
-        self.stop_event = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kafka-poller", daemon=True)
-
-    def start(self) -> KafkaPoller:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self._thread.join(timeout=10)
 
     def _run(self) -> None:
         consumer = KafkaConsumer(

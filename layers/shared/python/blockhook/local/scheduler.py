@@ -6,11 +6,11 @@ locally the next invocation starts as soon as the last one returns."""
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
 from blockhook.local.lambdas import LocalFunction
+from blockhook.local.worker import BackgroundWorker
 
 logger = logging.getLogger(__name__)
 
@@ -29,19 +29,13 @@ def scheduled_event() -> dict[str, Any]:
     }
 
 
-class Scheduler:
+class Scheduler(BackgroundWorker):
+    name = "scheduler"
+    join_timeout = 30.0  # the running invocation finishes its poll first
+
     def __init__(self, function: LocalFunction) -> None:
+        super().__init__()
         self.function = function
-        self.stop_event = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
-
-    def start(self) -> Scheduler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self._thread.join(timeout=30)
 
     def _run(self) -> None:
         while not self.stop_event.is_set():

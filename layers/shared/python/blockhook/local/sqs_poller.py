@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from typing import Any
 
 import boto3
 
 from blockhook.local.lambdas import LocalFunction
+from blockhook.local.worker import BackgroundWorker
 
 logger = logging.getLogger(__name__)
 
@@ -33,22 +33,16 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
     }
 
 
-class SqsPoller:
+class SqsPoller(BackgroundWorker):
+    name = "sqs-poller"
+    join_timeout = 15.0  # a webhook attempt in flight may take its 10 s
+
     def __init__(self, function: LocalFunction, queue_url: str, batch_size: int = 10) -> None:
+        super().__init__()
         self.function = function
         self.queue_url = queue_url
         self.batch_size = batch_size
-        self.stop_event = threading.Event()
         self._client = boto3.client("sqs")
-        self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
-
-    def start(self) -> SqsPoller:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self._thread.join(timeout=15)
 
     def _run(self) -> None:
         queue_arn = self._client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
