@@ -10,7 +10,7 @@ LAMBDA_PYTHON := 3.12
 LAMBDA_PLATFORM := manylinux2014_x86_64
 export PYTHONPATH := $(CURDIR)/layers/shared/python:$(CURDIR)
 
-.PHONY: up test synth deps layers lint clean
+.PHONY: up test synth deps layers lint clean openapi bench
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -39,8 +39,16 @@ up: deps
 test: deps layers
 	$(PY) -m pytest
 
+# Benchmarks of issue 7 (bench/README.md): ~14 minutes, writes bench/results/*.json, prints one table.
+bench: deps layers
+	$(PY) bench/run.py
+
 synth: deps layers
 	npx --no-install cdk synth --quiet --no-notices
+
+# docs/openapi.json, regenerated from the code (a test checks that the committed file is current).
+openapi: deps
+	$(PY) -m blockhook.api.openapi_export docs/openapi.json
 
 lint: deps
 	$(VENV)/bin/ruff check .

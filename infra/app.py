@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "shared" / "python"))
 
 import aws_cdk as cdk  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from blockhook_infra.chains import ChainsContextError  # noqa: E402
 from blockhook_infra.paths import MissingBuildError  # noqa: E402
@@ -18,6 +19,8 @@ from blockhook_infra.stack import STACK_NAME, BlockhookStack  # noqa: E402
 
 def main() -> None:
     app = cdk.App()
+    # cdk-nag's AwsSolutions rules run as a policy-validation plugin: an unacknowledged finding fails synth.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
     try:
         BlockhookStack(app, STACK_NAME, description="blockhook: blockchain event monitor")
     except (MissingBuildError, ChainsContextError) as err:

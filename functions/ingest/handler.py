@@ -1,15 +1,24 @@
 """Ingest function: on each schedule tick, keep publishing new blocks until shortly
-before the invocation's time runs out, so a once-a-minute schedule gives block-time latency."""
+before the invocation's time runs out, so a once-a-minute schedule gives block-time latency.
 
-from aws_lambda_powertools import Logger
+Metrics (powertools, namespace POWERTOOLS_METRICS_NAMESPACE): IngestLagBlocks per chain (ChainId
+dimension), the head the node last reported minus the checkpoint, after the run; a chain whose node
+did not answer gets no value, which its alarm treats as breaching. IngestBlocks and IngestErrors per run.
+"""
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from blockhook.config import settings
-from blockhook.ingest.service import run_ingest
+from blockhook.ingest.service import PollResult, run_ingest
+from blockhook.store.chain_state import load_checkpoint
 from blockhook.wiring import backfill_runner, chain_ingests
 
 logger = Logger()
+metrics = Metrics()
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, context):
     margin_ms = settings().ingest_stop_margin_seconds * 1000
@@ -21,4 +30,23 @@ def handler(event, context):
     blocks = sum(result.blocks for result in results)
     errors = [result.error for result in results if result.error]
     logger.info("ingest run", extra={"blocks": blocks, "polls": len(results), "errors": errors[:5]})
+    metrics.add_metric(name="IngestBlocks", unit=MetricUnit.Count, value=blocks)
+    metrics.add_metric(name="IngestErrors", unit=MetricUnit.Count, value=len(errors))
+    _publish_lag(results)
     return {"blocks": blocks, "reverts": sum(result.reverts for result in results), "errors": len(errors)}
+
+
+def _publish_lag(results: list[PollResult]) -> None:
+    heads: dict[int, int] = {}
+    for result in results:  # in poll order: the last head a chain's node reported wins
+        if result.head is not None:
+            heads[result.chain_id] = result.head
+    for chain_id, head in heads.items():
+        try:
+            checkpoint = load_checkpoint(chain_id).number
+        except Exception:  # a metric must never fail the run: the missing value alarms anyway
+            logger.exception("cannot read the checkpoint for the lag metric", extra={"chain_id": chain_id})
+            continue
+        lag = head - checkpoint if checkpoint is not None else 0
+        with single_metric(name="IngestLagBlocks", unit=MetricUnit.Count, value=max(lag, 0)) as metric:
+            metric.add_dimension(name="ChainId", value=str(chain_id))

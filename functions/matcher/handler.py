@@ -1,26 +1,103 @@
-"""Matcher function: an Amazon MSK batch of `blocks` records to recorded deliveries."""
+"""Matcher function: an Amazon MSK batch of `blocks` records to recorded deliveries, answered as a
+partial batch response (the event source mapping has ReportBatchItemFailures on).
+
+Why not powertools' BatchProcessor: it calls a handler per record, and the matcher works per batch
+(one monitors-version read per batch, and the catch-up of an added address re-matches the live blocks
+of the last batch). So the whole batch goes through one MatchService.process call, and only when a
+record raises is the batch split: that record and every later record of its partition are reported
+(a chain's blocks share a partition and must be matched in order), the other partitions' records that
+had not been reached yet are processed in a further call. Identifiers use the Kafka shape powertools
+uses, {"partition": "<topic>-<partition>", "offset": N}; Lambda resumes each partition from its lowest
+reported offset, and MatchService is idempotent on repeats, so records done before a failure may
+safely come again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, fields
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import KafkaEvent, event_source
+from aws_lambda_powertools.utilities.data_classes import KafkaEvent
+from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
+from blockhook.matching.service import BatchResult
 from blockhook.wiring import match_service
 
 logger = Logger()
 
 
 @logger.inject_lambda_context
-@event_source(data_class=KafkaEvent)
-def handler(event: KafkaEvent, context):
-    # Records arrive grouped per partition in offset order; a chain's blocks share a partition.
-    result = match_service().process(_values(event))
-    logger.info("matched batch", extra=result.__dict__)
-    return result.__dict__
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_batch(event, match_service())
 
 
-def _values(event: KafkaEvent):
-    for record in event.records:
+def process_batch(event: dict[str, Any], service: Any) -> dict[str, Any]:
+    """Run the records of one MSK event through `service.process` (in the event's order: grouped per
+    partition, offsets ascending) and answer {"batchItemFailures": [...]} plus the batch's counts."""
+    records = list(KafkaEvent(event).records)
+    totals = BatchResult()
+    failures: list[KafkaEventRecord] = []
+    stopped: set[str] = set()  # partitions with a failed record: nothing after it may be processed
+    pending = records
+    while pending:
+        cursor = _Cursor(pending)
         try:
-            yield record.decoded_value
-        except ValueError:
-            # Not base64: the codec's malformed-message path logs and counts it.
-            yield b""
+            result = service.process(cursor.values())
+        except Exception:
+            failed = cursor.current
+            if failed is None or cursor.exhausted:
+                # Before the first record or after the last (the version read, progress): no record to
+                # blame, so the whole batch is retried (with bisect on error); repeats are no-ops.
+                raise
+            partition = _partition(failed)
+            logger.exception(
+                "matcher failed on a record; it and the rest of its partition will be retried",
+                extra={"partition": partition, "offset": failed.offset},
+            )
+            stopped.add(partition)
+            failures.extend(r for r in pending[cursor.position :] if _partition(r) == partition)
+            pending = [r for r in pending[cursor.position + 1 :] if _partition(r) not in stopped]
+            continue
+        _add(totals, result)
+        pending = []
+    logger.info("matched batch", extra={**asdict(totals), "failed_records": len(failures)})
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": {"partition": _partition(record), "offset": record.offset}} for record in failures
+        ],
+        **asdict(totals),
+    }
+
+
+class _Cursor:
+    """Hands the records' values to the service one at a time and remembers which one it is on."""
+
+    def __init__(self, records: Sequence[KafkaEventRecord]) -> None:
+        self.records = records
+        self.position = -1
+        self.exhausted = False
+
+    @property
+    def current(self) -> KafkaEventRecord | None:
+        return self.records[self.position] if self.position >= 0 else None
+
+    def values(self) -> Iterator[bytes]:
+        for position, record in enumerate(self.records):
+            self.position = position
+            try:
+                yield record.decoded_value
+            except ValueError:
+                # Not base64: the codec's malformed-message path logs and counts it.
+                yield b""
+        self.exhausted = True
+
+
+def _partition(record: KafkaEventRecord) -> str:
+    return f"{record.topic}-{record.partition}"
+
+
+def _add(totals: BatchResult, result: BatchResult) -> None:
+    for field in fields(BatchResult):
+        setattr(totals, field.name, getattr(totals, field.name) + getattr(result, field.name))

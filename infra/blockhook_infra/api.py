@@ -8,12 +8,23 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 STAGE = "prod"
 # Per API key (that is, per tenant): steady requests per second, and the burst above it.
 THROTTLE_RATE_LIMIT = 50
 THROTTLE_BURST_LIMIT = 100
+# The whole stage, all tenants together: a ceiling that protects the function's concurrency and the
+# tables from a flood of keys; each key's own limit above still applies first.
+STAGE_RATE_LIMIT = 500
+STAGE_BURST_LIMIT = 1000
+# Optional WAF (context `waf`): requests per five minutes per client IP before it is blocked.
+WAF_RATE_LIMIT_PER_IP = 3000
+# Request size: API Gateway refuses bodies over 10 MB itself (413, answered in the contract's shape
+# below); the api function refuses smaller oversized requests with its own limits (10,000 addresses a
+# call). The WAF's common rule set would block every body over 8 KB, which address lists exceed, so that
+# one rule only counts.
 
 # Errors API Gateway answers itself (no key, throttled, unknown path) in the contract's error shape,
 # {"error": {"code", "message", "details"}}, instead of its own {"message": "..."}.
@@ -29,7 +40,9 @@ _GATEWAY_ERRORS = {
 
 
 class Api(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, waf: bool = False
+    ) -> None:
         super().__init__(scope, construct_id)
 
         access_logs = logs.LogGroup(
@@ -44,6 +57,10 @@ class Api(Construct):
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 tracing_enabled=True,
+                # Execution logs of errors only (access logs below have every request).
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                throttling_rate_limit=STAGE_RATE_LIMIT,
+                throttling_burst_limit=STAGE_BURST_LIMIT,
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.custom(
                     json.dumps(
@@ -96,6 +113,64 @@ class Api(Construct):
         self.api_key = apigw.ApiKey(self, "ApiKey", description="blockhook first tenant")
         self.usage_plan.add_api_key(self.api_key)
 
+        self.web_acl = self._web_acl() if waf else None
+
+    def _web_acl(self) -> wafv2.CfnWebACL:
+        def managed(name: str, priority: int, overrides: list[str] = ()) -> wafv2.CfnWebACL.RuleProperty:
+            return wafv2.CfnWebACL.RuleProperty(
+                name=name,
+                priority=priority,
+                override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                statement=wafv2.CfnWebACL.StatementProperty(
+                    managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                        vendor_name="AWS",
+                        name=name,
+                        rule_action_overrides=[
+                            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                name=rule, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+                            )
+                            for rule in overrides
+                        ]
+                        or None,
+                    )
+                ),
+                visibility_config=_visibility(name),
+            )
+
+        acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=_visibility("blockhook-api"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="RatePerIp",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            limit=WAF_RATE_LIMIT_PER_IP, aggregate_key_type="IP"
+                        )
+                    ),
+                    visibility_config=_visibility("RatePerIp"),
+                ),
+                managed("AWSManagedRulesCommonRuleSet", 1, overrides=["SizeRestrictions_BODY"]),
+                managed("AWSManagedRulesKnownBadInputsRuleSet", 2),
+                managed("AWSManagedRulesAmazonIpReputationList", 3),
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self, "WebAclAssociation", resource_arn=self.rest_api.deployment_stage.stage_arn, web_acl_arn=acl.attr_arn
+        )
+        return acl
+
     @property
     def v1_url(self) -> str:
         return self.rest_api.url_for_path("/v1")
+
+
+def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+    return wafv2.CfnWebACL.VisibilityConfigProperty(
+        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+    )

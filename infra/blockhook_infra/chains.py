@@ -2,6 +2,11 @@
 
 Entries are validated at synth time by the shared package's own chain registry, the code that
 reads BLOCKHOOK_CHAINS in the functions: a bad entry fails `cdk synth`, not the deployed function.
+
+An entry gives either `rpc_urls` (fine for keyless nodes) or `rpc_url_secret`, the name of a Secrets
+Manager secret holding the URLs (a JSON list, or one URL): node URLs with API keys belong there, never
+in the template. The functions read the secret at cold start (blockhook/chain/secrets.py); synth never
+reads it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ MAX_CHAINS_JSON_BYTES = 3000
 
 # cdk.json ships this host so that synth works out of the box; a deployment must override it.
 PLACEHOLDER_HOST_SUFFIX = ".invalid"
+# What synth-time validation pretends a secret holds: the secret itself is read only by the functions.
+_SYNTH_SECRET_URL = "https://secret-at-runtime.example"
 
 
 class ChainsContextError(ValueError):
@@ -41,7 +48,7 @@ def chains_env_value(raw: Any) -> str:
         raise ChainsContextError("CDK context `chains` must be a non-empty list of chain entries")
     value = json.dumps({"chains": raw}, separators=(",", ":"))
     try:
-        load_chains({"BLOCKHOOK_CHAINS": value})
+        load_chains({"BLOCKHOOK_CHAINS": value}, rpc_secret=lambda name: [_SYNTH_SECRET_URL])
     except ChainRegistryError as err:
         raise ChainsContextError(f"CDK context `chains`: {err}") from None
     if len(value.encode()) > MAX_CHAINS_JSON_BYTES:
@@ -57,6 +64,16 @@ def placeholder_hosts(chains_json: str) -> list[str]:
     return [
         host
         for chain in json.loads(chains_json)["chains"]
-        for url in chain["rpc_urls"]
+        for url in chain.get("rpc_urls", [])
         if (host := urlsplit(url).hostname or "").endswith(PLACEHOLDER_HOST_SUFFIX)
     ]
+
+
+def rpc_secret_names(chains_json: str) -> list[str]:
+    """The Secrets Manager secrets (names or ARNs) the chains' RPC URLs are read from, in order, once each."""
+    names: list[str] = []
+    for chain in json.loads(chains_json)["chains"]:
+        name = chain.get("rpc_url_secret")
+        if name and name.strip() not in names:
+            names.append(name.strip())
+    return names

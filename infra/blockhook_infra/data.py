@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
 from constructs import Construct
+
+from blockhook.store import idempotency
 
 S = dynamodb.AttributeType.STRING
 N = dynamodb.AttributeType.NUMBER
 
 
 class DataTables(Construct):
-    """monitors, monitor_addresses, address_index, state, deliveries, matches."""
+    """monitors, monitor_addresses, address_index, state, deliveries, matches; and idempotency."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -47,9 +50,42 @@ class DataTables(Construct):
             projection_type=dynamodb.ProjectionType.ALL,
         )
 
+        # Idempotency-Key records of the API (powertools' layout): each lives 24 h, so nothing in it
+        # is worth a backup or outlives the stack.
+        self.idempotency = dynamodb.Table(
+            self,
+            "Idempotency",
+            partition_key=dynamodb.Attribute(name=idempotency.KEY_ATTRIBUTE, type=S),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=idempotency.EXPIRY_ATTRIBUTE,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+        # Monitors' webhook signing secrets are encrypted with this key before they are stored (the api
+        # encrypts, deliver decrypts), so a table export or backup alone does not give them away.
+        # Customer managed, so that its use is in CloudTrail and its policy is ours; rotated yearly.
+        self.webhook_secrets_key = kms.Key(
+            self,
+            "WebhookSecretsKey",
+            description="blockhook: encrypts monitors' webhook signing secrets",
+            enable_key_rotation=True,
+            alias="alias/blockhook/webhook-secrets",
+            # Without the key the stored secrets are unreadable: it outlives the stack like the tables.
+            removal_policy=RemovalPolicy.RETAIN,
+            pending_window=Duration.days(30),
+        )
+
     @property
     def all(self) -> list[dynamodb.Table]:
-        return [self.monitors, self.monitor_addresses, self.address_index, self.state, self.deliveries, self.matches]
+        return [
+            self.monitors,
+            self.monitor_addresses,
+            self.address_index,
+            self.state,
+            self.deliveries,
+            self.matches,
+            self.idempotency,
+        ]
 
     def _table(
         self,

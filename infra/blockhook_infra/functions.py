@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -20,6 +20,8 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 # The dependency layer is built for manylinux2014_x86_64 (Makefile: `make layers`).
 ARCHITECTURE = lambda_.Architecture.X86_64
 HANDLER = "handler.handler"
+# powertools Metrics namespace of the custom metrics (IngestLagBlocks, DeliveryAttempts, ...).
+METRICS_NAMESPACE = "blockhook"
 
 # Ingest runs until this many seconds before its timeout, then returns: with a 75 s timeout it polls
 # for about 60 s, so one invocation per minute (the schedule) keeps the chain covered back to back,
@@ -55,6 +57,7 @@ class Functions(Construct):
         delivery_queue: DeliveryQueue,
         streaming: Streaming,
         chains_json: str,
+        rpc_secrets: list[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self._data = data
@@ -80,8 +83,14 @@ class Functions(Construct):
 
         self.api = self._function(
             "api",
-            # The API checks a monitor's chain_ids against the served chains and reports each one's lag.
-            environment={"BLOCKHOOK_AUTH_MODE": "apigateway", "BLOCKHOOK_CHAINS": chains_json},
+            # The API checks a monitor's chain_ids against the served chains and reports each one's lag,
+            # and keeps the Idempotency-Key records of creates.
+            environment={
+                "BLOCKHOOK_AUTH_MODE": "apigateway",
+                "BLOCKHOOK_CHAINS": chains_json,
+                "BLOCKHOOK_IDEMPOTENCY_TABLE": data.idempotency.table_name,
+                "BLOCKHOOK_SECRETS_KEY_ID": data.webhook_secrets_key.key_arn,
+            },
         )
         self.ingest = self._function(
             "ingest",
@@ -103,10 +112,14 @@ class Functions(Construct):
             environment={"BLOCKHOOK_CHAINS": chains_json},
             in_vpc=streaming.matcher_security_group,
         )
-        self.deliver = self._function("deliver")  # BLOCKHOOK_RETRY_SCHEDULE unset: the production schedule
+        # BLOCKHOOK_RETRY_SCHEDULE unset: the production schedule.
+        self.deliver = self._function(
+            "deliver", environment={"BLOCKHOOK_SECRETS_KEY_ID": data.webhook_secrets_key.key_arn}
+        )
 
         self._grant_data()
         self._grant_kafka()
+        self._grant_rpc_secrets(rpc_secrets)
 
     @property
     def all(self) -> dict[str, lambda_.Function]:
@@ -167,12 +180,15 @@ class Functions(Construct):
             "BLOCKHOOK_DELIVERY_QUEUE_URL": self._queue.queue_url,
             "POWERTOOLS_SERVICE_NAME": f"blockhook-{name}",
             "POWERTOOLS_LOG_LEVEL": "INFO",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         }
 
     def _grant_data(self) -> None:
         data, queue = self._data, self._queue
         # api: the whole monitor model, the chain state it reports, the delivery log, replays and tests.
-        for table in (data.monitors, data.monitor_addresses, data.address_index, data.state, data.deliveries):
+        for table in (
+            data.monitors, data.monitor_addresses, data.address_index, data.state, data.deliveries, data.idempotency
+        ):
             table.grant_read_write_data(self.api)
         queue.grant_send_messages(self.api)
         # ingest: only its checkpoints.
@@ -188,12 +204,37 @@ class Functions(Construct):
         data.deliveries.grant_read_write_data(self.deliver)
         data.monitors.grant_read_data(self.deliver)
         queue.grant_send_messages(self.deliver)
+        # Webhook secrets: the api encrypts new and rotated ones, deliver decrypts to sign.
+        data.webhook_secrets_key.grant_encrypt_decrypt(self.api)
+        data.webhook_secrets_key.grant_encrypt_decrypt(self.deliver)
+
+    def _grant_rpc_secrets(self, names: list[str]) -> None:
+        """GetSecretValue on exactly the chains' RPC URL secrets, for the functions that load the chains."""
+        if not names:
+            return
+        stack = Stack.of(self)
+        arns = [
+            name
+            if name.startswith("arn:")
+            # A name: the secret's ARN ends in a random 6-character suffix, matched by "-??????".
+            else stack.format_arn(
+                service="secretsmanager",
+                resource="secret",
+                resource_name=f"{name}-??????",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for name in names
+        ]
+        for function in (self.api, self.ingest, self.matcher):
+            function.add_to_role_policy(
+                iam.PolicyStatement(sid="ReadRpcUrlSecrets", actions=["secretsmanager:GetSecretValue"], resources=arns)
+            )
 
     def _grant_kafka(self) -> None:
         streaming = self._streaming
         cluster, topic, group = streaming.cluster_arn, streaming.topic_arn(), streaming.group_arn()
-        # ingest produces: connects, creates the topic on first run, writes. WriteDataIdempotently is
-        # needed as soon as the producer enables idempotence.
+        # ingest produces: connects and writes (the topic is created by the Topics custom resource, so
+        # no CreateTopic). WriteDataIdempotently is needed as soon as the producer enables idempotence.
         self.ingest.add_to_role_policy(
             iam.PolicyStatement(
                 sid="KafkaClusterProduce",
@@ -208,11 +249,7 @@ class Functions(Construct):
         self.ingest.add_to_role_policy(
             iam.PolicyStatement(
                 sid="KafkaTopicProduce",
-                actions=[
-                    "kafka-cluster:DescribeTopic",
-                    "kafka-cluster:CreateTopic",
-                    "kafka-cluster:WriteData",
-                ],
+                actions=["kafka-cluster:DescribeTopic", "kafka-cluster:WriteData"],
                 resources=[topic],
             )
         )

@@ -8,11 +8,15 @@ from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from .api import Api
-from .chains import chains_env_value, placeholder_hosts
+from .chains import chains_env_value, placeholder_hosts, rpc_secret_names
 from .data import DataTables
 from .delivery_queue import DeliveryQueue
-from .functions import SPECS, Functions
+from .failed_batches import FailedBatches
+from .functions import ARCHITECTURE, RUNTIME, SPECS, Functions
+from .monitoring import Monitoring
+from .nag import acknowledge_findings
 from .streaming import Streaming
+from .topics import Topics
 from .triggers import Triggers
 
 STACK_NAME = "BlockhookStack"
@@ -41,15 +45,39 @@ class BlockhookStack(Stack):
             delivery_queue=self.delivery_queue,
             streaming=self.streaming,
             chains_json=chains_json,
+            rpc_secrets=rpc_secret_names(chains_json),
         )
+        self.topics = Topics(
+            self,
+            "Topics",
+            streaming=self.streaming,
+            layers=[self.functions.deps_layer, self.functions.shared_layer],
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+        )
+        self.failed_batches = FailedBatches(self, "FailedBatches")
         self.triggers = Triggers(
             self,
             "Triggers",
             functions=self.functions,
             streaming=self.streaming,
             delivery_queue=self.delivery_queue,
+            topics=self.topics,
+            failed_batches=self.failed_batches,
         )
-        self.api = Api(self, "Api", handler=self.functions.api)
+        # Ingest produces only once the topic exists (MSK Serverless does not create topics on use).
+        self.functions.ingest.node.add_dependency(self.topics.blocks)
+        self.api = Api(
+            self, "Api", handler=self.functions.api, waf=_flag(self.node.try_get_context("waf"))
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions=self.functions,
+            delivery_queue=self.delivery_queue,
+            chains_json=chains_json,
+            alarm_email=self.node.try_get_context("alarm_email") or None,
+        )
 
         CfnOutput(self, "ApiUrl", value=self.api.v1_url, description="Base URL of the REST API (ends in /v1)")
         CfnOutput(
@@ -62,8 +90,24 @@ class BlockhookStack(Stack):
             self, "MskClusterArn", value=self.streaming.cluster_arn, description="MSK Serverless cluster"
         )
         CfnOutput(
+            self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="SNS topic of every alarm"
+        )
+        CfnOutput(
+            self,
+            "FailedBatchesBucket",
+            value=self.failed_batches.bucket.bucket_name,
+            description="Matcher batches given up after retries (replay their blocks with backfill)",
+        )
+        CfnOutput(
             self,
             "DeliveriesQueueUrl",
             value=self.delivery_queue.queue.queue_url,
             description="SQS queue of webhook deliveries",
         )
+        # cdk-nag AwsSolutions findings we accept, each with its reason (checked by infra/app.py at synth).
+        acknowledge_findings(self)
+
+
+def _flag(value: object) -> bool:
+    """A boolean context value: true in cdk.json, or "true" from `-c waf=true`."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes"))

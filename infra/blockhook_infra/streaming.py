@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Fn, Stack
+from aws_cdk import ArnFormat, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_msk as msk
 from aws_cdk import custom_resources as cr
 from constructs import Construct
@@ -34,8 +35,21 @@ class Streaming(Construct):
                 ),
             ],
         )
+        # Rejected connections are what an operator needs to see when ingest cannot reach a node or the
+        # cluster; a month is kept, like the functions' logs.
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                logs.LogGroup(
+                    self, "FlowLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+                )
+            ),
+            traffic_type=ec2.FlowLogTrafficType.REJECT,
+        )
         # DynamoDB traffic of the in-VPC functions skips the NAT (a gateway endpoint costs nothing).
         self.vpc.add_gateway_endpoint("DynamoDb", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB)
+        # So does S3: the matcher's event source mapping writes failed batches there from these subnets.
+        self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         self.private_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
 
         # The cluster's security group. The MSK event source mapping uses the cluster's own subnets and

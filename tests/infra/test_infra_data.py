@@ -49,8 +49,9 @@ def key_schema(partition, sort) -> list[dict]:
     return keys
 
 
-def test_six_tables(template: Template) -> None:
-    template.resource_count_is("AWS::DynamoDB::Table", 6)
+def test_seven_tables(template: Template) -> None:
+    # The six of TABLES, and the API's Idempotency-Key records (test_infra_api_limits.py).
+    template.resource_count_is("AWS::DynamoDB::Table", 7)
 
 
 @pytest.mark.parametrize("variable", sorted(TABLES))

@@ -22,9 +22,10 @@ COMMON_ENV = {
     "BLOCKHOOK_MODE",
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_METRICS_NAMESPACE",
 }
 EXTRA_ENV = {
-    "api": {"BLOCKHOOK_AUTH_MODE", "BLOCKHOOK_CHAINS"},
+    "api": {"BLOCKHOOK_AUTH_MODE", "BLOCKHOOK_CHAINS", "BLOCKHOOK_IDEMPOTENCY_TABLE", "BLOCKHOOK_SECRETS_KEY_ID"},
     "ingest": {
         "BLOCKHOOK_KAFKA_BOOTSTRAP",
         "BLOCKHOOK_KAFKA_AUTH",
@@ -33,7 +34,7 @@ EXTRA_ENV = {
         "BLOCKHOOK_INGEST_STOP_MARGIN_SECONDS",
     },
     "matcher": {"BLOCKHOOK_CHAINS"},
-    "deliver": set(),
+    "deliver": {"BLOCKHOOK_SECRETS_KEY_ID"},
 }
 SIZES = {"api": (512, 29), "ingest": (1024, 75), "matcher": (1024, 120), "deliver": (512, 120)}
 
@@ -46,11 +47,12 @@ TABLE_ENV = {
     "state": "BLOCKHOOK_STATE_TABLE",
     "deliveries": "BLOCKHOOK_DELIVERIES_TABLE",
     "matches": "BLOCKHOOK_MATCHES_TABLE",
+    "idempotency": "BLOCKHOOK_IDEMPOTENCY_TABLE",  # only the api has it
 }
-ALL_TABLES = set(TABLE_ENV)
+ALL_TABLES = set(TABLE_ENV) - {"idempotency"}
 # name -> (tables it reads, tables it writes)
 TABLE_ACCESS = {
-    "api": (ALL_TABLES - {"matches"}, ALL_TABLES - {"matches"}),
+    "api": (ALL_TABLES - {"matches"} | {"idempotency"}, ALL_TABLES - {"matches"} | {"idempotency"}),
     "ingest": ({"state"}, {"state"}),
     "matcher": (ALL_TABLES, {"state", "deliveries", "matches"}),
     "deliver": ({"deliveries", "monitors"}, {"deliveries"}),
@@ -254,12 +256,14 @@ def test_ingest_kafka_statements(statements_of, by_type: dict) -> None:
     cluster = {"Fn::GetAtt": [cluster_id(by_type), "Arn"]}
     for action in ("kafka-cluster:Connect", "kafka-cluster:DescribeCluster"):
         assert grants[action] == [cluster]
-    for action in ("kafka-cluster:WriteData", "kafka-cluster:DescribeTopic", "kafka-cluster:CreateTopic"):
+    for action in ("kafka-cluster:WriteData", "kafka-cluster:DescribeTopic"):
         (resource,) = grants[action]
         text = child_arn_text(resource)
         assert ":topic/" in text and '"blocks"' in text and cluster_id(by_type) in text
         assert '"Fn::Split"' in text
     assert not any(action.startswith("kafka-cluster:Read") for action in grants)
+    # The topic is created by the Topics custom resource, not by the producer.
+    assert "kafka-cluster:CreateTopic" not in grants
 
 
 def test_matcher_kafka_statements(statements_of, by_type: dict) -> None:

@@ -57,7 +57,14 @@ def test_cluster_security_group_admits_itself_and_ingest_on_9098(
         if props["GroupId"]["Fn::GetAtt"][0] == cluster_sg:
             assert (props["IpProtocol"], props["FromPort"], props["ToPort"]) == ("tcp", 9098, 9098)
             sources.add(props["SourceSecurityGroupId"]["Fn::GetAtt"][0])
-    assert sources == {cluster_sg} | ingest_sgs
+    topic_provider_sgs = {
+        g["Fn::GetAtt"][0]
+        for res in by_type["AWS::Lambda::Function"].values()
+        if res["Properties"].get("Handler") == "index.on_event"
+        for g in res["Properties"]["VpcConfig"]["SecurityGroupIds"]
+    }
+    assert len(topic_provider_sgs) == 1
+    assert sources == {cluster_sg} | ingest_sgs | topic_provider_sgs
     # Nothing else gets in: no inline ingress rules on the cluster's group.
     assert "SecurityGroupIngress" not in by_type["AWS::EC2::SecurityGroup"][cluster_sg]["Properties"]
 
@@ -97,8 +104,8 @@ def test_ingest_bootstrap_env_comes_from_custom_resource(functions: dict, by_typ
     assert value == {"Fn::GetAtt": [custom_id, "BootstrapBrokerStringSaslIam"]}
 
 
-def test_dynamodb_gateway_endpoint(template: Template) -> None:
-    template.resource_count_is("AWS::EC2::VPCEndpoint", 1)
-    endpoint = next(iter(template.find_resources("AWS::EC2::VPCEndpoint").values()))["Properties"]
-    assert endpoint["VpcEndpointType"] == "Gateway"
-    assert "dynamodb" in json.dumps(endpoint["ServiceName"])
+def test_dynamodb_and_s3_gateway_endpoints(template: Template) -> None:
+    endpoints = [e["Properties"] for e in template.find_resources("AWS::EC2::VPCEndpoint").values()]
+    assert all(e["VpcEndpointType"] == "Gateway" for e in endpoints)
+    services = sorted(".dynamodb" if "dynamodb" in json.dumps(e["ServiceName"]) else json.dumps(e["ServiceName"]) for e in endpoints)
+    assert len(services) == 2 and services[0] == ".dynamodb" and ".s3" in services[1]

@@ -138,6 +138,8 @@ def api(moto_endpoint) -> Api:
         patch.setenv("BLOCKHOOK_MODE", "local")
         patch.setenv("BLOCKHOOK_API_KEYS", f"{KEY_A},{KEY_B}")
         patch.setenv("BLOCKHOOK_CHAINS", json.dumps(CHAINS))
+        # These tests call faster than a tenant's rate limit allows; test_api_limits.py tests the limit.
+        patch.setenv("BLOCKHOOK_RATE_LIMIT", "1000000")
         for variable in ("BLOCKHOOK_API_KEY", "BLOCKHOOK_AUTH_MODE", "BLOCKHOOK_MAX_MONITORS_PER_TENANT"):
             patch.delenv(variable, raising=False)
         read_settings.cache_clear()

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 LOCAL_API_KEY = "local-dev-key"
+# Per tenant, as API Gateway's usage plan throttles each API key in the cloud (infra/blockhook_infra/api.py).
+DEFAULT_RATE_LIMIT = 50.0  # requests a second
+DEFAULT_RATE_BURST = 100  # requests at once
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class Settings:
     retry_schedule: str | None
     ingest_stop_margin_seconds: float
     max_monitors_per_tenant: int
+    # The local API's throttle (auth_mode "local"); in the cloud API Gateway throttles before the function.
+    rate_limit: float = DEFAULT_RATE_LIMIT
+    rate_burst: int = DEFAULT_RATE_BURST
 
     @property
     def allow_private_webhooks(self) -> bool:
@@ -56,6 +62,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retry_schedule=env.get("BLOCKHOOK_RETRY_SCHEDULE") or None,
         ingest_stop_margin_seconds=float(env.get("BLOCKHOOK_INGEST_STOP_MARGIN_SECONDS", "15")),
         max_monitors_per_tenant=int(env.get("BLOCKHOOK_MAX_MONITORS_PER_TENANT", "1000")),
+        rate_limit=float(env.get("BLOCKHOOK_RATE_LIMIT") or DEFAULT_RATE_LIMIT),
+        rate_burst=int(env.get("BLOCKHOOK_RATE_BURST") or DEFAULT_RATE_BURST),
     )
 
 

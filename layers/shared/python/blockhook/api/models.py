@@ -194,3 +194,35 @@ class ChainStatus(Strict):
 
 class ChainList(Strict):
     items: list[ChainStatus]
+
+
+class DeliveryOut(Strict):
+    """One entry of a monitor's delivery log. Times are unix seconds."""
+
+    id: str
+    status: Literal["pending", "delivered", "failed"]
+    retrying: bool = Field(description="True while a pending delivery waits for its next attempt after a failure")
+    chain_id: int
+    block_number: int
+    block_hash: str
+    removed: bool
+    event_count: int
+    attempts: int = Field(description="Attempts made, replays included")
+    last_status_code: int | None
+    last_error: str | None
+    last_latency_ms: int | None
+    next_attempt_at: int | None
+    created_at: int
+    last_attempt_at: int | None
+
+
+class DeliveryPage(Strict):
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class WebhookTestResult(Strict):
+    status_code: int | None = Field(description="The endpoint's HTTP status, null when it did not answer")
+    ok: bool = Field(description="True for a 2xx answer")
+    error: str | None
+    latency_ms: int

@@ -17,7 +17,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from blockhook.api.auth import Unauthorized, resolve_tenant
 from blockhook.api.errors import ApiError, error_response, validation_details
@@ -41,6 +41,7 @@ from blockhook.api.models import (
     MonitorPatch,
     MonitorWithSecret,
 )
+from blockhook.api.rate_limit import RateLimiter
 from blockhook.chain.registry import ChainConfig, load_chains
 from blockhook.config import settings
 from blockhook.delivery.url_policy import WebhookUrlRefused, validate_webhook_url
@@ -48,6 +49,7 @@ from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.store import monitors as store
 from blockhook.store.backfills import BackfillConflict, start_backfill
 from blockhook.store.chain_state import load_checkpoint
+from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, IdempotencyInProgress, run_once
 from blockhook.store.matches import matcher_progress
 from blockhook.store.models import BackfillAttribute, MonitorModel
 from blockhook.store.paging import InvalidCursor
@@ -67,10 +69,16 @@ ERRORS: dict[int, dict[str, Any]] = {
         (400, "Malformed request"),
         (401, "Missing or unknown API key"),
         (404, "No such resource for this tenant"),
-        (409, "A limit of the tenant or monitor is reached"),
+        (409, "A limit of the tenant or monitor is reached, or the request conflicts with an earlier one"),
         (413, "Request too large"),
         (422, "Invalid field"),
+        (429, "Too many requests for this API key"),
     ]
+}
+# Documented on every 429 by openapi_dict() (routers of other modules list their own errors).
+RETRY_AFTER = {
+    "description": "Whole seconds to wait before the next request",
+    "schema": {"type": "integer", "minimum": 1},
 }
 
 
@@ -113,7 +121,33 @@ def _refusal() -> Response | None:
     except Unauthorized as refused:
         return error_response(401, "unauthorized", str(refused))
     app.append_context(tenant_id=tenant)
-    return None
+    return _throttled(tenant)
+
+
+def _throttled(tenant: str) -> Response | None:
+    """429 once the tenant is over its rate, locally; in the cloud API Gateway's usage plan does this
+    before the function runs. Each request is counted once, whichever path calls _refusal."""
+    config = settings()
+    if config.auth_mode != "local" or app.context.get("rate_counted"):
+        return None
+    app.append_context(rate_counted=True)
+    wait = rate_limiter(config.rate_limit, config.rate_burst).acquire(tenant)
+    if not wait:
+        return None
+    refusal = error_response(
+        429,
+        "rate_limited",
+        f"over {config.rate_limit:g} requests a second (bursts of {config.rate_burst}) for this API key",
+        [{"retry_after_seconds": wait}],
+    )
+    refusal.headers["Retry-After"] = str(wait)
+    return refusal
+
+
+@lru_cache(maxsize=4)
+def rate_limiter(rate: float, burst: int) -> RateLimiter:
+    """The process's buckets for these numbers (the API function's instance, or the local stack)."""
+    return RateLimiter(rate, burst)
 
 
 def _body_bytes(body: str, base64_encoded: bool) -> int:
@@ -330,7 +364,42 @@ def list_chains() -> ChainList:
     summary="Create a monitor",
     responses=_responses(201, "The monitor, with its secret (shown only here and on rotation)"),
 )
-def create_monitor(body: MonitorCreate) -> MonitorWithSecret:
+def create_monitor(
+    body: MonitorCreate,
+    idempotency_key: Annotated[
+        str,  # not `| None`: a header is a string when sent; absent, it is None (the default)
+        Header(
+            alias="Idempotency-Key",
+            description=(
+                "Makes a retried create safe: the same key with the same body within 24 h creates one"
+                " monitor and answers the first answer again; with another body it answers 409"
+            ),
+            json_schema_extra={"minLength": 1, "maxLength": MAX_KEY_LENGTH},
+        ),
+    ] = None,
+) -> MonitorWithSecret:
+    if idempotency_key is None:
+        return _create_monitor(body)
+    if not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
+        # Checked here rather than by the schema: a malformed header is a 400, not an invalid field.
+        raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters")
+    try:
+        answer = run_once(
+            "create_monitor",
+            _tenant(),
+            idempotency_key,
+            app.current_event.json_body,  # the body as sent, parsed: equal JSON is the same request
+            lambda: _create_monitor(body).model_dump(mode="json"),
+            app.lambda_context,
+        )
+    except IdempotencyConflict as conflict:
+        raise ApiError(409, "idempotency_conflict", str(conflict)) from None
+    except IdempotencyInProgress as busy:
+        raise ApiError(409, "idempotency_in_progress", str(busy)) from None
+    return MonitorWithSecret(**answer)
+
+
+def _create_monitor(body: MonitorCreate) -> MonitorWithSecret:
     _check_semantics(body.chain_ids, body.webhook_url, body.condition, body.confirmations)
     addresses = _labelled(body.filters.addresses)
     _check_address_limits(None, len(addresses), len(body.filters.addresses))
@@ -518,7 +587,8 @@ def openapi_dict() -> dict[str, Any]:
 
 
 def _describe_errors_as_envelopes(document: dict[str, Any]) -> None:
-    """Powertools documents its own 422 and 500 bodies; this API answers them with the error envelope."""
+    """Powertools documents its own 422 and 500 bodies; this API answers them with the error envelope.
+    And: a 204 has no body, a 429 has its Retry-After header."""
     envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     for operations in document["paths"].values():
         for operation in operations.values():
@@ -531,6 +601,8 @@ def _describe_errors_as_envelopes(document: dict[str, Any]) -> None:
                         response["description"] = "Internal error"
                 if status == "204":
                     response.pop("content", None)  # no body
+                if status == "429":
+                    response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER
     schemas = document["components"]["schemas"]
     removed = {name: schemas.pop(name) for name in POWERTOOLS_ERROR_SCHEMAS if name in schemas}
     still_used = _references(document)
@@ -546,3 +618,8 @@ def _references(node: Any) -> set[str]:
     if isinstance(node, list):
         return set().union(*(_references(item) for item in node)) if node else set()
     return set()
+
+
+from blockhook.api.delivery_routes import router as delivery_router  # noqa: E402 - the router's routes join `app`
+
+app.include_router(delivery_router)

@@ -2,7 +2,9 @@
 
 Sources, first one set wins: BLOCKHOOK_CHAINS_FILE (a JSON file), BLOCKHOOK_CHAINS
 (the same JSON inline, for the cloud deployment), BLOCKHOOK_RPC_URL (one node,
-its chain id asked with eth_chainId). BLOCKHOOK_POLL_INTERVAL overrides every
+its chain id asked with eth_chainId). In a document, a chain may name a Secrets
+Manager secret holding its URLs (`rpc_url_secret`, see chain/secrets.py) instead of
+listing `rpc_urls`; it is read when the chains load. BLOCKHOOK_POLL_INTERVAL overrides every
 chain's poll interval. Error messages never show more of an RPC URL than its
 host: URLs may carry API keys.
 """
@@ -20,6 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from blockhook.chain.rpc import JsonRpcClient, redact_url
+from blockhook.chain.secrets import RpcSecretError, rpc_urls_from_secret
 
 # Blocks deep enough that a reorg is practically over, per chain id; 0 where blocks are final at once
 # for our purposes (L2 sequencers, local dev chains).
@@ -72,11 +75,13 @@ class _ChainsDocument(BaseModel):
 def load_chains(
     environ: Mapping[str, str] | None = None,
     chain_id_of: Callable[[str], int] | None = None,
+    rpc_secret: Callable[[str], list[str]] | None = None,
 ) -> list[ChainConfig]:
     """The configured chains, or [] when nothing is configured.
 
     With BLOCKHOOK_RPC_URL the node is asked for its chain id; RpcUnavailable or
     RpcError from that call pass through unchanged (the node may just be starting).
+    `rpc_secret` reads the URLs of a chain's `rpc_url_secret` (default: Secrets Manager).
     """
     env = os.environ if environ is None else environ
     chains_file = _setting(env, "BLOCKHOOK_CHAINS_FILE")
@@ -91,10 +96,10 @@ def load_chains(
                 f"chains file {path}: cannot read it: {exc.__class__.__name__}: {exc}"
             ) from None
         source = f"chains file {path}"
-        chains = _parse_document(text, source)
+        chains = _parse_document(text, source, rpc_secret or rpc_urls_from_secret)
     elif chains_inline:
         source = "BLOCKHOOK_CHAINS"
-        chains = _parse_document(chains_inline, source)
+        chains = _parse_document(chains_inline, source, rpc_secret or rpc_urls_from_secret)
     elif rpc_url:
         source = "BLOCKHOOK_RPC_URL"
         chains = [_single_node_chain(rpc_url, chain_id_of or _ask_chain_id)]
@@ -122,7 +127,7 @@ def _setting(env: Mapping[str, str], name: str) -> str | None:
     return value or None  # VAR= in a shell means unset
 
 
-def _parse_document(text: str, source: str) -> list[ChainConfig]:
+def _parse_document(text: str, source: str, rpc_secret: Callable[[str], list[str]]) -> list[ChainConfig]:
     try:
         document = json.loads(text)
     except ValueError as exc:
@@ -131,6 +136,7 @@ def _parse_document(text: str, source: str) -> list[ChainConfig]:
         raise ChainRegistryError(
             f'{source}: expected a JSON object {{"chains": [...]}}, got {type(document).__name__}'
         )
+    _resolve_rpc_secrets(document, source, rpc_secret)
     try:
         chains = _ChainsDocument.model_validate(document).chains
     except ValidationError as exc:
@@ -138,6 +144,25 @@ def _parse_document(text: str, source: str) -> list[ChainConfig]:
     if not chains:
         raise ChainRegistryError(f"{source}: defines no chains")
     return chains
+
+
+def _resolve_rpc_secrets(document: dict, source: str, rpc_secret: Callable[[str], list[str]]) -> None:
+    """Replace each entry's `rpc_url_secret` with the `rpc_urls` its secret holds (in place)."""
+    entries = document.get("chains")
+    if not isinstance(entries, list):
+        return  # the model's validation says what is wrong
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "rpc_url_secret" not in entry:
+            continue
+        secret = entry.pop("rpc_url_secret")
+        if "rpc_urls" in entry:
+            raise ChainRegistryError(f"{source}: chains.{position}: give rpc_urls or rpc_url_secret, not both")
+        if not isinstance(secret, str) or not secret.strip():
+            raise ChainRegistryError(f"{source}: chains.{position}.rpc_url_secret: must be a secret name or ARN")
+        try:
+            entry["rpc_urls"] = rpc_secret(secret.strip())
+        except RpcSecretError as exc:
+            raise ChainRegistryError(f"{source}: chains.{position}: {exc}") from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -4,24 +4,41 @@
 (monitor, block, removed, chunk), so a repeat of the same matches writes nothing new.
 `attempt` posts once and records the outcome; a retry is a delayed queue message, never
 a sleeping function.
+
+Replay (`store.deliveries.reset_for_replay`) puts a settled or in-flight delivery back to
+`pending` with no `next_attempt_at`, so the next message posts it again. Its `attempts` are kept
+as history; `replayed_at_attempt` remembers them, and the retry schedule counts only the attempts
+made since, so a replayed delivery gets the whole schedule again. Before posting, an attempt
+claims the record (`claim_attempt`): of two messages for one delivery (an SQS duplicate, or the
+delayed message of a delivery replayed meanwhile) only one posts, and the other is dropped.
+
+Signatures: one `v1=` per secret, the current one first, and the monitor's previous secret for
+as long as it has not expired (CONTRACT section 4, secret rotation).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from blockhook.delivery.http import AttemptResult, post_webhook
-from blockhook.delivery.payload import build_payloads
+from blockhook.delivery.payload import build_payloads, encode_body
 from blockhook.delivery.payload import delivery_id as make_delivery_id
 from blockhook.delivery.queue import DeliveryQueue
 from blockhook.delivery.retry import next_attempt_delay, queue_delay
 from blockhook.delivery.signing import webhook_headers
 from blockhook.delivery.url_policy import WebhookUrlRefused, resolve_webhook_url
-from blockhook.store.deliveries import DeliveryNotFound, get_delivery, record_attempt, record_delivery
+from blockhook.store.deliveries import (
+    DeliveryNotFound,
+    claim_attempt,
+    get_delivery,
+    record_attempt,
+    record_delivery,
+)
 from blockhook.store.models import MonitorModel
 from blockhook.store.monitors import MonitorNotFound, get_monitor
 from blockhook.streaming.codec import BlockHeader
@@ -30,6 +47,57 @@ logger = logging.getLogger(__name__)
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 FINAL_STATUSES = frozenset({"delivered", "failed"})
+# How long a claimed attempt holds the delivery: the post's own time bound, with room to record it.
+ATTEMPT_LEASE_SECONDS = 6 * WEBHOOK_TIMEOUT_SECONDS
+TEST_DELIVERY_PREFIX = "dlv_test_"
+_ZERO_HASH = "0x" + "00" * 32
+
+
+def signing_secrets(monitor: MonitorModel, now: float) -> list[str]:
+    """The secrets a webhook of this monitor is signed with at `now`: current first, then the
+    previous one while its rotation grace period lasts."""
+    found = [monitor.secret]
+    previous, expires_at = monitor.previous_secret, monitor.previous_secret_expires_at
+    if previous and expires_at is not None and now < float(expires_at) and previous != monitor.secret:
+        found.append(previous)
+    return found
+
+
+def build_test_payload(monitor: MonitorModel, delivery_id: str, now: float) -> dict[str, Any]:
+    """A body shaped like a real delivery (CONTRACT section 4), marked `"test": true`, with no events."""
+    return {
+        "id": delivery_id,
+        "monitor_id": monitor.monitor_id,
+        "chain_id": int(monitor.chain_ids[0]) if monitor.chain_ids else None,
+        "block": {"number": 0, "hash": _ZERO_HASH, "parent_hash": _ZERO_HASH, "timestamp": int(now)},
+        "removed": False,
+        "events": [],
+        "test": True,
+    }
+
+
+def post_signed(
+    monitor: MonitorModel, delivery_id: str, body: bytes, now: float, allow_private_webhooks: bool
+) -> AttemptResult:
+    """One signed POST of `body` to the monitor's webhook, under the URL policy of the mode."""
+    try:
+        target = resolve_webhook_url(monitor.webhook_url, allow_private_webhooks)
+    except WebhookUrlRefused as refused:
+        return AttemptResult(False, None, f"webhook URL refused: {refused}", 0, "")
+    headers = webhook_headers(delivery_id, signing_secrets(monitor, now), body, int(now))
+    return post_webhook(
+        monitor.webhook_url, body, headers, timeout=WEBHOOK_TIMEOUT_SECONDS, connect_to=target.address
+    )
+
+
+def send_test_delivery(
+    monitor: MonitorModel, allow_private_webhooks: bool, clock: Callable[[], float] = time.time
+) -> AttemptResult:
+    """Post a signed test delivery now and return its result; nothing is recorded or queued."""
+    now = clock()
+    delivery_id = TEST_DELIVERY_PREFIX + secrets.token_hex(12)
+    body = encode_body(build_test_payload(monitor, delivery_id, now))
+    return post_signed(monitor, delivery_id, body, now, allow_private_webhooks)
 
 
 class DeliveryService:
@@ -93,21 +161,20 @@ class DeliveryService:
         except MonitorNotFound:
             record_attempt(record, status="failed", status_code=None, error="monitor deleted", latency_ms=0, next_attempt_at=None)
             return "failed"
-        result = self._post(monitor, delivery_id, record.payload.encode(), now)
+        if not claim_attempt(record, now + ATTEMPT_LEASE_SECONDS):
+            # Another message posts this attempt (or the delivery changed since the read): drop this one.
+            logger.info("delivery attempt already claimed", extra={"delivery_id": delivery_id})
+            return "duplicate"
+        result = post_signed(monitor, delivery_id, record.payload.encode(), now, self.allow_private_webhooks)
         return self._settle(record, result, now)
 
-    def _post(self, monitor: MonitorModel, delivery_id: str, body: bytes, now: float) -> AttemptResult:
-        try:
-            target = resolve_webhook_url(monitor.webhook_url, self.allow_private_webhooks)
-        except WebhookUrlRefused as refused:
-            return AttemptResult(False, None, f"webhook URL refused: {refused}", 0, "")
-        headers = webhook_headers(delivery_id, [monitor.secret], body, int(now))
-        return post_webhook(
-            monitor.webhook_url, body, headers, timeout=WEBHOOK_TIMEOUT_SECONDS, connect_to=target.address
-        )
+    def send_test(self, monitor: MonitorModel) -> AttemptResult:
+        """A signed test delivery to the monitor's webhook now, with this service's URL policy and clock."""
+        return send_test_delivery(monitor, self.allow_private_webhooks, self.clock)
 
     def _settle(self, record, result: AttemptResult, now: float) -> str:
-        attempts_made = int(record.attempts) + 1
+        # Attempts before a replay are history: the schedule starts again from its first step.
+        attempts_made = int(record.attempts) + 1 - int(record.replayed_at_attempt or 0)
         if result.ok:
             record_attempt(
                 record, status="delivered", status_code=result.status_code, error=None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from blockhook.chain.events import MalformedBlockError, block_events
@@ -61,20 +62,36 @@ class ChainIngest:
         head = self.reader.head()
         result.head = head
         next_number = self._first_block(checkpoint, head)
-        while next_number <= head and not should_stop():
-            last = min(head, next_number + self.config.max_blocks_per_batch - 1)
-            blocks = self.reader.blocks(next_number, last)
-            if not blocks:
-                break
-            accepted = _linked_prefix(checkpoint.hash, blocks)
-            if accepted:
-                self.publish(accepted)
-                checkpoint = save_checkpoint(checkpoint, [(b.number, b.hash) for b in accepted], head)
-                result.blocks += len(accepted)
-            if len(accepted) < len(blocks):
-                checkpoint, reverted = self._unwind(checkpoint)
-                result.reverts += reverted
-            next_number = (checkpoint.number or 0) + 1
+        size = self.config.max_blocks_per_batch
+        # The next batch is fetched while this one is produced, so the node works while we do
+        # (bench/results/ingest.json). Only the fetch runs ahead: blocks are still checked
+        # against the checkpoint, produced and checkpointed one batch at a time, in order.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{self.chain_id}") as pool:
+            ahead: _Prefetch | None = None
+            while next_number <= head and not should_stop():
+                last = min(head, next_number + size - 1)
+                if ahead is not None and ahead.start == next_number:
+                    blocks = ahead.future.result()  # raises what the fetch raised, as a direct fetch would
+                else:
+                    _discard(ahead)
+                    blocks = self.reader.blocks(next_number, last)
+                ahead = None
+                if not blocks:
+                    break
+                accepted = _linked_prefix(checkpoint.hash, blocks)
+                if len(accepted) == last - next_number + 1 and last < head:
+                    ahead = _Prefetch(last + 1, pool.submit(self.reader.blocks, last + 1, min(head, last + size)))
+                if accepted:
+                    self.publish(accepted)
+                    checkpoint = save_checkpoint(checkpoint, [(b.number, b.hash) for b in accepted], head)
+                    result.blocks += len(accepted)
+                if len(accepted) < len(blocks):
+                    _discard(ahead)  # not used by the reorg walk below, which reads the node itself
+                    ahead = None
+                    checkpoint, reverted = self._unwind(checkpoint)
+                    result.reverts += reverted
+                next_number = (checkpoint.number or 0) + 1
+            _discard(ahead)
         if checkpoint.head != head and result.blocks == 0 and result.reverts == 0:
             record_head(self.chain_id, head)
         return result
@@ -114,6 +131,19 @@ class ChainIngest:
             "reorg", extra={"chain_id": self.chain_id, "ancestor": ancestor, "reverted": len(replaced)}
         )
         return rewind_checkpoint(checkpoint, ancestor), len(replaced)
+
+
+@dataclass
+class _Prefetch:
+    start: int
+    future: Future
+
+
+def _discard(ahead: _Prefetch | None) -> None:
+    """Drop a prefetched batch: wait for it (the reader is not shared between threads) and
+    ignore its outcome; the blocks are fetched again when needed."""
+    if ahead is not None and not ahead.future.cancel():
+        wait([ahead.future])
 
 
 def _linked_prefix(parent_hash: str | None, blocks: Sequence[RawBlock]) -> list[RawBlock]:

@@ -47,6 +47,19 @@ def msk_event(records_by_partition: dict[TopicPartition, Sequence[Any]], bootstr
     }
 
 
+def first_failed_offsets(answer: dict[str, Any]) -> dict[str, int]:
+    """From a partial batch response, the lowest failed offset of each "topic-partition"."""
+    lowest: dict[str, int] = {}
+    for failure in answer.get("batchItemFailures") or []:
+        item = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not isinstance(item, dict):
+            continue
+        partition, offset = item.get("partition"), item.get("offset")
+        if isinstance(partition, str) and isinstance(offset, int):
+            lowest[partition] = min(offset, lowest.get(partition, offset))
+    return lowest
+
+
 class KafkaPoller(BackgroundWorker):
     name = "kafka-poller"
 
@@ -73,14 +86,25 @@ class KafkaPoller(BackgroundWorker):
                 if not batch:
                     continue
                 try:
-                    self.function.invoke(msk_event(batch, self.bootstrap), self.stop_event)
+                    answer = self.function.invoke(msk_event(batch, self.bootstrap), self.stop_event) or {}
                 except Exception:
                     # Like the event source mapping: the same records come again.
                     logger.exception("matcher failed; retrying the batch")
                     self._rewind(consumer, list(batch))
                     self.stop_event.wait(1.0)
                     continue
-                consumer.commit({tp: OffsetAndMetadata(records[-1].offset + 1, None, -1) for tp, records in batch.items()})
+                retry_from = first_failed_offsets(answer)
+                consumer.commit(
+                    {
+                        tp: OffsetAndMetadata(retry_from.get(f"{tp.topic}-{tp.partition}", records[-1].offset + 1), None, -1)
+                        for tp, records in batch.items()
+                    }
+                )
+                if retry_from:
+                    # A partial batch response: each failed partition resumes at its first failed record.
+                    logger.warning("matcher reported failed records; retrying them", extra={"partitions": retry_from})
+                    self._rewind(consumer, list(batch))
+                    self.stop_event.wait(1.0)
         finally:
             consumer.close()
 

@@ -9,7 +9,8 @@ candidates that pass it are looked up exactly in the address index.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from blockhook.matching.conditions import ConditionError, cached_condition
@@ -18,7 +19,7 @@ from blockhook.matching.matcher import MonitorView, Watcher, parties
 from blockhook.matching.signatures import InvalidSignature, topic0
 from blockhook.store import monitors as monitor_store
 from blockhook.store.models import MonitorModel
-from blockhook.store.versions import monitors_version
+from blockhook.store.versions import Change, changes_between, monitors_version
 
 logger = logging.getLogger(__name__)
 
@@ -64,31 +65,61 @@ def monitor_view(model: MonitorModel) -> MonitorView:
 
 
 class WatchIndex:
-    def __init__(self) -> None:
+    # How long a change whose record is not readable yet may hold the view back before the
+    # matcher gives up following changes and reloads everything.
+    WAIT_FOR_CHANGE_SECONDS = 10.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.version: int | None = None
         self.previous_version: int | None = None
+        self.changes: dict[int, Change] | None = None  # what the last refresh followed; None: unknown
         self.monitors: dict[str, MonitorView] = {}
         self.all_address_monitors: list[MonitorView] = []
         self.prefilter: frozenset[str] = frozenset()
+        self.full_reloads = 0
+        self._clock = clock
+        self._waiting_since: float | None = None
 
     def refresh(self) -> bool:
-        """Reload the view if monitors or addresses changed since the last load."""
+        """Bring the view up to date if monitors or addresses changed since the last refresh.
+
+        Added addresses are followed through the change records (no rereading of a million
+        addresses for each add); the monitors, thousands at most, are read again."""
         version = monitors_version()
         if version == self.version:
             return False
-        # Read the addresses before the monitors: a monitor created in between is simply
-        # seen with no addresses yet, and the next version bump reloads it.
-        prefilter = frozenset(monitor_store.all_watched_addresses())
+        changes = None
+        if self.version is not None:
+            changes = changes_between(self.version, version)
+            if changes is None and not self._waited_long_enough():
+                return False  # a change's record is not written yet: keep this view one more batch
+        if changes is not None and all(change.added is not None for change in changes.values()):
+            # Removed addresses may stay in the prefilter: a candidate nobody watches costs one
+            # query and matches nothing.
+            prefilter = self.prefilter.union(*(change.added for change in changes.values()))
+        else:
+            prefilter = frozenset(monitor_store.all_watched_addresses())
+            self.full_reloads += 1
+        # Addresses before monitors: a monitor created in between is simply seen with no
+        # addresses yet, and the next version change brings them.
         monitors = {model.monitor_id: monitor_view(model) for model in monitor_store.all_monitors()}
         self.monitors = monitors
         self.prefilter = prefilter
         self.all_address_monitors = [m for m in monitors.values() if m.watches_all_addresses and m.active]
         self.previous_version, self.version = self.version, version
+        self.changes = changes
+        self._waiting_since = None
         logger.info(
-            "watch index loaded",
+            "watch index refreshed",
             extra={"version": version, "monitors": len(monitors), "addresses": len(prefilter)},
         )
         return True
+
+    def _waited_long_enough(self) -> bool:
+        now = self._clock()
+        if self._waiting_since is None:
+            self._waiting_since = now
+        return now - self._waiting_since >= self.WAIT_FOR_CHANGE_SECONDS
 
     def candidates(self, events: Iterable[dict[str, Any]]) -> set[str]:
         prefilter = self.prefilter

@@ -21,7 +21,6 @@ from blockhook.matching.index import WatchIndex
 from blockhook.matching.matcher import Match, match_events
 from blockhook.store import matches as match_store
 from blockhook.store.models import MatchModel
-from blockhook.store.versions import changes_between
 from blockhook.streaming.codec import BlockHeader, BlockMessage, MalformedMessage, RevertMessage, decode
 
 logger = logging.getLogger(__name__)
@@ -140,13 +139,13 @@ class MatchService:
         version, previous = self.index.version, self.index.previous_version
         if previous is None or not blocks:
             return
-        changes = changes_between(previous, version)
+        changes = self.index.changes
         if changes is None:
-            start = None  # a change not readable yet: catch up every recent block, to miss nothing
+            start = None  # the changes were not readable: catch up every recent block, to miss nothing
         else:
             start = {}
-            for heads in changes.values():
-                for chain_id, head in heads.items():
+            for change in changes.values():
+                for chain_id, head in change.heads.items():
                     start[chain_id] = min(head, start.get(chain_id, head))
             if not start:
                 return  # no address was added: nothing new to find in blocks already matched

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from blockhook.store.models import DeliveryModel
 from blockhook.store.paging import decode_cursor, encode_cursor
@@ -77,15 +78,92 @@ def record_attempt(
     record.update(actions=actions)
 
 
+MAX_ITEMS_READ_PER_PAGE = 2000  # bounds one page's work when a status filter skips most items
+_READ_PAGE_SIZE = 200
+_INDEX_KEY = frozenset({"delivery_id", "monitor_id", "created_at"})
+_DELIVERY_ID = re.compile(r"dlv_[0-9a-f]{32}")
+
+
+def is_delivery_id(value: str) -> bool:
+    """Whether `value` has the shape of a recorded delivery's id (test deliveries are never recorded)."""
+    return bool(_DELIVERY_ID.fullmatch(value))
+
+
 def list_deliveries(
-    monitor_id: str, status: str | None, limit: int, cursor: str | None
+    monitor_id: str, status: str | Collection[str] | None, limit: int, cursor: str | None
 ) -> tuple[list[DeliveryModel], str | None]:
-    page = DeliveryModel.by_monitor.query(
+    """A page of the monitor's deliveries, newest first, and the next page's cursor (None on the last).
+
+    `status`: a stored status or several (e.g. ("pending", "retrying")); None for all. The filter
+    runs after DynamoDB reads the items, so one call reads at most MAX_ITEMS_READ_PER_PAGE of them:
+    when a filter skips that many, the page is shorter than `limit` (maybe empty) and has a cursor.
+    Raises InvalidCursor for a cursor of another monitor or one this API did not return."""
+    start = decode_cursor(cursor, _INDEX_KEY, {"monitor_id": monitor_id})
+    statuses = [status] if isinstance(status, str) else sorted(status or ())
+    pages = DeliveryModel.by_monitor.query(
         monitor_id,
         scan_index_forward=False,  # newest first
-        filter_condition=(DeliveryModel.status == status) if status else None,
-        limit=limit,
-        last_evaluated_key=decode_cursor(cursor),
-    )
-    items = list(page)
-    return items, encode_cursor(page.last_evaluated_key)
+        filter_condition=DeliveryModel.status.is_in(*statuses) if statuses else None,
+        last_evaluated_key=start,
+        page_size=_READ_PAGE_SIZE,
+    ).page_iter
+    items: list[DeliveryModel] = []
+    last_key: dict[str, Any] | None = None
+    read = 0
+    for page in pages:
+        read += int(page.get("ScannedCount", 0))
+        for raw in page.get("Items", []):
+            if len(items) == limit:
+                # One more matches: the next page starts after the last item taken.
+                return items, encode_cursor(last_key)
+            items.append(DeliveryModel.from_raw_data(raw))
+            last_key = {name: raw[name] for name in _INDEX_KEY}
+        if pages.last_evaluated_key is None:
+            return items, None
+        if read >= MAX_ITEMS_READ_PER_PAGE:
+            return items, encode_cursor(pages.last_evaluated_key)
+    return items, None
+
+
+def reset_for_replay(record: DeliveryModel) -> DeliveryModel:
+    """Make a delivery due again at once, whatever its state; past attempts stay counted as history.
+
+    `replayed_at_attempt` restarts the retry schedule from its first step. The TTL is cleared:
+    nothing in flight expires. Raises DeliveryNotFound when the record is gone."""
+    try:
+        record.update(
+            actions=[
+                DeliveryModel.status.set("pending"),
+                DeliveryModel.replayed_at_attempt.set(int(record.attempts or 0)),
+                DeliveryModel.next_attempt_at.remove(),
+                DeliveryModel.expires_at.remove(),
+            ],
+            condition=DeliveryModel.delivery_id.exists(),
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        raise DeliveryNotFound(record.delivery_id) from None
+    return record
+
+
+def claim_attempt(record: DeliveryModel, lease_until: float) -> bool:
+    """Take the right to make the next attempt of `record` as read; False when another message has it.
+
+    Two queue messages for one delivery (an SQS duplicate, or the old delayed message of a
+    delivery that was replayed meanwhile) must not both post: the claim moves `next_attempt_at`
+    to `lease_until` on condition that nothing changed since the read, so only one wins. If the
+    winner dies before recording its attempt, the delivery is due again when the lease ends."""
+    attempts = int(record.attempts or 0)
+    unchanged = (DeliveryModel.attempts == attempts) & (DeliveryModel.status == record.status)
+    if record.next_attempt_at is None:
+        unchanged &= DeliveryModel.next_attempt_at.does_not_exist()
+    else:
+        unchanged &= DeliveryModel.next_attempt_at == record.next_attempt_at
+    try:
+        record.update(actions=[DeliveryModel.next_attempt_at.set(int(lease_until))], condition=unchanged)
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True

@@ -60,6 +60,9 @@ class MonitorModel(Model):
     confirmations = NumberAttribute(null=True)  # null: the chain's default
     active = BooleanAttribute(default=True)
     secret = UnicodeAttribute()
+    # During a rotation the replaced secret still signs (a second v1= entry) until it expires.
+    previous_secret = UnicodeAttribute(null=True)
+    previous_secret_expires_at = NumberAttribute(null=True)  # unix seconds
     address_count = NumberAttribute(default=0)
     version = NumberAttribute(default=1)
     created_at = NumberAttribute()  # unix seconds
@@ -129,13 +132,15 @@ class VersionModel(Model):
 
 
 class ChangeModel(Model):
-    """What one version bump changed, for the matcher's catch-up (key = "change#<version>"):
-    `heads` is JSON {chain_id: head} at the time addresses were added, {} when the change
-    adds no address."""
+    """What one version bump changed (key = "change#<version>"), so the matcher can follow it
+    without rereading every address: `heads` is JSON {chain_id: head} at the time addresses were
+    added ({} when none were), `added` the addresses it added, 20 raw bytes each (empty: none;
+    absent: unknown, reload everything)."""
 
     Meta = _StateMeta
     key = UnicodeAttribute(hash_key=True)
     heads = UnicodeAttribute()
+    added = BinaryAttribute(legacy_encoding=False, null=True)
 
 
 class MatcherProgressModel(Model):
@@ -230,6 +235,8 @@ class DeliveryModel(Model):
     last_error = UnicodeAttribute(null=True)
     last_latency_ms = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL, set only once delivered: nothing in flight expires
+    # `attempts` at the last replay: the retry schedule counts the attempts made since then.
+    replayed_at_attempt = NumberAttribute(null=True)
     by_monitor = DeliveriesByMonitor()
 
 
@@ -245,6 +252,10 @@ ALL_MODELS: tuple[type[Model], ...] = (
 
 def create_tables() -> None:
     """Create every table that does not exist yet (local stack and tests; the cloud uses CDK)."""
+    # Not a PynamoDB model: powertools' idempotency records, in its own layout.
+    from blockhook.store.idempotency import create_idempotency_table
+
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(wait=True)
+    create_idempotency_table()

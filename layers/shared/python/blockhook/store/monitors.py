@@ -64,7 +64,7 @@ def create_monitor(
         **fields,
     )
     monitor.save(condition=MonitorModel.monitor_id.does_not_exist())
-    bump_monitors_version(_heads(monitor) if unique else None)
+    bump_monitors_version(_heads(monitor) if unique else None, list(unique))
     return monitor
 
 
@@ -116,6 +116,42 @@ def update_monitor(monitor: MonitorModel, changes: Mapping[str, Any]) -> Monitor
     return monitor
 
 
+SECRET_ROTATION_GRACE_SECONDS = 24 * 3600
+_ROTATION_TRIES = 3
+
+
+class RotationConflict(RuntimeError):
+    """Other rotations of the same monitor kept winning the race."""
+
+
+def rotate_secret(monitor: MonitorModel, now: float | None = None) -> MonitorModel:
+    """Give the monitor a new secret; the one it replaces keeps signing for SECRET_ROTATION_GRACE_SECONDS.
+
+    Only the secret being replaced is kept: a second rotation within the grace period drops the
+    oldest one. The write is conditional on the secret read, so two concurrent rotations cannot
+    both keep the same previous secret (the loser reads again and rotates on top). Returns the
+    monitor as stored now. Raises MonitorNotFound when it is gone."""
+    current = monitor
+    for _ in range(_ROTATION_TRIES):
+        at = int(time.time() if now is None else now)
+        try:
+            current.update(
+                actions=[
+                    MonitorModel.secret.set(new_secret()),
+                    MonitorModel.previous_secret.set(current.secret),
+                    MonitorModel.previous_secret_expires_at.set(at + SECRET_ROTATION_GRACE_SECONDS),
+                    MonitorModel.updated_at.set(at),
+                ],
+                condition=MonitorModel.monitor_id.exists() & (MonitorModel.secret == current.secret),
+            )
+            return current
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        current = get_monitor(current.tenant_id, current.monitor_id)  # gone: MonitorNotFound
+    raise RotationConflict(f"monitor {monitor.monitor_id} is being rotated concurrently")
+
+
 def delete_monitor(monitor: MonitorModel) -> None:
     # Remove the monitor first: from the next matcher batch on, its addresses lead nowhere.
     monitor.delete()
@@ -140,7 +176,7 @@ def add_addresses(monitor: MonitorModel, labelled: Sequence[tuple[str, str | Non
     added = len({address for address, _ in labelled} - existing)
     if added:
         _adjust_address_count(monitor, added)
-    bump_monitors_version(_heads(monitor))
+    bump_monitors_version(_heads(monitor), [address for address, _ in labelled])
     return added
 
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 MESSAGE_VERSION = 1
 MAX_MESSAGE_BYTES = 900_000
 
@@ -72,7 +74,7 @@ def encode_block(
     backfill: BackfillTarget | None = None,
 ) -> list[bytes]:
     """The block as one message, or as several chunks when it is too large for one."""
-    encoded_events = [json.dumps(event, separators=(",", ":")).encode() for event in events]
+    encoded_events = [_encode_event(event) for event in events]
     groups: list[list[bytes]] = [[]]
     size = 0
     budget = limit - 512  # room for the envelope
@@ -83,6 +85,15 @@ def encode_block(
         groups[-1].append(event)
         size += len(event) + 1
     return [_block_document(header, index, len(groups), group, backfill) for index, group in enumerate(groups)]
+
+
+def _encode_event(event: Mapping[str, Any]) -> bytes:
+    # orjson: about 7x faster than json.dumps on the ingest hot path (bench/results/profile_ingest.json),
+    # same compact JSON; it refuses integers past 64 bits, which json.dumps writes exactly.
+    try:
+        return orjson.dumps(event)
+    except TypeError:
+        return json.dumps(event, separators=(",", ":")).encode()
 
 
 def _block_document(

@@ -1,0 +1,125 @@
+"""`make bench`: run every benchmark of issue 7, write bench/results/<name>.json, print one table.
+
+Each benchmark runs in its own process, one after the other (they share this 2-core machine,
+so running them together would skew every figure). The table shows each figure with its
+target; comparisons are ratios measured side by side in the same run.
+
+    .venv/bin/python bench/run.py [--quick] [--only matcher,ingest,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+# name: (script, full-size arguments, quick arguments)
+BENCHMARKS = {
+    "matcher": ("matcher_bench.py", [], ["--addresses", "20000", "--monitors", "200", "--blocks", "5", "--repeat", "1"]),
+    "ingest": ("ingest_bench.py", ["--blocks", "2000", "--rounds", "1"], ["--blocks", "30", "--rounds", "1"]),
+    "profile_ingest": ("profile_ingest.py", ["--blocks", "100"], ["--blocks", "10"]),
+    "latency": ("latency_bench.py", ["--transfers", "500", "--rate", "6"], ["--transfers", "10", "--rate", "5"]),
+    "address_api": ("address_api_bench.py", ["--addresses", "100000"], ["--addresses", "2001", "--per-call", "1000"]),
+}
+
+
+def _mark(ok: bool | None) -> str:
+    return {True: "yes", False: "NO", None: "-"}[ok]
+
+
+def rows(name: str, r: dict) -> list[tuple[str, str, str, str]]:
+    """(figure, value, target, met) lines of one benchmark's results."""
+    if name == "matcher":
+        t, m = r["throughput"], r["memory"]
+        lines = [
+            (f"matcher: events/s, one core, {t['addresses']:,} addr",
+             f"{t['events_per_second']:,} ({t['matching_share']:.2%} match)", ">= 200,000", _mark(t["meets_target"])),
+            ("matcher: peak RSS with the index", f"{m['process_peak_rss_mb']} MB ({m['addresses']:,} addr)",
+             "< 512 MB", _mark(m["meets_target"])),
+        ]
+        for s in r.get("round_trips", {}).get("scenarios", []):
+            lines.append((f"matcher batch: {s['scenario']}",
+                          f"{s['events']:,} events, {s['matches']} matches: {s['dynamodb_round_trips']} DynamoDB "
+                          f"+ {s['sqs_round_trips']} SQS calls", "~ blocks + matches", "-"))
+        return lines
+    if name == "ingest":
+        return [
+            ("ingest / fetch-only time", f"{r['ratio_ingest_over_fetch']:.2f} ({r['blocks']} blocks x "
+             f"{r['transactions'] // max(1, r['blocks'])} tx)", "<= 1.3", _mark(r["meets_target"])),
+            ("ingest: blocks/s (events/s)", f"{r['ingest_blocks_per_second']} ({r['ingest_events_per_second']:,})",
+             "-", "-"),
+            ("fetch-only: blocks/s", f"{r['fetch_only_blocks_per_second']}", "-", "-"),
+        ]
+    if name == "profile_ingest":
+        stages = ", ".join(f"{k.split(' ')[0]} {v}" for k, v in r["us_per_block"].items())
+        libs = r["encode_events_us_per_block"]
+        return [("ingest stages, us/block", stages, "-", "-"),
+                ("encode events, us/block", f"json {libs['json.dumps']}, orjson {libs['orjson.dumps']}", "-", "-")]
+    if name == "latency":
+        return [("e2e latency p50 / p95 / p99",
+                 f"{r['p50_seconds']} / {r['p95_seconds']} / {r['p99_seconds']} s ({r['transfers']} transfers)",
+                 "p50 < 1.5, p99 < 3", _mark(r["meets_target"]))]
+    if name == "address_api":
+        lines = [("address API: add, calls of 10,000",
+                  f"{r['addresses']:,} in {r['seconds']} s ({r['addresses_per_second']:,}/s), {r['write_units']:,} WCU",
+                  "-", "-"),
+                 ("address API: picked up without restart",
+                  f"delivered {r['pickup']['seconds_transfer_to_webhook']} s after the transfer", "delivered",
+                  _mark(r["pickup"]["delivered"]))]
+        if "extrapolated_to_1000000" in r:
+            e = r["extrapolated_to_1000000"]
+            lines.append(("address API: 1,000,000 (EXTRAPOLATED)", f"~{e['seconds']:,} s, {e['write_units']:,} WCU",
+                          "-", "-"))
+        return lines
+    return []
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the scripts run, figures mean nothing")
+    parser.add_argument("--only", default="", help="comma-separated names: " + ",".join(BENCHMARKS))
+    options = parser.parse_args()
+    chosen = [n for n in BENCHMARKS if not options.only or n in options.only.split(",")]
+
+    results = RESULTS
+    if options.quick:  # never over the real figures
+        results = Path(tempfile.mkdtemp(prefix="bench-quick-"))
+        os.environ["BLOCKHOOK_BENCH_RESULTS"] = str(results)
+    failed, timings = [], {}
+    started = time.monotonic()
+    for name in chosen:
+        script, full, quick = BENCHMARKS[name]
+        print(f"== {name}", flush=True)
+        began = time.monotonic()
+        code = subprocess.run([sys.executable, str(HERE / script), *(quick if options.quick else full)]).returncode
+        timings[name] = time.monotonic() - began
+        if code:
+            failed.append(name)
+    total = time.monotonic() - started
+
+    table = []
+    for name in chosen:
+        path = results / f"{name}.json"
+        if name in failed or not path.exists():
+            table.append((name, "FAILED (see output above)", "-", "NO"))
+            continue
+        table += rows(name, json.loads(path.read_text()))
+    widths = [max(len(row[i]) for row in [("figure", "value", "target", "met"), *table]) for i in range(4)]
+    print()
+    for row in [("figure", "value", "target", "met"), tuple("-" * w for w in widths), *table]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print(f"\n{len(chosen)} benchmarks in {total:.0f} s (" + ", ".join(f"{n} {s:.0f}s" for n, s in timings.items())
+          + ")" + (" -- QUICK MODE: sizes too small to mean anything" if options.quick else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""Alarms and a dashboard: is every chain ingested, is the matcher keeping up, are webhooks delivered.
+
+Every alarm notifies one SNS topic (subscribe a pager or an e-mail to it; context `alarm_email`
+subscribes one address at deploy time).
+"""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from .delivery_queue import DeliveryQueue
+from .functions import METRICS_NAMESPACE, Functions
+
+PERIOD = Duration.minutes(5)
+# Ingest lag alarm: this many seconds of a chain's blocks behind the node (at its poll interval),
+# for three periods in a row, or no lag reported at all (ingest or the node down).
+INGEST_LAG_SECONDS = 300
+MIN_INGEST_LAG_BLOCKS = 10
+# Matcher: records of `blocks` not yet matched. A block per record, so this is blocks behind.
+MATCHER_OFFSET_LAG = 100
+# Share of deliveries that ran out of attempts, over an hour with at least a few outcomes.
+DELIVERY_FAILURE_RATE = 0.10
+MIN_DELIVERY_OUTCOMES = 10
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Functions,
+        delivery_queue: DeliveryQueue,
+        chains_json: str,
+        alarm_email: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = sns.Topic(self, "AlarmTopic", display_name="blockhook alarms", enforce_ssl=True)
+        # CloudWatch alarms publish to the topic (the service principal, limited to this account).
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=[self.topic.topic_arn],
+            )
+        )
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        self.alarms: dict[str, cw.Alarm] = {}
+        action = cw_actions.SnsAction(self.topic)
+
+        def alarm(name: str, **props) -> cw.Alarm:
+            created = cw.Alarm(self, name, alarm_name=None, **props)
+            created.add_alarm_action(action)
+            created.add_ok_action(action)
+            self.alarms[name] = created
+            return created
+
+        widgets_lag = []
+        for chain in json.loads(chains_json)["chains"]:
+            chain_id = chain["chain_id"]
+            lag = cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="IngestLagBlocks",
+                dimensions_map={"ChainId": str(chain_id), "service": "blockhook-ingest"},
+                statistic="Maximum",
+                period=PERIOD,
+            )
+            widgets_lag.append(lag.with_(label=f"chain {chain_id}"))
+            poll_interval = float(chain.get("poll_interval", 1.0))
+            alarm(
+                f"IngestLagChain{chain_id}",
+                alarm_description=f"Ingest of chain {chain_id} is behind its node, or reports nothing",
+                metric=lag,
+                threshold=max(MIN_INGEST_LAG_BLOCKS, int(INGEST_LAG_SECONDS / poll_interval)),
+                evaluation_periods=3,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.BREACHING,
+            )
+
+        offset_lag = functions.matcher.metric("OffsetLag", statistic="Maximum", period=PERIOD)
+        alarm(
+            "MatcherOffsetLag",
+            alarm_description="The matcher is behind the blocks topic",
+            metric=offset_lag,
+            threshold=MATCHER_OFFSET_LAG,
+            evaluation_periods=3,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
+        dlq_depth = delivery_queue.dead_letters.metric_approximate_number_of_messages_visible(
+            period=PERIOD, statistic="Maximum"
+        )
+        alarm(
+            "DeliveriesDeadLetters",
+            alarm_description="Delivery messages the deliver function could not process are parked in the DLQ",
+            metric=dlq_depth,
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
+        def deliveries(name: str) -> cw.Metric:
+            return cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=name,
+                dimensions_map={"service": "blockhook-deliver"},
+                statistic="Sum",
+                period=Duration.hours(1),
+            )
+
+        failure_rate = cw.MathExpression(
+            expression=f"IF((delivered + failed) >= {MIN_DELIVERY_OUTCOMES}, failed / (delivered + failed), 0)",
+            using_metrics={"delivered": deliveries("DeliveriesDelivered"), "failed": deliveries("DeliveriesFailed")},
+            label="delivery failure rate",
+            period=Duration.hours(1),
+        )
+        alarm(
+            "DeliveryFailureRate",
+            alarm_description="Too many deliveries ran out of attempts (receivers down or refusing)",
+            metric=failure_rate,
+            threshold=DELIVERY_FAILURE_RATE,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
+        for name, function in functions.all.items():
+            alarm(
+                f"{name.capitalize()}Errors",
+                alarm_description=f"The {name} function raised errors",
+                metric=function.metric_errors(period=PERIOD, statistic="Sum"),
+                threshold=0,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+
+        self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=None)
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Ingest lag (blocks)", left=widgets_lag, width=12),
+            cw.GraphWidget(title="Matcher offset lag (records)", left=[offset_lag], width=12),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Delivery outcomes",
+                left=[deliveries("DeliveriesDelivered"), deliveries("DeliveriesFailed")],
+                right=[failure_rate],
+                width=12,
+            ),
+            cw.GraphWidget(title="Deliveries DLQ depth", left=[dlq_depth], width=12),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Function errors",
+                left=[f.metric_errors(period=PERIOD, statistic="Sum", label=n) for n, f in functions.all.items()],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Function duration p99",
+                left=[f.metric_duration(period=PERIOD, statistic="p99", label=n) for n, f in functions.all.items()],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(cw.AlarmStatusWidget(alarms=list(self.alarms.values()), width=24))

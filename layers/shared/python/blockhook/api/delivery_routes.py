@@ -1,0 +1,176 @@
+"""Delivery routes of the REST API (CONTRACT section 2): the delivery log, replay, test delivery and
+secret rotation. A powertools Router, included by the resolver in routes.py, whose middleware,
+exception handlers and context (the caller's `tenant_id`) it shares.
+
+This module never imports routes.py at load time (routes.py includes this router), so the
+tenant and monitor look-ups are small local helpers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from blockhook.api.errors import ApiError
+from blockhook.api.models import DeliveryOut, DeliveryPage, MonitorWithSecret, WebhookTestResult
+from blockhook.config import settings
+from blockhook.delivery.service import send_test_delivery
+from blockhook.store import deliveries as delivery_store
+from blockhook.store import monitors as monitor_store
+from blockhook.store.models import DeliveryModel, MonitorModel
+
+router = Router()
+
+# What each status of the contract covers in the store: a `retrying` delivery is still pending.
+STORE_STATUSES: dict[str, tuple[str, ...]] = {
+    "pending": ("pending", "retrying"),
+    "delivered": ("delivered",),
+    "failed": ("failed",),
+}
+
+_ERRORS: dict[int, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+    }
+    for status, description in [
+        (400, "Malformed request"),
+        (401, "Missing or unknown API key"),
+        (404, "No such resource for this tenant"),
+        (409, "Conflicting change"),
+        (413, "Request too large"),
+        (422, "Invalid field"),
+        (429, "Too many requests for this API key"),
+    ]
+}
+
+
+def _responses(status: int, description: str) -> dict[int, dict[str, Any]]:
+    # With `responses` given, powertools documents the success answer only if it is listed too.
+    return {status: {"description": description}, **_ERRORS}
+
+
+def _tenant() -> str:
+    return router.context["tenant_id"]
+
+
+def _monitor(monitor_id: str) -> MonitorModel:
+    # An id we never issue cannot exist, and an oversized one would be refused by DynamoDB as a key.
+    if not monitor_store.is_monitor_id(monitor_id):
+        raise ApiError(404, "not_found", "no such monitor")
+    try:
+        return monitor_store.get_monitor(_tenant(), monitor_id)
+    except monitor_store.MonitorNotFound:
+        raise ApiError(404, "not_found", f"no monitor {monitor_id}") from None
+
+
+def _delivery(monitor: MonitorModel, delivery_id: str) -> DeliveryModel:
+    """The monitor's delivery; another monitor's or tenant's answers 404 like a missing one."""
+    missing = ApiError(404, "not_found", "no such delivery for this monitor")
+    if not delivery_store.is_delivery_id(delivery_id):
+        raise missing
+    try:
+        record = delivery_store.get_delivery(delivery_id)
+    except delivery_store.DeliveryNotFound:
+        raise missing from None
+    if record.monitor_id != monitor.monitor_id or record.tenant_id != monitor.tenant_id:
+        raise missing
+    return record
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def delivery_out(record: DeliveryModel) -> DeliveryOut:
+    status = record.status
+    return DeliveryOut(
+        id=record.delivery_id,
+        status="pending" if status == "retrying" else status,
+        retrying=status == "retrying",
+        chain_id=int(record.chain_id),
+        block_number=int(record.block_number),
+        block_hash=record.block_hash,
+        removed=bool(record.removed),
+        event_count=int(record.event_count),
+        attempts=int(record.attempts or 0),
+        last_status_code=_optional_int(record.last_status_code),
+        last_error=record.last_error,
+        last_latency_ms=_optional_int(record.last_latency_ms),
+        next_attempt_at=_optional_int(record.next_attempt_at),
+        created_at=int(record.created_at) // 1000,  # stored in milliseconds to order the log
+        last_attempt_at=_optional_int(record.last_attempt_at),
+    )
+
+
+@router.get(
+    "/v1/monitors/<monitor_id>/deliveries",
+    summary="The monitor's delivery log, newest first",
+    responses=_responses(200, "A page of deliveries"),
+)
+def list_deliveries(
+    monitor_id: str,
+    status: Annotated[
+        Literal["pending", "delivered", "failed"] | None,
+        Query(description="Only deliveries in this state; pending includes those waiting for a retry"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> DeliveryPage:
+    _monitor(monitor_id)
+    statuses = STORE_STATUSES[status] if status is not None else None
+    items, next_cursor = delivery_store.list_deliveries(monitor_id, statuses, limit, cursor)
+    return DeliveryPage(items=[delivery_out(item) for item in items], next_cursor=next_cursor)
+
+
+@router.post(
+    "/v1/monitors/<monitor_id>/deliveries/<delivery_id>/replay",
+    status_code=202,
+    summary="Send a delivery again",
+    responses=_responses(202, "The delivery, pending again and queued"),
+)
+def replay_delivery(monitor_id: str, delivery_id: str) -> DeliveryOut:
+    # wiring brings the Kafka and chain clients along: loaded only when a replay needs the queue.
+    from blockhook.wiring import delivery_service
+
+    record = _delivery(_monitor(monitor_id), delivery_id)
+    try:
+        record = delivery_store.reset_for_replay(record)
+    except delivery_store.DeliveryNotFound:
+        raise ApiError(404, "not_found", "no such delivery for this monitor") from None
+    delivery_service().queue.send([record.delivery_id])
+    return delivery_out(record)
+
+
+@router.post(
+    "/v1/monitors/<monitor_id>/test",
+    summary="Send a signed test delivery now",
+    responses=_responses(200, "What the endpoint answered"),
+)
+def send_test_webhook(monitor_id: str) -> WebhookTestResult:
+    result = send_test_delivery(_monitor(monitor_id), settings().allow_private_webhooks)
+    return WebhookTestResult(
+        status_code=result.status_code, ok=result.ok, error=result.error, latency_ms=result.latency_ms
+    )
+
+
+@router.post(
+    "/v1/monitors/<monitor_id>/rotate-secret",
+    summary="Give the monitor a new secret; the old one keeps signing for 24 hours",
+    responses=_responses(200, "The monitor, with its new secret (shown only here and on create)"),
+)
+def rotate_secret(monitor_id: str) -> MonitorWithSecret:
+    # Imported here, not at load time: routes.py includes this router, and its answer shape is reused.
+    from blockhook.api.routes import monitor_with_secret
+
+    try:
+        monitor = monitor_store.rotate_secret(_monitor(monitor_id))
+    except monitor_store.MonitorNotFound:
+        raise ApiError(404, "not_found", f"no monitor {monitor_id}") from None
+    except monitor_store.RotationConflict:
+        raise ApiError(
+            409, "rotation_conflict", "the secret is being rotated by another call; try again"
+        ) from None
+    return monitor_with_secret(monitor)

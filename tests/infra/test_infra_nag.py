@@ -1,0 +1,76 @@
+"""cdk-nag's AwsSolutions checks pass on the stack, and every accepted finding says why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from cdk_nag import AwsSolutionsChecks
+
+from infra.blockhook_infra import stack as stack_module
+from infra.blockhook_infra.stack import STACK_NAME, BlockhookStack
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def cdk_json_context() -> dict:
+    """cdk.json's context, as `cdk synth` reads it."""
+    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+
+
+def new_app(tmp_path_factory, **context) -> cdk.App:
+    return cdk.App(
+        outdir=str(tmp_path_factory.mktemp("cdk.out")),
+        context={**cdk_json_context(), "aws:cdk:disable-asset-staging": True, **context},
+    )
+
+
+def acknowledgments(scope) -> list[tuple[str, str]]:
+    """Every AwsSolutions acknowledgment recorded in the construct tree: (rule id, reason)."""
+    found = []
+    for construct in scope.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                found.extend((rule, reason) for rule, reason in entry.data.items() if "AwsSolutions-" in rule)
+    return found
+
+
+@pytest.mark.parametrize("context", [{}, {"waf": "true"}], ids=["default", "waf"])
+def test_no_unacknowledged_findings(tmp_path_factory, context: dict) -> None:
+    app = new_app(tmp_path_factory, **context)
+    stack = BlockhookStack(app, STACK_NAME)
+    report = AwsSolutionsChecks().validate_scope(stack)
+    assert [(v.rule_name, [r.construct_path for r in v.violating_resources]) for v in report.violations] == []
+    assert report.success is True
+
+
+def test_synth_with_the_nag_plugin_succeeds(tmp_path_factory) -> None:
+    """As infra/app.py runs it: the plugin fails synth on any finding (ValidationFailed)."""
+    app = new_app(tmp_path_factory)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
+    BlockhookStack(app, STACK_NAME)
+    app.synth()
+
+
+def test_every_acknowledgment_has_a_reason(stack: BlockhookStack) -> None:
+    found = acknowledgments(stack)
+    assert len(found) >= 15
+    for rule, reason in found:
+        assert len(reason) >= 40, (rule, reason)  # a reason, not a placeholder
+
+
+def test_without_acknowledgments_the_checks_find_things(tmp_path_factory, monkeypatch) -> None:
+    """The control: the checks do run on these resources; the acknowledgments are what makes them pass."""
+    monkeypatch.setattr(stack_module, "acknowledge_findings", lambda stack: None)
+    stack = BlockhookStack(new_app(tmp_path_factory), STACK_NAME)
+    rules = {v.rule_name.split("[")[0] for v in AwsSolutionsChecks().validate_scope(stack).violations}
+    assert {"AwsSolutions-IAM4", "AwsSolutions-IAM5", "AwsSolutions-APIG4", "AwsSolutions-L1"} <= rules
+
+
+def test_app_registers_the_nag_plugin() -> None:
+    from infra.blockhook_infra.paths import REPO_ROOT
+
+    source = (REPO_ROOT / "infra" / "app.py").read_text()
+    assert "Validations.of(app).add_plugins(AwsSolutionsChecks())" in source

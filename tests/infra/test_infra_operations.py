@@ -1,0 +1,331 @@
+"""Issue 6 in the synthesised template: the matcher's error handling, the topic custom resource,
+RPC URL secrets, the webhook secrets key, alarms and dashboard, and the optional WAF."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from infra.blockhook_infra.stack import STACK_NAME, BlockhookStack
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def cdk_json_context() -> dict:
+    """cdk.json's context, as `cdk synth` reads it."""
+    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def matcher_mapping(by_type: dict, functions: dict) -> dict:
+    matcher, _ = functions["matcher"]
+    (props,) = [
+        m["Properties"]
+        for m in by_type["AWS::Lambda::EventSourceMapping"].values()
+        if m["Properties"]["FunctionName"] == {"Ref": matcher}
+    ]
+    return props
+
+
+def synth(tmp_path_factory, **context) -> Template:
+    app = cdk.App(
+        outdir=str(tmp_path_factory.mktemp("cdk.out")),
+        context={**cdk_json_context(), "aws:cdk:disable-asset-staging": True, **context},
+    )
+    return Template.from_stack(BlockhookStack(app, STACK_NAME))
+
+
+# (a) item 2: the matcher's MSK event source mapping
+
+
+def test_matcher_mapping_is_provisioned_with_partial_batch_responses(by_type: dict, functions: dict) -> None:
+    props = matcher_mapping(by_type, functions)
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["ProvisionedPollerConfig"] == {"MinimumPollers": 1, "MaximumPollers": 3}
+    assert props["BisectBatchOnFunctionError"] is True
+    assert props["MaximumRetryAttempts"] == 10  # bounded: -1 would be forever
+    assert props["MaximumRecordAgeInSeconds"] == 7 * 24 * 3600
+
+
+def test_matcher_failed_batches_go_to_a_private_encrypted_bucket(
+    by_type: dict, functions: dict, resources: dict, statements_of
+) -> None:
+    props = matcher_mapping(by_type, functions)
+    destination = props["DestinationConfig"]["OnFailure"]["Destination"]
+    bucket_id = destination["Fn::GetAtt"][0]
+    bucket = resources[bucket_id]
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    assert bucket["DeletionPolicy"] == "Retain"
+    bucket_props = bucket["Properties"]
+    assert bucket_props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True
+    }
+    (encryption,) = bucket_props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (rule,) = bucket_props["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == 90
+    # The matcher's role (the mapping's) may write there.
+    actions = {
+        action
+        for statement in statements_of("matcher")
+        if bucket_id in json.dumps(statement["Resource"])
+        for action in as_list(statement["Action"])
+    }
+    assert "s3:PutObject" in actions
+    assert actions & {"s3:ListBucket", "s3:List*"}
+
+
+def test_mapping_waits_for_the_topic(by_type: dict, functions: dict, resources: dict) -> None:
+    (topic_id,) = by_type["Custom::KafkaTopic"]
+    matcher, _ = functions["matcher"]
+    (mapping_id,) = [
+        lid for lid, m in by_type["AWS::Lambda::EventSourceMapping"].items()
+        if m["Properties"]["FunctionName"] == {"Ref": matcher}
+    ]
+    assert topic_id in as_list(resources[mapping_id].get("DependsOn", []))
+    ingest, _ = functions["ingest"]
+    assert topic_id in as_list(resources[ingest].get("DependsOn", []))
+
+
+# (b) item 1: topic `blocks` by a custom resource
+
+
+@pytest.fixture(scope="session")
+def topic_provider(by_type: dict) -> tuple[str, dict]:
+    ((lid, res),) = [
+        (lid, res) for lid, res in by_type["AWS::Lambda::Function"].items()
+        if res["Properties"].get("Handler") == "index.on_event"
+    ]
+    return lid, res["Properties"]
+
+
+def test_topic_custom_resource_creates_blocks(by_type: dict, topic_provider: tuple) -> None:
+    (topic,) = by_type["Custom::KafkaTopic"].values()
+    props = topic["Properties"]
+    (cluster,) = by_type["AWS::MSK::ServerlessCluster"]
+    (bootstrap,) = by_type["Custom::AWS"]
+    assert props["Topic"] == "blocks"
+    assert props["Partitions"] == "3"
+    assert props["ClusterArn"] == {"Fn::GetAtt": [cluster, "Arn"]}
+    assert props["BootstrapBrokers"] == {"Fn::GetAtt": [bootstrap, "BootstrapBrokerStringSaslIam"]}
+    # Served by the provider framework, whose onEvent is our function.
+    provider_fn = props["ServiceToken"]["Fn::GetAtt"][0]
+    env = by_type["AWS::Lambda::Function"][provider_fn]["Properties"]["Environment"]["Variables"]
+    assert env["USER_ON_EVENT_FUNCTION_ARN"] == {"Fn::GetAtt": [topic_provider[0], "Arn"]}
+
+
+def test_topic_provider_runs_in_the_vpc_with_both_layers(topic_provider: tuple, functions: dict) -> None:
+    _, props = topic_provider
+    assert props["Runtime"] == "python3.12"
+    assert props["VpcConfig"]["SubnetIds"] == functions["ingest"][1]["VpcConfig"]["SubnetIds"]
+    assert props["Layers"] == functions["ingest"][1]["Layers"]
+
+
+def test_topic_provider_kafka_grants_are_least_privilege(
+    topic_provider: tuple, role_statements: dict, by_type: dict
+) -> None:
+    role = topic_provider[1]["Role"]["Fn::GetAtt"][0]
+    (cluster,) = by_type["AWS::MSK::ServerlessCluster"]
+    grants: dict[str, list] = {}
+    for statement in role_statements[role]:
+        for action in as_list(statement["Action"]):
+            if action.startswith("kafka"):
+                grants.setdefault(action, []).extend(as_list(statement["Resource"]))
+    assert set(grants) == {
+        "kafka-cluster:Connect", "kafka-cluster:DescribeCluster", "kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic"
+    }
+    assert grants["kafka-cluster:Connect"] == [{"Fn::GetAtt": [cluster, "Arn"]}]
+    for action in ("kafka-cluster:CreateTopic", "kafka-cluster:DescribeTopic"):
+        (resource,) = grants[action]
+        text = json.dumps(resource)
+        assert ":topic/" in text and '"blocks"' in text
+
+
+def test_topic_provider_handler_file_defines_on_event() -> None:
+    from infra.blockhook_infra.paths import REPO_ROOT
+
+    source = (REPO_ROOT / "infra" / "topic_provider" / "index.py").read_text()
+    assert "def on_event(" in source
+
+
+# (c) item 4: RPC URLs from Secrets Manager, never in the template
+
+
+SECRET_CHAINS = [
+    {"chain_id": 1, "name": "ethereum", "rpc_url_secret": "blockhook/rpc/ethereum", "confirmations": 12},
+    {"chain_id": 8453, "name": "base", "rpc_url_secret": "blockhook/rpc/base"},
+    {"chain_id": 10, "name": "optimism", "rpc_urls": ["https://optimism.example.com"]},
+]
+
+
+@pytest.fixture(scope="session")
+def secret_template(tmp_path_factory) -> dict:
+    return synth(tmp_path_factory, chains=SECRET_CHAINS).to_json()
+
+
+def test_secret_chains_keep_urls_out_of_the_template(secret_template: dict) -> None:
+    text = json.dumps(secret_template)
+    assert "secret-at-runtime" not in text  # synth's stand-in for a secret never reaches the template
+    envs = {
+        res["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]: res["Properties"]["Environment"]["Variables"]
+        for res in secret_template["Resources"].values()
+        if res["Type"] == "AWS::Lambda::Function"
+        and res["Properties"].get("Environment", {}).get("Variables", {}).get("POWERTOOLS_SERVICE_NAME", "").startswith("blockhook-")
+    }
+    chains = json.loads(envs["blockhook-ingest"]["BLOCKHOOK_CHAINS"])["chains"]
+    assert [c.get("rpc_url_secret") for c in chains] == ["blockhook/rpc/ethereum", "blockhook/rpc/base", None]
+    assert [c.get("rpc_urls") for c in chains] == [None, None, ["https://optimism.example.com"]]
+
+
+def test_secret_read_granted_on_exactly_those_secrets(secret_template: dict) -> None:
+    resources = secret_template["Resources"]
+    by_role: dict[str, list] = {}
+    for res in resources.values():
+        if res["Type"] != "AWS::IAM::Policy":
+            continue
+        for statement in res["Properties"]["PolicyDocument"]["Statement"]:
+            if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])):
+                assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+                for role in res["Properties"]["Roles"]:
+                    by_role.setdefault(role["Ref"], []).extend(as_list(statement["Resource"]))
+    services = {
+        res["Properties"]["Role"]["Fn::GetAtt"][0]: res["Properties"]["Environment"]["Variables"].get("POWERTOOLS_SERVICE_NAME")
+        for res in resources.values()
+        if res["Type"] == "AWS::Lambda::Function" and "Environment" in res["Properties"]
+    }
+    assert {services[role] for role in by_role} == {"blockhook-api", "blockhook-ingest", "blockhook-matcher"}
+    for arns in by_role.values():
+        texts = sorted(json.dumps(arn) for arn in arns)
+        assert len(texts) == 2
+        assert ":secret:blockhook/rpc/base-??????" in texts[0]
+        assert ":secret:blockhook/rpc/ethereum-??????" in texts[1]
+
+
+def test_default_chains_grant_no_secret(role_statements: dict) -> None:
+    for statements in role_statements.values():
+        for statement in statements:
+            assert not any(a.startswith("secretsmanager:") for a in as_list(statement["Action"]))
+
+
+# (d) item 6: the webhook secrets key
+
+
+def test_webhook_secrets_key_rotates_and_is_granted_to_api_and_deliver(
+    by_type: dict, functions: dict, statements_of
+) -> None:
+    ((key_id, key),) = by_type["AWS::KMS::Key"].items()
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+    for name in ("api", "ingest", "matcher", "deliver"):
+        env = functions[name][1]["Environment"]["Variables"]
+        actions = {
+            action
+            for statement in statements_of(name)
+            if key_id in json.dumps(statement["Resource"])
+            for action in as_list(statement["Action"])
+        }
+        if name in ("api", "deliver"):
+            assert env["BLOCKHOOK_SECRETS_KEY_ID"] == {"Fn::GetAtt": [key_id, "Arn"]}
+            assert {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"} <= actions
+        else:
+            assert "BLOCKHOOK_SECRETS_KEY_ID" not in env
+            assert actions == set()
+
+
+# (e) item 7: alarms and dashboard
+
+
+@pytest.fixture(scope="session")
+def alarms(by_type: dict) -> dict[str, dict]:
+    return {lid: res["Properties"] for lid, res in by_type["AWS::CloudWatch::Alarm"].items()}
+
+
+def alarm_on(alarms: dict, metric_name: str) -> list[dict]:
+    found = [a for a in alarms.values() if a.get("MetricName") == metric_name]
+    found += [
+        a for a in alarms.values()
+        for m in a.get("Metrics", [])
+        if m.get("MetricStat", {}).get("Metric", {}).get("MetricName") == metric_name
+    ]
+    return found
+
+
+def test_ingest_lag_alarm_per_chain_treats_silence_as_breaching(alarms: dict) -> None:
+    (alarm,) = alarm_on(alarms, "IngestLagBlocks")  # cdk.json lists one chain
+    assert alarm["Namespace"] == "blockhook"
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"ChainId": "1", "service": "blockhook-ingest"}
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["Threshold"] == 25  # 300 s of 12 s blocks
+
+
+def test_matcher_offset_lag_dlq_and_function_error_alarms(alarms: dict, functions: dict, functions_by_lid=None) -> None:
+    (offset,) = alarm_on(alarms, "OffsetLag")
+    assert offset["Namespace"] == "AWS/Lambda"
+    assert offset["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": functions["matcher"][0]}}]
+    (dlq,) = alarm_on(alarms, "ApproximateNumberOfMessagesVisible")
+    assert dlq["Threshold"] == 0
+    errors = alarm_on(alarms, "Errors")
+    assert sorted(a["Dimensions"][0]["Value"]["Ref"] for a in errors) == sorted(lid for lid, _ in functions.values())
+
+
+def test_delivery_failure_rate_alarm_uses_the_deliver_metrics(alarms: dict) -> None:
+    (alarm,) = [a for a in alarms.values() if any("failed / (delivered + failed)" in m.get("Expression", "") for m in a.get("Metrics", []))]
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert names == {"DeliveriesDelivered", "DeliveriesFailed"}
+    assert alarm["Threshold"] == 0.1
+
+
+def test_every_alarm_notifies_the_alarm_topic(alarms: dict, by_type: dict) -> None:
+    (topic_id,) = by_type["AWS::SNS::Topic"]
+    assert len(alarms) >= 8
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["OKActions"] == [{"Ref": topic_id}]
+
+
+def test_dashboard_shows_lag_deliveries_and_errors(by_type: dict) -> None:
+    (dashboard,) = by_type["AWS::CloudWatch::Dashboard"].values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for needle in ("IngestLagBlocks", "OffsetLag", "DeliveriesFailed", "Errors", "ApproximateNumberOfMessagesVisible"):
+        assert needle in body
+
+
+def test_functions_emit_metrics_into_the_namespace(functions: dict) -> None:
+    for _, props in functions.values():
+        assert props["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "blockhook"
+
+
+# (g) item 5: API throttling and the optional WAF
+
+
+def test_stage_throttles_all_keys_together(by_type: dict) -> None:
+    (stage,) = by_type["AWS::ApiGateway::Stage"].values()
+    (setting,) = stage["Properties"]["MethodSettings"]
+    assert (setting["ThrottlingRateLimit"], setting["ThrottlingBurstLimit"]) == (500, 1000)
+
+
+def test_no_waf_by_default(template: Template) -> None:
+    template.resource_count_is("AWS::WAFv2::WebACL", 0)
+
+
+def test_waf_flag_adds_an_acl_on_the_stage(tmp_path_factory) -> None:
+    waf = synth(tmp_path_factory, waf="true")
+    resources = waf.to_json()["Resources"]
+    ((acl_id, acl),) = [(lid, r) for lid, r in resources.items() if r["Type"] == "AWS::WAFv2::WebACL"]
+    props = acl["Properties"]
+    assert props["Scope"] == "REGIONAL"
+    rules = {rule["Name"]: rule for rule in props["Rules"]}
+    assert rules["RatePerIp"]["Statement"]["RateBasedStatement"] == {"Limit": 3000, "AggregateKeyType": "IP"}
+    common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+    # Address lists exceed the rule set's 8 KB body limit: that rule only counts.
+    assert common["RuleActionOverrides"] == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+    (association,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACLAssociation"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+    assert "/stages/" in json.dumps(association["ResourceArn"])
