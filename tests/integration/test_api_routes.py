@@ -892,3 +892,19 @@ def test_openapi_document_lists_every_route(api):
 
 def test_openapi_document_needs_a_key(api):
     assert_error(api.call("GET", "/v1/openapi.json", key=None), 401)
+
+
+def test_neither_api_keys_nor_secrets_reach_the_logs(api, caplog, capsys):
+    caplog.set_level("DEBUG", logger="blockhook")
+    caplog.set_level("INFO")
+    created = api.create()
+    path = f"/v1/monitors/{created['id']}"
+    api.call("GET", path)
+    api.call("PATCH", path, {"name": "renamed"})
+    api.call("POST", "/v1/monitors", {"name": 1})  # invalid: logged as a refusal, if at all
+    api.call("GET", "/v1/monitors", key="not-a-key-but-secret-looking-" + KEY_A)
+    api.call("POST", f"{path}/addresses", raw=b"{not json")
+    captured = capsys.readouterr()
+    logs = caplog.text + captured.out + captured.err
+    for secret in (KEY_A, KEY_B, created["secret"]):
+        assert secret not in logs
