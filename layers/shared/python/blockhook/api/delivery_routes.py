@@ -2,8 +2,8 @@
 secret rotation. A powertools Router, included by the resolver in routes.py, whose middleware,
 exception handlers and context (the caller's `tenant_id`) it shares.
 
-This module never imports routes.py at load time (routes.py includes this router), so the
-tenant and monitor look-ups are small local helpers.
+This module never imports routes.py at load time (routes.py includes this router); what both
+need is in api/common.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from blockhook.api.common import find_monitor, responses
 from blockhook.api.errors import ApiError
 from blockhook.api.models import DeliveryOut, DeliveryPage, MonitorWithSecret, WebhookTestResult
 from blockhook.config import settings
@@ -30,40 +31,12 @@ STORE_STATUSES: dict[str, tuple[str, ...]] = {
     "failed": ("failed",),
 }
 
-_ERRORS: dict[int, dict[str, Any]] = {
-    status: {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
-    }
-    for status, description in [
-        (400, "Malformed request"),
-        (401, "Missing or unknown API key"),
-        (404, "No such resource for this tenant"),
-        (409, "Conflicting change"),
-        (413, "Request too large"),
-        (422, "Invalid field"),
-        (429, "Too many requests for this API key"),
-    ]
-}
-
-
-def _responses(status: int, description: str) -> dict[int, dict[str, Any]]:
-    # With `responses` given, powertools documents the success answer only if it is listed too.
-    return {status: {"description": description}, **_ERRORS}
-
-
 def _tenant() -> str:
     return router.context["tenant_id"]
 
 
 def _monitor(monitor_id: str) -> MonitorModel:
-    # An id we never issue cannot exist, and an oversized one would be refused by DynamoDB as a key.
-    if not monitor_store.is_monitor_id(monitor_id):
-        raise ApiError(404, "not_found", "no such monitor")
-    try:
-        return monitor_store.get_monitor(_tenant(), monitor_id)
-    except monitor_store.MonitorNotFound:
-        raise ApiError(404, "not_found", f"no monitor {monitor_id}") from None
+    return find_monitor(_tenant(), monitor_id)
 
 
 def _delivery(monitor: MonitorModel, delivery_id: str) -> DeliveryModel:
@@ -108,7 +81,7 @@ def delivery_out(record: DeliveryModel) -> DeliveryOut:
 @router.get(
     "/v1/monitors/<monitor_id>/deliveries",
     summary="The monitor's delivery log, newest first",
-    responses=_responses(200, "A page of deliveries"),
+    responses=responses(200, "A page of deliveries"),
 )
 def list_deliveries(
     monitor_id: str,
@@ -129,7 +102,7 @@ def list_deliveries(
     "/v1/monitors/<monitor_id>/deliveries/<delivery_id>/replay",
     status_code=202,
     summary="Send a delivery again",
-    responses=_responses(202, "The delivery, pending again and queued"),
+    responses=responses(202, "The delivery, pending again and queued"),
 )
 def replay_delivery(monitor_id: str, delivery_id: str) -> DeliveryOut:
     # wiring brings the Kafka and chain clients along: loaded only when a replay needs the queue.
@@ -147,7 +120,7 @@ def replay_delivery(monitor_id: str, delivery_id: str) -> DeliveryOut:
 @router.post(
     "/v1/monitors/<monitor_id>/test",
     summary="Send a signed test delivery now",
-    responses=_responses(200, "What the endpoint answered"),
+    responses=responses(200, "What the endpoint answered"),
 )
 def send_test_webhook(monitor_id: str) -> WebhookTestResult:
     result = send_test_delivery(_monitor(monitor_id), settings().allow_private_webhooks)
@@ -159,7 +132,7 @@ def send_test_webhook(monitor_id: str) -> WebhookTestResult:
 @router.post(
     "/v1/monitors/<monitor_id>/rotate-secret",
     summary="Give the monitor a new secret; the old one keeps signing for 24 hours",
-    responses=_responses(200, "The monitor, with its new secret (shown only here and on create)"),
+    responses=responses(200, "The monitor, with its new secret (shown only here and on create)"),
 )
 def rotate_secret(monitor_id: str) -> MonitorWithSecret:
     # Imported here, not at load time: routes.py includes this router, and its answer shape is reused.

@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 
 from blockhook.api.auth import Unauthorized, resolve_tenant
+from blockhook.api.common import find_monitor, responses
 from blockhook.api.errors import ApiError, error_response, validation_details
 from blockhook.api.models import (
     MAX_ADDRESSES_PER_CALL,
@@ -60,31 +61,11 @@ MAX_BODY_BYTES = 1_048_576
 PUBLIC_PATHS = frozenset({"/v1/health"})
 # powertools' own error schemas (HTTPValidationError refers to ValidationError), replaced by ErrorEnvelope
 POWERTOOLS_ERROR_SCHEMAS = frozenset({"HTTPValidationError", "ValidationError", "ResponseValidationError"})
-ERRORS: dict[int, dict[str, Any]] = {
-    status: {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
-    }
-    for status, description in [
-        (400, "Malformed request"),
-        (401, "Missing or unknown API key"),
-        (404, "No such resource for this tenant"),
-        (409, "A limit of the tenant or monitor is reached, or the request conflicts with an earlier one"),
-        (413, "Request too large"),
-        (422, "Invalid field"),
-        (429, "Too many requests for this API key"),
-    ]
-}
 # Documented on every 429 by openapi_dict() (routers of other modules list their own errors).
 RETRY_AFTER = {
     "description": "Whole seconds to wait before the next request",
     "schema": {"type": "integer", "minimum": 1},
 }
-
-
-def _responses(status: int, description: str) -> dict[int, dict[str, Any]]:
-    # With `responses` given, powertools documents the success answer only if it is listed too.
-    return {status: {"description": description}, **ERRORS}
 
 
 # A response that fails its own model is our bug: 500, not the 422 powertools gives by default.
@@ -239,13 +220,7 @@ def _tenant() -> str:
 
 
 def _monitor(monitor_id: str) -> MonitorModel:
-    # An id we never issue cannot exist, and an oversized one would be refused by DynamoDB as a key.
-    if not store.is_monitor_id(monitor_id):
-        raise ApiError(404, "not_found", "no such monitor")
-    try:
-        return store.get_monitor(_tenant(), monitor_id)
-    except store.MonitorNotFound:
-        raise ApiError(404, "not_found", f"no monitor {monitor_id}") from None
+    return find_monitor(_tenant(), monitor_id)
 
 
 def monitor_out(monitor: MonitorModel) -> MonitorOut:
@@ -347,7 +322,7 @@ def health() -> Health:
     return Health(status="ok")
 
 
-@app.get("/v1/chains", summary="Chains served, with ingest and matcher progress", responses=_responses(200, "Each chain"))
+@app.get("/v1/chains", summary="Chains served, with ingest and matcher progress", responses=responses(200, "Each chain"))
 def list_chains() -> ChainList:
     items = []
     for chain_id in sorted(known_chains()):
@@ -362,7 +337,7 @@ def list_chains() -> ChainList:
     "/v1/monitors",
     status_code=201,
     summary="Create a monitor",
-    responses=_responses(201, "The monitor, with its secret (shown only here and on rotation)"),
+    responses=responses(201, "The monitor, with its secret (shown only here and on rotation)"),
 )
 def create_monitor(
     body: MonitorCreate,
@@ -423,7 +398,7 @@ def _create_monitor(body: MonitorCreate) -> MonitorWithSecret:
     return monitor_with_secret(monitor)
 
 
-@app.get("/v1/monitors", summary="List monitors", responses=_responses(200, "A page of monitors"))
+@app.get("/v1/monitors", summary="List monitors", responses=responses(200, "A page of monitors"))
 def list_monitors(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
@@ -432,12 +407,12 @@ def list_monitors(
     return MonitorPage(items=[monitor_out(item) for item in items], next_cursor=next_cursor)
 
 
-@app.get("/v1/monitors/<monitor_id>", summary="Get a monitor", responses=_responses(200, "The monitor"))
+@app.get("/v1/monitors/<monitor_id>", summary="Get a monitor", responses=responses(200, "The monitor"))
 def get_monitor(monitor_id: str) -> MonitorOut:
     return monitor_out(_monitor(monitor_id))
 
 
-@app.patch("/v1/monitors/<monitor_id>", summary="Change a monitor", responses=_responses(200, "The monitor"))
+@app.patch("/v1/monitors/<monitor_id>", summary="Change a monitor", responses=responses(200, "The monitor"))
 def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
     monitor = _monitor(monitor_id)
     given = body.model_fields_set
@@ -484,7 +459,7 @@ def _replace_addresses(monitor: MonitorModel, wanted: list[tuple[str, str | None
     "/v1/monitors/<monitor_id>",
     status_code=204,
     summary="Delete a monitor",
-    responses=_responses(204, "Deleted"),
+    responses=responses(204, "Deleted"),
 )
 def delete_monitor(monitor_id: str):
     store.delete_monitor(_monitor(monitor_id))
@@ -494,7 +469,7 @@ def delete_monitor(monitor_id: str):
 @app.post(
     "/v1/monitors/<monitor_id>/addresses",
     summary="Add or remove watched addresses",
-    responses=_responses(200, "How many were added and removed"),
+    responses=responses(200, "How many were added and removed"),
 )
 def change_addresses(monitor_id: str, body: AddressChange) -> AddressChangeResult:
     monitor = _monitor(monitor_id)
@@ -509,7 +484,7 @@ def change_addresses(monitor_id: str, body: AddressChange) -> AddressChangeResul
 @app.get(
     "/v1/monitors/<monitor_id>/addresses",
     summary="List watched addresses",
-    responses=_responses(200, "A page of watched addresses"),
+    responses=responses(200, "A page of watched addresses"),
 )
 def list_addresses(
     monitor_id: str,
@@ -530,7 +505,7 @@ MAX_BACKFILL_BLOCKS = 100_000
     "/v1/monitors/<monitor_id>/backfill",
     status_code=202,
     summary="Send this monitor the matches of past blocks",
-    responses=_responses(202, "The backfill job, queued"),
+    responses=responses(202, "The backfill job, queued"),
 )
 def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
     monitor = _monitor(monitor_id)
@@ -556,7 +531,7 @@ def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
 
 
 @app.get(
-    "/v1/openapi.json", summary="This API's OpenAPI document", responses=_responses(200, "OpenAPI 3 document")
+    "/v1/openapi.json", summary="This API's OpenAPI document", responses=responses(200, "OpenAPI 3 document")
 )
 def openapi_document() -> dict[str, Any]:
     return openapi_dict()
