@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from blockhook.api.common import find_monitor, responses
 from blockhook.api.errors import ApiError
 from blockhook.api.models import DeliveryOut, DeliveryPage, MonitorWithSecret, WebhookTestResult
+from blockhook.api.presenters import monitor_with_secret
 from blockhook.config import settings
 from blockhook.delivery.service import send_test_delivery
 from blockhook.store import deliveries as delivery_store
@@ -135,9 +136,6 @@ def send_test_webhook(monitor_id: str) -> WebhookTestResult:
     responses=responses(200, "The monitor, with its new secret (shown only here and on create)"),
 )
 def rotate_secret(monitor_id: str) -> MonitorWithSecret:
-    # Imported here, not at load time: routes.py includes this router, and its answer shape is reused.
-    from blockhook.api.routes import monitor_with_secret
-
     try:
         monitor = monitor_store.rotate_secret(_monitor(monitor_id))
     except monitor_store.MonitorNotFound:

@@ -42,6 +42,7 @@ from blockhook.api.models import (
     MonitorPatch,
     MonitorWithSecret,
 )
+from blockhook.api.presenters import backfill_out, monitor_out, monitor_with_secret
 from blockhook.api.rate_limit import RateLimiter
 from blockhook.chain.registry import ChainConfig, load_chains
 from blockhook.config import settings
@@ -52,7 +53,7 @@ from blockhook.store.backfills import BackfillConflict, start_backfill
 from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, IdempotencyInProgress, run_once
 from blockhook.store.matches import matcher_progress
-from blockhook.store.models import BackfillAttribute, MonitorModel
+from blockhook.store.models import MonitorModel
 from blockhook.store.paging import InvalidCursor
 
 logger = logging.getLogger(__name__)
@@ -221,49 +222,6 @@ def _tenant() -> str:
 
 def _monitor(monitor_id: str) -> MonitorModel:
     return find_monitor(_tenant(), monitor_id)
-
-
-def monitor_out(monitor: MonitorModel) -> MonitorOut:
-    return MonitorOut(**_monitor_fields(monitor))
-
-
-def monitor_with_secret(monitor: MonitorModel) -> MonitorWithSecret:
-    return MonitorWithSecret(**_monitor_fields(monitor), secret=monitor.secret)
-
-
-def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
-    return {
-        "id": monitor.monitor_id,
-        "name": monitor.name,
-        "chain_ids": [int(chain_id) for chain_id in monitor.chain_ids],
-        "webhook_url": monitor.webhook_url,
-        "filters": {
-            "kinds": list(monitor.kinds),
-            "contracts": list(monitor.contracts or []),
-            "event_signatures": list(monitor.event_signatures or []),
-        },
-        "address_count": int(monitor.address_count or 0),
-        "condition": monitor.condition,
-        "confirmations": None if monitor.confirmations is None else int(monitor.confirmations),
-        "active": bool(monitor.active),
-        "created_at": int(monitor.created_at),
-        "updated_at": int(monitor.updated_at),
-        "backfill": backfill_out(monitor.backfill) if monitor.backfill is not None else None,
-    }
-
-
-def backfill_out(job: BackfillAttribute) -> BackfillOut:
-    return BackfillOut(
-        id=job.job_id,
-        chain_id=int(job.chain_id),
-        from_block=int(job.from_block),
-        to_block=int(job.to_block),
-        next_block=int(job.next_block),
-        status=job.status,
-        error=job.error,
-        created_at=int(job.created_at),
-        updated_at=int(job.updated_at),
-    )
 
 
 def _check_semantics(

@@ -1,0 +1,51 @@
+"""Stored monitors as the API answers them (CONTRACT section 2): the secret only where asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blockhook.api.models import BackfillOut, MonitorOut, MonitorWithSecret
+from blockhook.store.models import BackfillAttribute, MonitorModel
+
+
+def monitor_out(monitor: MonitorModel) -> MonitorOut:
+    return MonitorOut(**_monitor_fields(monitor))
+
+
+def monitor_with_secret(monitor: MonitorModel) -> MonitorWithSecret:
+    return MonitorWithSecret(**_monitor_fields(monitor), secret=monitor.secret)
+
+
+def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
+    return {
+        "id": monitor.monitor_id,
+        "name": monitor.name,
+        "chain_ids": [int(chain_id) for chain_id in monitor.chain_ids],
+        "webhook_url": monitor.webhook_url,
+        "filters": {
+            "kinds": list(monitor.kinds),
+            "contracts": list(monitor.contracts or []),
+            "event_signatures": list(monitor.event_signatures or []),
+        },
+        "address_count": int(monitor.address_count or 0),
+        "condition": monitor.condition,
+        "confirmations": None if monitor.confirmations is None else int(monitor.confirmations),
+        "active": bool(monitor.active),
+        "created_at": int(monitor.created_at),
+        "updated_at": int(monitor.updated_at),
+        "backfill": backfill_out(monitor.backfill) if monitor.backfill is not None else None,
+    }
+
+
+def backfill_out(job: BackfillAttribute) -> BackfillOut:
+    return BackfillOut(
+        id=job.job_id,
+        chain_id=int(job.chain_id),
+        from_block=int(job.from_block),
+        to_block=int(job.to_block),
+        next_block=int(job.next_block),
+        status=job.status,
+        error=job.error,
+        created_at=int(job.created_at),
+        updated_at=int(job.updated_at),
+    )
