@@ -64,8 +64,10 @@ def moto_server(log_dir: Path) -> Iterator[str]:
     server = servers.moto(servers.free_port(), log_path=log_dir / "moto.log").start()
     os.environ["AWS_ENDPOINT_URL"] = server.url
     from blockhook.store.models import create_tables
+    from blockhook.store.secret_box import ensure_local_key
 
     create_tables()
+    os.environ["BLOCKHOOK_SECRETS_KEY_ID"] = ensure_local_key()
     try:
         yield server.url
     finally:

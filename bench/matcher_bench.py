@@ -174,6 +174,7 @@ def round_trips(options) -> dict:
     from blockhook.delivery.service import DeliveryService
     from blockhook.matching.service import MatchService
     from blockhook.store import monitors as monitor_store
+    from blockhook.store.secret_box import configured_secret_box
     from blockhook.streaming.codec import BlockHeader, encode_block
 
     rng = random.Random(11)
@@ -186,9 +187,10 @@ def round_trips(options) -> dict:
         monitor_store.create_monitor(tenant, {
             "name": "bench", "chain_ids": [CHAIN_ID], "webhook_url": "http://127.0.0.1:9/hook",
             "kinds": sorted(KINDS), "contracts": [], "event_signatures": [], "active": True, "confirmations": 0,
-        }, [(address, None) for address in addresses])
+        }, configured_secret_box(), [(address, None) for address in addresses])
     queue = boto3.client("sqs").create_queue(QueueName="bench-" + uuid.uuid4().hex[:8])["QueueUrl"]
-    service = MatchService(WatchIndex(), DeliveryService(DeliveryQueue(queue), schedule=(1,), allow_private_webhooks=True))
+    service = MatchService(WatchIndex(), DeliveryService(DeliveryQueue(queue), schedule=(1,), allow_private_webhooks=True,
+                                                         box=configured_secret_box()))
     service.process([])  # loads the index (a scan of the address index): not part of a steady batch
 
     lookups = {"calls": 0, "addresses": 0}

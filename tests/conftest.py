@@ -31,9 +31,13 @@ def moto_endpoint(tmp_path_factory) -> str:
     """A moto server, with every blockhook table created, as the process's AWS endpoint."""
     server = servers.moto(servers.free_port(), log_path=tmp_path_factory.mktemp("moto") / "moto.log").start()
     os.environ["AWS_ENDPOINT_URL"] = server.url
+    from blockhook.config import settings
     from blockhook.store.models import create_tables
+    from blockhook.store.secret_box import ensure_local_key
 
     create_tables()
+    os.environ["BLOCKHOOK_SECRETS_KEY_ID"] = ensure_local_key()
+    settings.cache_clear()
     yield server.url
     server.stop()
 

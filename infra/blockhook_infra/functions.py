@@ -199,14 +199,17 @@ class Functions(Construct):
         for table in (data.state, data.deliveries, data.matches):
             table.grant_read_write_data(self.matcher)
         queue.grant_send_messages(self.matcher)
-        # deliver: records attempts, reads the monitor's URL and secret, re-queues the next attempt
+        # deliver: records attempts, reads the monitor's URL and secret and updates its endpoint health
+        # (UpdateItem only: it never creates or deletes a monitor), re-queues the next attempt
         # (consuming is granted by its SQS event source).
         data.deliveries.grant_read_write_data(self.deliver)
         data.monitors.grant_read_data(self.deliver)
+        data.monitors.grant(self.deliver, "dynamodb:UpdateItem")
         queue.grant_send_messages(self.deliver)
-        # Webhook secrets: the api encrypts new and rotated ones, deliver decrypts to sign.
+        # Webhook secrets: the api seals new and rotated ones (and opens the answer of a repeated
+        # create); deliver only opens them to sign.
         data.webhook_secrets_key.grant_encrypt_decrypt(self.api)
-        data.webhook_secrets_key.grant_encrypt_decrypt(self.deliver)
+        data.webhook_secrets_key.grant_decrypt(self.deliver)
 
     def _grant_rpc_secrets(self, names: list[str]) -> None:
         """GetSecretValue on exactly the chains' RPC URL secrets, for the functions that load the chains."""

@@ -55,7 +55,7 @@ TABLE_ACCESS = {
     "api": (ALL_TABLES - {"matches"} | {"idempotency"}, ALL_TABLES - {"matches"} | {"idempotency"}),
     "ingest": ({"state"}, {"state"}),
     "matcher": (ALL_TABLES, {"state", "deliveries", "matches"}),
-    "deliver": ({"deliveries", "monitors"}, {"deliveries"}),
+    "deliver": ({"deliveries", "monitors"}, {"deliveries", "monitors"}),  # monitors: health, UpdateItem only
 }
 
 
@@ -206,6 +206,13 @@ def test_table_grants_are_least_privilege(functions: dict, statements_of, name: 
     statements = statements_of(name)
     assert tables_with(statements, WRITE_ACTIONS, ids) == writes
     assert tables_with(statements, READ_ACTIONS, ids) == reads
+
+
+def test_deliver_may_only_update_monitors(functions: dict, statements_of) -> None:
+    ids = table_ids(functions)
+    for action in WRITE_ACTIONS - {"dynamodb:UpdateItem"}:
+        assert "monitors" not in tables_with(statements_of("deliver"), {action}, ids), action
+    assert "monitors" in tables_with(statements_of("deliver"), {"dynamodb:UpdateItem"}, ids)
 
 
 @pytest.mark.parametrize("name", NAMES)

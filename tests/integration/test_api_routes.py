@@ -131,8 +131,15 @@ def with_one_case_flipped(address: str) -> str:
 
 @pytest.fixture(scope="module")
 def api(moto_endpoint) -> Api:
+    import uuid
+
+    import boto3
+
+    from blockhook import wiring
     from blockhook.api import routes
     from blockhook.config import settings as read_settings
+
+    delivery_queue_url = boto3.client("sqs").create_queue(QueueName="api-" + uuid.uuid4().hex[:8])["QueueUrl"]
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BLOCKHOOK_MODE", "local")
@@ -140,13 +147,17 @@ def api(moto_endpoint) -> Api:
         patch.setenv("BLOCKHOOK_CHAINS", json.dumps(CHAINS))
         # These tests call faster than a tenant's rate limit allows; test_api_limits.py tests the limit.
         patch.setenv("BLOCKHOOK_RATE_LIMIT", "1000000")
+        # A new webhook_url sends the deliveries waiting for the monitor: the API queues them.
+        patch.setenv("BLOCKHOOK_DELIVERY_QUEUE_URL", delivery_queue_url)
         for variable in ("BLOCKHOOK_API_KEY", "BLOCKHOOK_AUTH_MODE", "BLOCKHOOK_MAX_MONITORS_PER_TENANT"):
             patch.delenv(variable, raising=False)
         read_settings.cache_clear()
         routes.known_chains.cache_clear()
+        wiring.delivery_service.cache_clear()
         yield Api(LocalFunction("api", timeout_seconds=30))
     read_settings.cache_clear()
     routes.known_chains.cache_clear()
+    wiring.delivery_service.cache_clear()
 
 
 @pytest.fixture

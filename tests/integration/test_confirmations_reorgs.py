@@ -14,6 +14,7 @@ from blockhook.delivery.service import DeliveryService
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import MatchService
 from blockhook.store.matches import matcher_progress
+from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import encode_revert
 from tests.integration.test_matching_service import (
     Block,
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def service(queue_url):
     deliveries = DeliveryService(
-        DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True
+        DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True, box=configured_secret_box()
     )
     # The chain default applies to monitors whose confirmations are null.
     return MatchService(WatchIndex(), deliveries, default_confirmations=lambda _chain_id: 3)

@@ -25,6 +25,7 @@ from blockhook.local.lambdas import LocalFunction
 from blockhook.local.servers import free_port
 from blockhook.store import deliveries as delivery_store
 from blockhook.store.deliveries import get_delivery, record_attempt
+from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockHeader
 from tests.integration.test_delivery_service import drain, new_hash, run_queue, v1_entries
 from tests.support.receiver import WebhookReceiver, status
@@ -125,7 +126,7 @@ def api(moto_endpoint):
 def service(api) -> DeliveryService:
     """The deliver side, on the queue the API replays into; emptied first, so each test sees its own."""
     service = DeliveryService(
-        DeliveryQueue(api.queue_url, client=boto3.client("sqs")), (), allow_private_webhooks=True
+        DeliveryQueue(api.queue_url, client=boto3.client("sqs")), (), allow_private_webhooks=True, box=configured_secret_box()
     )
     drain(api.queue_url)
     return service
@@ -415,7 +416,7 @@ def test_a_replayed_delivery_gets_the_whole_retry_schedule_again(api):
     with WebhookReceiver(*[status(500)] * 5) as receiver:
         monitor = api.create(receiver.url)
         retrying = DeliveryService(
-            DeliveryQueue(api.queue_url, client=boto3.client("sqs")), (0, 0), allow_private_webhooks=True
+            DeliveryQueue(api.queue_url, client=boto3.client("sqs")), (0, 0), allow_private_webhooks=True, box=configured_secret_box()
         )
         drain(api.queue_url)
         delivery_id = record(retrying, monitor)
@@ -483,20 +484,50 @@ def test_a_test_delivery_to_a_closed_port_reports_no_status(api):
 
 
 def test_the_cloud_url_policy_applies_to_test_deliveries(api, monkeypatch):
+    from blockhook import wiring
     from blockhook.config import settings as read_settings
 
     with WebhookReceiver() as receiver:
         monitor = api.create(receiver.url)  # accepted in local mode
         monkeypatch.setenv("BLOCKHOOK_MODE", "cloud")
         read_settings.cache_clear()
+        wiring.delivery_service.cache_clear()  # built with the mode's URL policy
         try:
             code, body, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
         finally:
             monkeypatch.setenv("BLOCKHOOK_MODE", "local")
             read_settings.cache_clear()
+            wiring.delivery_service.cache_clear()
         assert receiver.requests == []
     assert code == 200, raw
     assert body["ok"] is False and body["status_code"] is None and "loopback" in body["error"]
+
+
+# --- endpoint health ----------------------------------------------------------------------------------
+
+
+def test_a_monitor_shows_its_endpoint_degraded_and_a_new_webhook_url_makes_it_healthy(api, service):
+    from blockhook.store.endpoint_health import DEGRADED_AFTER_FAILURES
+
+    monitor = api.create(UNUSED_URL)
+    assert api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["health"] == {
+        "status": "healthy", "consecutive_failures": 0, "failing_since": None, "last_failure": None,
+        "next_probe_at": None,
+    }
+    for number in range(DEGRADED_AFTER_FAILURES):
+        record(service, monitor, number=number)
+    assert run_queue(service, api.queue_url) == ["failed"] * DEGRADED_AFTER_FAILURES  # no retries here
+    health = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["health"]
+    assert health["status"] == "degraded" and health["consecutive_failures"] == DEGRADED_AFTER_FAILURES
+    assert health["last_failure"] and health["failing_since"] <= time.time()
+    assert health["next_probe_at"] is not None
+    listed = [item for item in api.call("GET", "/v1/monitors?limit=100")[1]["items"] if item["id"] == monitor["id"]]
+    assert listed[0]["health"] == health
+
+    with WebhookReceiver() as receiver:
+        code, changed, raw = api.call("PATCH", f"/v1/monitors/{monitor['id']}", {"webhook_url": receiver.url})
+    assert code == 200, raw
+    assert changed["health"]["status"] == "healthy" and changed["health"]["consecutive_failures"] == 0
 
 
 # --- secret rotation ----------------------------------------------------------------------------------
@@ -528,12 +559,14 @@ def test_rotation_answers_a_new_secret_and_keeps_the_old_one_signing_for_24_hour
             DeliveryQueue(api.queue_url, client=boto3.client("sqs")),
             (),
             True,
+            configured_secret_box(),
             clock=lambda: rotated_at + DAY - 120,
         )
         after = DeliveryService(
             DeliveryQueue(api.queue_url, client=boto3.client("sqs")),
             (),
             True,
+            configured_secret_box(),
             clock=lambda: rotated_at + DAY + 120,
         )
         drain(api.queue_url)
@@ -575,6 +608,75 @@ def test_a_second_rotation_drops_the_first_secret(api):
         signing.sign(second, timestamp, request.body),
     ]
     assert not signing.verify(request.header(signing.SIGNATURE_HEADER), request.body, first, now=timestamp)
+
+
+def raw_items(table: str) -> str:
+    """Every item of a table as DynamoDB holds it, as one text."""
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+    return json.dumps([item for page in pages for item in page["Items"]])
+
+
+def test_secrets_are_stored_sealed_and_the_clear_ones_are_nowhere_in_the_tables(api):
+    from blockhook.store.idempotency import table_name as idempotency_table
+    from blockhook.store.models import MonitorModel
+
+    request = {"name": "sealed", "chain_ids": [CHAIN_ID], "webhook_url": UNUSED_URL}
+    headers = {"content-type": "application/json", "x-api-key": KEY_A, "idempotency-key": uuid.uuid4().hex}
+    answers = [
+        api.function.invoke(proxy_event("POST", "/v1/monitors", headers, json.dumps(request).encode(), "127.0.0.1"))
+        for _ in range(2)
+    ]
+    assert [answer["statusCode"] for answer in answers] == [201, 201]
+    created, repeated = (json.loads(answer["body"]) for answer in answers)
+    assert repeated == created  # the saved answer, its secret opened again
+    monitor_id = created["id"]
+    rotated = api.call("POST", f"/v1/monitors/{monitor_id}/rotate-secret")[1]
+
+    stored = MonitorModel.get(tenant_of_local_key(KEY_A), monitor_id)
+    assert stored.sealed_secret.startswith("kms1:") and stored.sealed_previous_secret.startswith("kms1:")
+    tables = raw_items(MonitorModel.Meta.table_name) + raw_items(idempotency_table())
+    assert monitor_id in tables  # the scan did read the monitor and its saved answer
+    for secret in (created["secret"], rotated["secret"]):
+        assert secret.startswith("whsec_") and secret not in tables
+        assert secret[len("whsec_"):] not in tables
+
+
+def test_a_sealed_secret_opens_only_for_its_own_monitor(api):
+    from blockhook.store.models import MonitorModel
+    from blockhook.store.secret_box import KmsSecretBox, SecretBoxError
+
+    first, second = api.create(), api.create()
+    stored = MonitorModel.get(tenant_of_local_key(KEY_A), first["id"])
+    fresh_box = KmsSecretBox(configured_secret_box().key_id)  # nothing remembered: KMS decides
+    assert fresh_box.open(stored.sealed_secret, first["id"]) == first["secret"]
+    with pytest.raises(SecretBoxError, match="cannot open"):
+        fresh_box.open(stored.sealed_secret, second["id"])
+
+
+def test_a_key_service_that_refuses_answers_503_and_creates_nothing(api, monkeypatch):
+    from blockhook.config import settings as read_settings
+    from blockhook.store.secret_box import configured_secret_box as box_of_process
+
+    # A key that is not there (deleted, or the wrong ARN configured): KMS refuses to encrypt.
+    missing_key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000"
+    key = "delivery-routes-key-kms"
+    monkeypatch.setenv("BLOCKHOOK_API_KEYS", key)
+    monkeypatch.setenv("BLOCKHOOK_SECRETS_KEY_ID", missing_key)
+    read_settings.cache_clear()
+    box_of_process.cache_clear()
+    try:
+        headers = {"content-type": "application/json", "x-api-key": key}
+        body = json.dumps({"name": "no key", "chain_ids": [CHAIN_ID], "webhook_url": UNUSED_URL}).encode()
+        answer = api.function.invoke(proxy_event("POST", "/v1/monitors", headers, body, "127.0.0.1"))
+        listed = api.function.invoke(proxy_event("GET", "/v1/monitors", {"x-api-key": key}, b"", "127.0.0.1"))
+    finally:
+        monkeypatch.undo()
+        read_settings.cache_clear()
+        box_of_process.cache_clear()
+    assert answer["statusCode"] == 503, answer["body"]
+    assert json.loads(answer["body"])["error"]["code"] == "unavailable"
+    assert answer["multiValueHeaders"]["Retry-After"] == ["1"]
+    assert json.loads(listed["body"])["items"] == []
 
 
 def test_the_openapi_document_describes_the_delivery_routes(api):

@@ -19,6 +19,7 @@ from blockhook.delivery.service import DeliveryService, signing_secrets
 from blockhook.store import deliveries as delivery_store
 from blockhook.store import monitors as monitor_store
 from blockhook.store.models import MonitorModel
+from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockHeader
 from tests.support.receiver import RecordedRequest, WebhookReceiver, status
 
@@ -64,12 +65,13 @@ def make_service(queue_url: str, schedule: tuple[int, ...], clock: Callable[[], 
         DeliveryQueue(queue_url, client=boto3.client("sqs")),
         schedule,
         allow_private_webhooks=True,
+        box=configured_secret_box(),
         clock=clock,
     )
 
 
 def make_monitor(tenant_id: str, webhook_url: str, chain_id: int) -> MonitorModel:
-    return monitor_store.create_monitor(
+    monitor, _ = monitor_store.create_monitor(
         tenant_id,
         {
             "name": "delivery service test",
@@ -81,7 +83,19 @@ def make_monitor(tenant_id: str, webhook_url: str, chain_id: int) -> MonitorMode
             "active": True,
             "confirmations": 0,
         },
+        configured_secret_box(),
     )
+    return monitor
+
+
+def secret_of(monitor: MonitorModel) -> str:
+    """The monitor's current secret in the clear (the table holds it sealed)."""
+    return configured_secret_box().open(monitor.sealed_secret, monitor.monitor_id)
+
+
+def rotate(monitor: MonitorModel, **options) -> MonitorModel:
+    rotated, _ = monitor_store.rotate_secret(monitor, configured_secret_box(), **options)
+    return rotated
 
 
 def enqueue_one(service: DeliveryService, monitor: MonitorModel, chain_id: int) -> str:
@@ -117,7 +131,7 @@ def test_a_failing_endpoint_is_retried_until_it_answers_2xx(queue_url, tenant_id
         outcomes = run_queue(service, queue_url)
 
         assert outcomes == ["retrying", "retrying", "retrying", "delivered"]
-        requests = receiver.verify_all(monitor.secret)
+        requests = receiver.verify_all(secret_of(monitor))
     assert len(requests) == 4
     assert {request.header(signing.DELIVERY_ID_HEADER) for request in requests} == {delivery_id}
     assert len({request.body for request in requests}) == 1  # the very same bytes every time
@@ -148,7 +162,7 @@ def test_an_exhausted_schedule_fails_and_a_replay_gets_the_whole_schedule_again(
         delivery_store.reset_for_replay(failed)
         service.queue.send([delivery_id])
         assert run_queue(service, queue_url) == ["retrying", "retrying", "retrying", "delivered"]
-        requests = receiver.verify_all(monitor.secret)
+        requests = receiver.verify_all(secret_of(monitor))
     assert len(requests) == 8
     record = delivery_store.get_delivery(delivery_id)
     assert (record.status, int(record.attempts), int(record.last_status_code)) == ("delivered", 8, 200)
@@ -171,7 +185,7 @@ def test_a_replayed_delivered_delivery_is_posted_again(queue_url, tenant_id, cha
         assert (replayed.status, replayed.next_attempt_at, replayed.expires_at) == ("pending", None, None)
         service.queue.send([delivery_id])
         assert run_queue(service, queue_url) == ["delivered"]
-        requests = receiver.verify_all(monitor.secret)
+        requests = receiver.verify_all(secret_of(monitor))
     assert len(requests) == 2 and requests[0].body == requests[1].body
     assert int(delivery_store.get_delivery(delivery_id).attempts) == 2
 
@@ -234,11 +248,11 @@ def test_during_a_rotation_both_secrets_sign_and_after_24_hours_only_the_new_one
 ):
     with WebhookReceiver() as receiver:
         monitor = make_monitor(tenant_id, receiver.url, chain_id)
-        old_secret = monitor.secret
+        old_secret = secret_of(monitor)
         rotated_at = time.time()
-        monitor = monitor_store.rotate_secret(monitor, now=rotated_at)
-        new_secret = monitor.secret
-        assert new_secret != old_secret and monitor.previous_secret == old_secret
+        monitor, new_secret = monitor_store.rotate_secret(monitor, configured_secret_box(), now=rotated_at)
+        assert new_secret == secret_of(monitor) and new_secret != old_secret
+        assert configured_secret_box().open(monitor.sealed_previous_secret, monitor.monitor_id) == old_secret
         assert int(monitor.previous_secret_expires_at) == int(rotated_at) + DAY
 
         during = make_service(queue_url, (0,), clock=lambda: rotated_at + DAY - 60)
@@ -269,28 +283,29 @@ def test_during_a_rotation_both_secrets_sign_and_after_24_hours_only_the_new_one
 
 def test_a_second_rotation_keeps_only_the_secret_it_replaces(tenant_id, chain_id):
     monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
-    first = monitor.secret
-    second = monitor_store.rotate_secret(monitor).secret
-    third_monitor = monitor_store.rotate_secret(monitor_store.get_monitor(tenant_id, monitor.monitor_id))
-    assert signing_secrets(third_monitor, time.time()) == [third_monitor.secret, second]
-    assert first not in signing_secrets(third_monitor, time.time())
+    first = secret_of(monitor)
+    second = secret_of(rotate(monitor))
+    third_monitor = rotate(monitor_store.get_monitor(tenant_id, monitor.monitor_id))
+    signing_with = signing_secrets(third_monitor, time.time(), configured_secret_box())
+    assert signing_with == [secret_of(third_monitor), second]
+    assert first not in signing_with
 
 
 def test_a_rotation_from_a_stale_read_still_keeps_the_secret_in_use(tenant_id, chain_id):
     monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
     stale = monitor_store.get_monitor(tenant_id, monitor.monitor_id)
-    in_use = monitor_store.rotate_secret(monitor).secret
+    in_use = rotate(monitor).sealed_secret
     # The stale copy still holds the first secret: the conditional write reads again and rotates on top.
-    rotated = monitor_store.rotate_secret(stale)
+    rotated = rotate(stale)
     stored = monitor_store.get_monitor(tenant_id, monitor.monitor_id)
-    assert (stored.secret, stored.previous_secret) == (rotated.secret, in_use)
+    assert (stored.sealed_secret, stored.sealed_previous_secret) == (rotated.sealed_secret, in_use)
 
 
 def test_a_rotation_of_a_deleted_monitor_raises_not_found(tenant_id, chain_id):
     monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
     monitor_store.delete_monitor(monitor)
     with pytest.raises(monitor_store.MonitorNotFound):
-        monitor_store.rotate_secret(monitor)
+        rotate(monitor)
 
 
 def test_no_secret_reaches_the_logs(queue_url, tenant_id, chain_id, caplog, capsys):
@@ -299,13 +314,13 @@ def test_no_secret_reaches_the_logs(queue_url, tenant_id, chain_id, caplog, caps
     caplog.set_level("DEBUG", logger="blockhook")
     with WebhookReceiver(status(500)) as receiver:
         monitor = make_monitor(tenant_id, receiver.url, chain_id)
-        old_secret = monitor.secret
-        monitor = monitor_store.rotate_secret(monitor)
+        old_secret = secret_of(monitor)
+        monitor = rotate(monitor)
         service = make_service(queue_url, ())
         enqueue_one(service, monitor, chain_id)
         assert run_queue(service, queue_url) == ["failed"]
         service.send_test(monitor)
     captured = capsys.readouterr()
-    for secret in (old_secret, monitor.secret):
+    for secret in (old_secret, secret_of(monitor)):
         assert secret not in caplog.text and secret not in captured.out and secret not in captured.err
     assert json.loads(receiver.requests[1].body)["test"] is True

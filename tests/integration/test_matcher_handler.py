@@ -20,6 +20,7 @@ from blockhook.delivery.service import DeliveryService
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import BatchResult, MatchService
 from blockhook.store.deliveries import list_deliveries
+from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import decode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +157,7 @@ def test_real_matcher_retry_of_reported_records_delivers_each_block_once(
     assert [decode(v).header.number for v in values] == [100, 101, 102]
 
     deliveries = DeliveryService(
-        DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True
+        DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True, box=configured_secret_box()
     )
     service = FlakyMatchService(WatchIndex(), deliveries, fail_hash=blocks[1].header.hash)
     event = msk_event({0: values})

@@ -20,6 +20,7 @@ from blockhook.matching.service import MatchService
 from blockhook.store import monitors as monitor_store
 from blockhook.store.chain_state import record_head
 from blockhook.store.deliveries import get_delivery, list_deliveries, record_attempt
+from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockHeader, encode_block, encode_revert
 
 pytestmark = pytest.mark.integration
@@ -39,7 +40,7 @@ def new_hash() -> str:
 @pytest.fixture
 def service(queue_url) -> MatchService:
     deliveries = DeliveryService(
-        DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True
+        DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True, box=configured_secret_box()
     )
     return MatchService(WatchIndex(), deliveries)
 
@@ -60,7 +61,7 @@ def drain(queue_url: str) -> list[str]:
 
 
 def create_monitor(tenant_id, chain_id, kinds, addresses=(), **fields):
-    monitor = monitor_store.create_monitor(
+    monitor, _ = monitor_store.create_monitor(
         tenant_id,
         {
             "name": "test monitor",
@@ -73,6 +74,7 @@ def create_monitor(tenant_id, chain_id, kinds, addresses=(), **fields):
             "confirmations": 0,
             **fields,
         },
+        configured_secret_box(),
     )
     if addresses:
         monitor_store.add_addresses(monitor, list(addresses))

@@ -30,6 +30,7 @@ class Settings:
     retry_schedule: str | None
     ingest_stop_margin_seconds: float
     max_monitors_per_tenant: int
+    secrets_key_id: str = ""  # the KMS key webhook secrets are sealed with
     # The local API's throttle (auth_mode "local"); in the cloud API Gateway throttles before the function.
     rate_limit: float = DEFAULT_RATE_LIMIT
     rate_burst: int = DEFAULT_RATE_BURST
@@ -62,6 +63,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         retry_schedule=env.get("BLOCKHOOK_RETRY_SCHEDULE") or None,
         ingest_stop_margin_seconds=float(env.get("BLOCKHOOK_INGEST_STOP_MARGIN_SECONDS", "15")),
         max_monitors_per_tenant=int(env.get("BLOCKHOOK_MAX_MONITORS_PER_TENANT", "1000")),
+        secrets_key_id=env.get("BLOCKHOOK_SECRETS_KEY_ID", ""),
         rate_limit=float(env.get("BLOCKHOOK_RATE_LIMIT") or DEFAULT_RATE_LIMIT),
         rate_burst=int(env.get("BLOCKHOOK_RATE_BURST") or DEFAULT_RATE_BURST),
     )

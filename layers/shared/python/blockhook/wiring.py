@@ -15,6 +15,7 @@ from blockhook.ingest.backfill import BackfillRunner
 from blockhook.ingest.service import ChainIngest
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import MatchService
+from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.producer import BlockProducer
 
 
@@ -25,6 +26,7 @@ def delivery_service() -> DeliveryService:
         DeliveryQueue(config.delivery_queue_url),
         parse_schedule(config.retry_schedule),
         allow_private_webhooks=config.allow_private_webhooks,
+        box=configured_secret_box(),
     )
 
 

@@ -21,6 +21,7 @@ ERRORS: dict[int, dict[str, Any]] = {
         (413, "Request too large"),
         (422, "Invalid field"),
         (429, "Too many requests for this API key"),
+        (503, "A storage or key service is busy or unreachable; retry (a create with the same Idempotency-Key)"),
     ]
 }
 

@@ -17,11 +17,10 @@ from blockhook.api.common import find_monitor, responses
 from blockhook.api.errors import ApiError
 from blockhook.api.models import DeliveryOut, DeliveryPage, MonitorWithSecret, WebhookTestResult
 from blockhook.api.presenters import monitor_with_secret
-from blockhook.config import settings
-from blockhook.delivery.service import send_test_delivery
 from blockhook.store import deliveries as delivery_store
 from blockhook.store import monitors as monitor_store
 from blockhook.store.models import DeliveryModel, MonitorModel
+from blockhook.store.secret_box import configured_secret_box
 
 router = Router()
 
@@ -124,7 +123,10 @@ def replay_delivery(monitor_id: str, delivery_id: str) -> DeliveryOut:
     responses=responses(200, "What the endpoint answered"),
 )
 def send_test_webhook(monitor_id: str) -> WebhookTestResult:
-    result = send_test_delivery(_monitor(monitor_id), settings().allow_private_webhooks)
+    from blockhook.wiring import delivery_service
+
+    # Through the service: a 2xx heals a degraded monitor and sends what waits for it.
+    result = delivery_service().send_test(_monitor(monitor_id))
     return WebhookTestResult(
         status_code=result.status_code, ok=result.ok, error=result.error, latency_ms=result.latency_ms
     )
@@ -137,11 +139,11 @@ def send_test_webhook(monitor_id: str) -> WebhookTestResult:
 )
 def rotate_secret(monitor_id: str) -> MonitorWithSecret:
     try:
-        monitor = monitor_store.rotate_secret(_monitor(monitor_id))
+        monitor, secret = monitor_store.rotate_secret(_monitor(monitor_id), configured_secret_box())
     except monitor_store.MonitorNotFound:
         raise ApiError(404, "not_found", f"no monitor {monitor_id}") from None
     except monitor_store.RotationConflict:
         raise ApiError(
             409, "rotation_conflict", "the secret is being rotated by another call; try again"
         ) from None
-    return monitor_with_secret(monitor)
+    return monitor_with_secret(monitor, secret)

@@ -129,6 +129,20 @@ class BackfillOut(Strict):
     updated_at: int
 
 
+class EndpointHealthOut(Strict):
+    """How the monitor's webhook endpoint has answered lately."""
+
+    status: Literal["healthy", "degraded"] = Field(
+        description="degraded after 5 failed attempts in a row: deliveries wait (none is dropped) and one"
+        " attempt at a time probes the endpoint; the first 2xx, a successful test or a new webhook_url"
+        " makes it healthy and sends what waits"
+    )
+    consecutive_failures: int
+    failing_since: int | None = Field(description="Unix seconds of the first failure of the current run")
+    last_failure: str | None = Field(description="The last failed attempt's error or status")
+    next_probe_at: int | None = Field(description="Unix seconds: when a degraded endpoint is tried next")
+
+
 class MonitorOut(Strict):
     id: str
     name: str
@@ -142,6 +156,7 @@ class MonitorOut(Strict):
     created_at: int
     updated_at: int
     backfill: BackfillOut | None = Field(default=None, description="The latest backfill and its progress")
+    health: EndpointHealthOut
 
 
 class MonitorWithSecret(MonitorOut):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from blockhook.api.models import BackfillOut, MonitorOut, MonitorWithSecret
+from blockhook.api.models import BackfillOut, EndpointHealthOut, MonitorOut, MonitorWithSecret
+from blockhook.store.endpoint_health import is_degraded
 from blockhook.store.models import BackfillAttribute, MonitorModel
 
 
@@ -12,8 +13,9 @@ def monitor_out(monitor: MonitorModel) -> MonitorOut:
     return MonitorOut(**_monitor_fields(monitor))
 
 
-def monitor_with_secret(monitor: MonitorModel) -> MonitorWithSecret:
-    return MonitorWithSecret(**_monitor_fields(monitor), secret=monitor.secret)
+def monitor_with_secret(monitor: MonitorModel, secret: str) -> MonitorWithSecret:
+    """`secret` in the clear: the stored one is sealed (store/secret_box.py)."""
+    return MonitorWithSecret(**_monitor_fields(monitor), secret=secret)
 
 
 def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
@@ -34,7 +36,22 @@ def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
         "created_at": int(monitor.created_at),
         "updated_at": int(monitor.updated_at),
         "backfill": backfill_out(monitor.backfill) if monitor.backfill is not None else None,
+        "health": health_out(monitor),
     }
+
+
+def health_out(monitor: MonitorModel) -> EndpointHealthOut:
+    def seconds(value: float | None) -> int | None:
+        return None if value is None else int(value)
+
+    degraded = is_degraded(monitor)
+    return EndpointHealthOut(
+        status="degraded" if degraded else "healthy",
+        consecutive_failures=int(monitor.consecutive_failures or 0),
+        failing_since=seconds(monitor.failing_since),
+        last_failure=monitor.last_failure,
+        next_probe_at=seconds(monitor.probe_at) if degraded else None,
+    )
 
 
 def backfill_out(job: BackfillAttribute) -> BackfillOut:

@@ -18,6 +18,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
 
 from blockhook.api.auth import Unauthorized, resolve_tenant
 from blockhook.api.common import find_monitor, responses
@@ -55,6 +58,7 @@ from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, Ide
 from blockhook.store.matches import matcher_progress
 from blockhook.store.models import MonitorModel
 from blockhook.store.paging import InvalidCursor
+from blockhook.store.secret_box import SecretBoxError, configured_secret_box
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +213,23 @@ def _service_error(error: ServiceError) -> Response:
     return error_response(error.status_code, code, error.msg)
 
 
+@app.exception_handler([PynamoDBException, ClientError, BotoCoreError, SecretBoxError, IdempotencyPersistenceLayerError])
+def _dependency_unavailable(error: Exception) -> Response:
+    # DynamoDB throttled past botocore's retries, KMS or the network failing: nothing was lost and a
+    # retry may well succeed, which is what 503 says. The cause goes to the log, not to the caller.
+    logger.warning("a dependency failed: %s", _cause(error))
+    response = error_response(503, "unavailable", "a storage or key service is busy or unreachable; retry shortly")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def _cause(error: Exception) -> str:
+    code = getattr(error, "cause_response_code", None)  # PynamoDB's wrapper of a botocore error
+    if code is None and isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code")
+    return f"{error.__class__.__name__} ({code})" if code else f"{error.__class__.__name__}: {error}"
+
+
 @app.exception_handler(Exception)
 def _internal_error(error: Exception) -> Response:
     # Last resort, so that even a failure answers the error envelope; the trace goes to the log.
@@ -312,27 +333,34 @@ def create_monitor(
     ] = None,
 ) -> MonitorWithSecret:
     if idempotency_key is None:
-        return _create_monitor(body)
+        return monitor_with_secret(*_create_monitor(body))
     if not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
         # Checked here rather than by the schema: a malformed header is a 400, not an invalid field.
         raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters")
+
+    def create_and_keep_sealed() -> dict[str, Any]:
+        # The saved answer holds the secret sealed, as the monitor does: the clear one is never stored.
+        monitor, _ = _create_monitor(body)
+        return {**monitor_out(monitor).model_dump(mode="json"), "sealed_secret": monitor.sealed_secret}
+
     try:
         answer = run_once(
             "create_monitor",
             _tenant(),
             idempotency_key,
             app.current_event.json_body,  # the body as sent, parsed: equal JSON is the same request
-            lambda: _create_monitor(body).model_dump(mode="json"),
+            create_and_keep_sealed,
             app.lambda_context,
         )
     except IdempotencyConflict as conflict:
         raise ApiError(409, "idempotency_conflict", str(conflict)) from None
     except IdempotencyInProgress as busy:
         raise ApiError(409, "idempotency_in_progress", str(busy)) from None
-    return MonitorWithSecret(**answer)
+    sealed = answer.pop("sealed_secret")
+    return MonitorWithSecret(**answer, secret=configured_secret_box().open(sealed, answer["id"]))
 
 
-def _create_monitor(body: MonitorCreate) -> MonitorWithSecret:
+def _create_monitor(body: MonitorCreate) -> tuple[MonitorModel, str]:
     _check_semantics(body.chain_ids, body.webhook_url, body.condition, body.confirmations)
     addresses = _labelled(body.filters.addresses)
     _check_address_limits(None, len(addresses), len(body.filters.addresses))
@@ -340,7 +368,7 @@ def _create_monitor(body: MonitorCreate) -> MonitorWithSecret:
         raise ApiError(
             409, "monitor_limit", f"a tenant holds at most {settings().max_monitors_per_tenant} monitors"
         )
-    monitor = store.create_monitor(
+    return store.create_monitor(
         _tenant(),
         {
             "name": body.name,
@@ -351,9 +379,9 @@ def _create_monitor(body: MonitorCreate) -> MonitorWithSecret:
             "active": body.active,
             **_filter_fields(body.filters),
         },
+        configured_secret_box(),
         addresses,
     )
-    return monitor_with_secret(monitor)
 
 
 @app.get("/v1/monitors", summary="List monitors", responses=responses(200, "A page of monitors"))
@@ -394,7 +422,13 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
         if "addresses" in body.filters.model_fields_set:
             _replace_addresses(monitor, _labelled(body.filters.addresses), len(body.filters.addresses))
             monitor = _monitor(monitor_id)
-    return monitor_out(store.update_monitor(monitor, changes))
+    new_endpoint = changes.get("webhook_url") not in (None, monitor.webhook_url)
+    monitor = store.update_monitor(monitor, changes)
+    if new_endpoint:
+        from blockhook.wiring import delivery_service  # the queue, only when there may be waiting deliveries
+
+        delivery_service().endpoint_changed(monitor)
+    return monitor_out(monitor)
 
 
 def _replace_addresses(monitor: MonitorModel, wanted: list[tuple[str, str | None]], total_items: int) -> None:
@@ -521,7 +555,7 @@ def openapi_dict() -> dict[str, Any]:
 
 def _describe_errors_as_envelopes(document: dict[str, Any]) -> None:
     """Powertools documents its own 422 and 500 bodies; this API answers them with the error envelope.
-    And: a 204 has no body, a 429 has its Retry-After header."""
+    And: a 204 has no body, a 429 and a 503 have a Retry-After header."""
     envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     for operations in document["paths"].values():
         for operation in operations.values():
@@ -534,7 +568,7 @@ def _describe_errors_as_envelopes(document: dict[str, Any]) -> None:
                         response["description"] = "Internal error"
                 if status == "204":
                     response.pop("content", None)  # no body
-                if status == "429":
+                if status in ("429", "503"):
                     response.setdefault("headers", {})["Retry-After"] = RETRY_AFTER
     schemas = document["components"]["schemas"]
     removed = {name: schemas.pop(name) for name in POWERTOOLS_ERROR_SCHEMAS if name in schemas}

@@ -36,11 +36,21 @@ from blockhook.store.deliveries import (
     DeliveryNotFound,
     claim_attempt,
     get_delivery,
+    make_due,
     record_attempt,
     record_delivery,
+    waiting_deliveries,
+)
+from blockhook.store.endpoint_health import (
+    claim_probe,
+    is_degraded,
+    probe_due,
+    record_failure,
+    record_success,
 )
 from blockhook.store.models import MonitorModel
 from blockhook.store.monitors import MonitorNotFound, get_monitor
+from blockhook.store.secret_box import KmsSecretBox
 from blockhook.streaming.codec import BlockHeader
 
 logger = logging.getLogger(__name__)
@@ -50,17 +60,18 @@ FINAL_STATUSES = frozenset({"delivered", "failed"})
 # How long a claimed attempt holds the delivery: the post's own time bound, with room to record it.
 ATTEMPT_LEASE_SECONDS = 6 * WEBHOOK_TIMEOUT_SECONDS
 TEST_DELIVERY_PREFIX = "dlv_test_"
+DRAIN_LIMIT = 1000  # waiting deliveries sent again at once when an endpoint recovers
 _ZERO_HASH = "0x" + "00" * 32
 
 
-def signing_secrets(monitor: MonitorModel, now: float) -> list[str]:
-    """The secrets a webhook of this monitor is signed with at `now`: current first, then the
-    previous one while its rotation grace period lasts."""
-    found = [monitor.secret]
-    previous, expires_at = monitor.previous_secret, monitor.previous_secret_expires_at
-    if previous and expires_at is not None and now < float(expires_at) and previous != monitor.secret:
-        found.append(previous)
-    return found
+def signing_secrets(monitor: MonitorModel, now: float, box: KmsSecretBox) -> list[str]:
+    """The secrets a webhook of this monitor is signed with at `now`, opened: current first, then
+    the previous one while its rotation grace period lasts. Raises SecretBoxError."""
+    sealed = [monitor.sealed_secret]
+    previous, expires_at = monitor.sealed_previous_secret, monitor.previous_secret_expires_at
+    if previous and expires_at is not None and now < float(expires_at) and previous != monitor.sealed_secret:
+        sealed.append(previous)
+    return [box.open(value, monitor.monitor_id) for value in sealed]
 
 
 def build_test_payload(monitor: MonitorModel, delivery_id: str, now: float) -> dict[str, Any]:
@@ -76,28 +87,37 @@ def build_test_payload(monitor: MonitorModel, delivery_id: str, now: float) -> d
     }
 
 
+def _not_sent(monitor: MonitorModel) -> AttemptResult:
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(monitor.failing_since or 0)))
+    return AttemptResult(
+        False, None, f"not sent: endpoint degraded since {since} (last failure: {monitor.last_failure})", 0, ""
+    )
+
+
 def post_signed(
-    monitor: MonitorModel, delivery_id: str, body: bytes, now: float, allow_private_webhooks: bool
+    monitor: MonitorModel, delivery_id: str, body: bytes, now: float, allow_private_webhooks: bool,
+    signing_with: Sequence[str],
 ) -> AttemptResult:
-    """One signed POST of `body` to the monitor's webhook, under the URL policy of the mode."""
+    """One POST of `body` to the monitor's webhook, signed with each secret of `signing_with`,
+    under the URL policy of the mode."""
     try:
         target = resolve_webhook_url(monitor.webhook_url, allow_private_webhooks)
     except WebhookUrlRefused as refused:
         return AttemptResult(False, None, f"webhook URL refused: {refused}", 0, "")
-    headers = webhook_headers(delivery_id, signing_secrets(monitor, now), body, int(now))
+    headers = webhook_headers(delivery_id, signing_with, body, int(now))
     return post_webhook(
         monitor.webhook_url, body, headers, timeout=WEBHOOK_TIMEOUT_SECONDS, connect_to=target.address
     )
 
 
 def send_test_delivery(
-    monitor: MonitorModel, allow_private_webhooks: bool, clock: Callable[[], float] = time.time
+    monitor: MonitorModel, allow_private_webhooks: bool, box: KmsSecretBox, clock: Callable[[], float] = time.time
 ) -> AttemptResult:
     """Post a signed test delivery now and return its result; nothing is recorded or queued."""
     now = clock()
     delivery_id = TEST_DELIVERY_PREFIX + secrets.token_hex(12)
     body = encode_body(build_test_payload(monitor, delivery_id, now))
-    return post_signed(monitor, delivery_id, body, now, allow_private_webhooks)
+    return post_signed(monitor, delivery_id, body, now, allow_private_webhooks, signing_secrets(monitor, now, box))
 
 
 class DeliveryService:
@@ -106,12 +126,14 @@ class DeliveryService:
         queue: DeliveryQueue,
         schedule: Sequence[int],
         allow_private_webhooks: bool,
+        box: KmsSecretBox,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.queue = queue
         self.schedule = tuple(schedule)
         self.allow_private_webhooks = allow_private_webhooks
+        self.box = box
         self.clock = clock
         self.rng = rng or random.Random()
 
@@ -161,16 +183,61 @@ class DeliveryService:
         except MonitorNotFound:
             record_attempt(record, status="failed", status_code=None, error="monitor deleted", latency_ms=0, next_attempt_at=None)
             return "failed"
+        # Opened before the claim: when KMS fails, the message is retried with nothing held.
+        signing_with = signing_secrets(monitor, now, self.box)
         if not claim_attempt(record, now + ATTEMPT_LEASE_SECONDS):
             # Another message posts this attempt (or the delivery changed since the read): drop this one.
             logger.info("delivery attempt already claimed", extra={"delivery_id": delivery_id})
             return "duplicate"
-        result = post_signed(monitor, delivery_id, record.payload.encode(), now, self.allow_private_webhooks)
-        return self._settle(record, result, now)
+        if is_degraded(monitor) and not (
+            probe_due(monitor, now) and claim_probe(monitor, now, ATTEMPT_LEASE_SECONDS)
+        ):
+            # A dead endpoint costs one probe per wait, not a timeout per delivery: this attempt is
+            # spent without a request, on the delivery's own schedule, and the endpoint is not blamed again.
+            return self._settle(record, _not_sent(monitor), now)
+        result = post_signed(
+            monitor, delivery_id, record.payload.encode(), now, self.allow_private_webhooks, signing_with
+        )
+        status = self._settle(record, result, now)
+        self._note_health(monitor, result, now)
+        return status
 
     def send_test(self, monitor: MonitorModel) -> AttemptResult:
-        """A signed test delivery to the monitor's webhook now, with this service's URL policy and clock."""
-        return send_test_delivery(monitor, self.allow_private_webhooks, self.clock)
+        """A signed test delivery to the monitor's webhook now, with this service's URL policy and clock.
+
+        It tells the endpoint's health like any attempt: a 2xx heals a degraded monitor at once."""
+        result = send_test_delivery(monitor, self.allow_private_webhooks, self.box, self.clock)
+        self._note_health(monitor, result, self.clock())
+        return result
+
+    def endpoint_changed(self, monitor: MonitorModel) -> int:
+        """The monitor has a new webhook URL: the old one's failures say nothing about it. Forget them and
+        send what waits at once; returns how many deliveries were made due."""
+        record_success(monitor)
+        return self.drain(monitor.monitor_id)
+
+    def drain(self, monitor_id: str) -> int:
+        """Make the monitor's waiting deliveries due now and queue them (at most DRAIN_LIMIT); their
+        delayed messages, when they come, find them settled or claimed. Returns how many were queued."""
+        due = [record.delivery_id for record in waiting_deliveries(monitor_id, DRAIN_LIMIT) if make_due(record)]
+        self.queue.send(due)
+        if due:
+            logger.info("endpoint recovered: waiting deliveries sent again", extra={"monitor_id": monitor_id,
+                                                                                   "deliveries": len(due)})
+        return len(due)
+
+    def _note_health(self, monitor: MonitorModel, result: AttemptResult, now: float) -> None:
+        if result.ok:
+            if record_success(monitor):
+                self.drain(monitor.monitor_id)
+            return
+        record_failure(monitor, result.error or f"HTTP {result.status_code}", now, self._probe_delay)
+
+    def _probe_delay(self, degraded_failures: int) -> float:
+        """The wait before the next probe of a degraded endpoint: the retry schedule's steps, in turn."""
+        if not self.schedule:
+            return 0.0
+        return float(self.schedule[min(degraded_failures, len(self.schedule) - 1)])
 
     def _settle(self, record, result: AttemptResult, now: float) -> str:
         # Attempts before a replay are history: the schedule starts again from its first step.

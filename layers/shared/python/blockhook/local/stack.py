@@ -100,9 +100,11 @@ class LocalSystem:
 
         from blockhook.config import settings
         from blockhook.store.models import create_tables
+        from blockhook.store.secret_box import ensure_local_key
         from blockhook.streaming.producer import ensure_topic
 
         create_tables()
+        env["BLOCKHOOK_SECRETS_KEY_ID"] = env.get("BLOCKHOOK_SECRETS_KEY_ID") or ensure_local_key()
         env["BLOCKHOOK_DELIVERY_QUEUE_URL"] = self._create_queue()
         config = settings()
         ensure_topic(bootstrap, config.kafka_topic)

@@ -167,3 +167,46 @@ def claim_attempt(record: DeliveryModel, lease_until: float) -> bool:
             raise
         return False
     return True
+
+
+WAITING_STATUSES = ("pending", "retrying")
+
+
+def waiting_deliveries(monitor_id: str, limit: int) -> list[DeliveryModel]:
+    """Up to `limit` of the monitor's newest deliveries that are neither delivered nor failed.
+
+    Newest first, reading at most MAX_ITEMS_READ_PER_PAGE items: the ones an endpoint outage left
+    waiting are the recent ones, and any older one still comes back on its own schedule. The
+    index is eventually consistent; make_due re-checks each item with a conditional write."""
+    pages = DeliveryModel.by_monitor.query(
+        monitor_id,
+        scan_index_forward=False,
+        filter_condition=DeliveryModel.status.is_in(*WAITING_STATUSES),
+        page_size=_READ_PAGE_SIZE,
+    ).page_iter
+    found: list[DeliveryModel] = []
+    for page in pages:
+        found += [DeliveryModel.from_raw_data(raw) for raw in page.get("Items", [])]
+        if len(found) >= limit or pages.last_evaluated_key is None:
+            break
+        if pages.total_scanned_count >= MAX_ITEMS_READ_PER_PAGE:
+            break
+    return found[:limit]
+
+
+def make_due(record: DeliveryModel) -> bool:
+    """Clear the wait of a waiting delivery, on condition that it is still as read; False otherwise.
+
+    The next message for it posts at once; its older delayed message then finds it settled, or
+    loses the claim."""
+    unchanged = (DeliveryModel.status == record.status) & (DeliveryModel.attempts == int(record.attempts or 0))
+    if record.next_attempt_at is None:
+        return True  # due already: only its message may be missing
+    unchanged &= DeliveryModel.next_attempt_at == record.next_attempt_at
+    try:
+        record.update(actions=[DeliveryModel.next_attempt_at.remove()], condition=unchanged)
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True

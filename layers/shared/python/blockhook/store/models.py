@@ -59,10 +59,17 @@ class MonitorModel(Model):
     condition = UnicodeAttribute(null=True)
     confirmations = NumberAttribute(null=True)  # null: the chain's default
     active = BooleanAttribute(default=True)
-    secret = UnicodeAttribute()
+    # Webhook secrets as KMS ciphertext (store/secret_box.py), never in the clear.
+    sealed_secret = UnicodeAttribute()
     # During a rotation the replaced secret still signs (a second v1= entry) until it expires.
-    previous_secret = UnicodeAttribute(null=True)
+    sealed_previous_secret = UnicodeAttribute(null=True)
     previous_secret_expires_at = NumberAttribute(null=True)  # unix seconds
+    # Endpoint health (delivery/health.py), written by the deliver function without bumping `version`:
+    # the matcher has no use for it. Degraded from DEGRADED_AFTER_FAILURES failed attempts in a row.
+    consecutive_failures = NumberAttribute(default=0)
+    failing_since = NumberAttribute(null=True)  # unix seconds of the first failure of the run
+    last_failure = UnicodeAttribute(null=True)
+    probe_at = NumberAttribute(null=True)  # unix seconds: when a degraded endpoint is tried next
     address_count = NumberAttribute(default=0)
     version = NumberAttribute(default=1)
     created_at = NumberAttribute()  # unix seconds

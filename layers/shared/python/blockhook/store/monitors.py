@@ -15,6 +15,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.models import AddressIndexModel, MonitorAddressModel, MonitorModel
 from blockhook.store.paging import decode_cursor, encode_cursor
+from blockhook.store.secret_box import KmsSecretBox, new_secret
 from blockhook.store.versions import bump_monitors_version
 
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem limit
@@ -38,25 +39,27 @@ def is_monitor_id(value: str) -> bool:
     return bool(_MONITOR_ID.fullmatch(value))
 
 
-def new_secret() -> str:
-    return "whsec_" + secrets.token_hex(24)
-
-
 def create_monitor(
-    tenant_id: str, fields: Mapping[str, Any], addresses: Sequence[tuple[str, str | None]] = ()
-) -> MonitorModel:
-    """Create a monitor with its first (address, label) pairs.
+    tenant_id: str,
+    fields: Mapping[str, Any],
+    box: KmsSecretBox,
+    addresses: Sequence[tuple[str, str | None]] = (),
+) -> tuple[MonitorModel, str]:
+    """Create a monitor with its first (address, label) pairs; returns it and its new secret.
 
-    The addresses are written before the monitor: a monitor with no addresses matches
-    every party, so it must never be seen, even briefly, without the ones it was made with."""
+    The secret is stored sealed by `box`; the one returned is the only clear copy. The addresses
+    are written before the monitor: a monitor with no addresses matches every party, so it must
+    never be seen, even briefly, without the ones it was made with."""
     now = int(time.time())
     monitor_id = new_monitor_id()
+    secret = new_secret()
+    sealed = box.seal(secret, monitor_id)  # first: a KMS failure leaves nothing half written
     unique = dict(addresses)
     _write_address_items(monitor_id, tenant_id, list(unique.items()))
     monitor = MonitorModel(
         tenant_id,
         monitor_id,
-        secret=new_secret(),
+        sealed_secret=sealed,
         created_at=now,
         updated_at=now,
         address_count=len(unique),
@@ -65,7 +68,7 @@ def create_monitor(
     )
     monitor.save(condition=MonitorModel.monitor_id.does_not_exist())
     bump_monitors_version(_heads(monitor) if unique else None, list(unique))
-    return monitor
+    return monitor, secret
 
 
 def get_monitor(tenant_id: str, monitor_id: str) -> MonitorModel:
@@ -124,27 +127,30 @@ class RotationConflict(RuntimeError):
     """Other rotations of the same monitor kept winning the race."""
 
 
-def rotate_secret(monitor: MonitorModel, now: float | None = None) -> MonitorModel:
+def rotate_secret(monitor: MonitorModel, box: KmsSecretBox, now: float | None = None) -> tuple[MonitorModel, str]:
     """Give the monitor a new secret; the one it replaces keeps signing for SECRET_ROTATION_GRACE_SECONDS.
 
     Only the secret being replaced is kept: a second rotation within the grace period drops the
-    oldest one. The write is conditional on the secret read, so two concurrent rotations cannot
-    both keep the same previous secret (the loser reads again and rotates on top). Returns the
-    monitor as stored now. Raises MonitorNotFound when it is gone."""
+    oldest one. The write is conditional on the (sealed) secret read, so two concurrent rotations
+    cannot both keep the same previous secret (the loser reads again and rotates on top). Returns
+    the monitor as stored now and the new secret in the clear. Raises MonitorNotFound when it is gone."""
+    secret = new_secret()
+    sealed = box.seal(secret, monitor.monitor_id)
     current = monitor
     for _ in range(_ROTATION_TRIES):
         at = int(time.time() if now is None else now)
         try:
             current.update(
                 actions=[
-                    MonitorModel.secret.set(new_secret()),
-                    MonitorModel.previous_secret.set(current.secret),
+                    MonitorModel.sealed_secret.set(sealed),
+                    MonitorModel.sealed_previous_secret.set(current.sealed_secret),
                     MonitorModel.previous_secret_expires_at.set(at + SECRET_ROTATION_GRACE_SECONDS),
                     MonitorModel.updated_at.set(at),
                 ],
-                condition=MonitorModel.monitor_id.exists() & (MonitorModel.secret == current.secret),
+                condition=MonitorModel.monitor_id.exists()
+                & (MonitorModel.sealed_secret == current.sealed_secret),
             )
-            return current
+            return current, secret
         except UpdateError as error:
             if error.cause_response_code != "ConditionalCheckFailedException":
                 raise
