@@ -53,13 +53,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--addresses", type=int, default=100_000)
     parser.add_argument("--per-call", type=int, default=10_000)
+    parser.add_argument("--state-dir", help="keep the stack's logs here (default: a temporary folder)")
     options = parser.parse_args()
 
     rng = random.Random(5)
     addresses = [f"0x{rng.getrandbits(160):040x}" for _ in range(options.addresses)]
     calls = []
     with tempfile.TemporaryDirectory(prefix="bench-addresses-") as tmp, WebhookReceiver() as receiver, \
-            running_stack(Path(tmp)) as stack:
+            running_stack(Path(options.state_dir or tmp)) as stack:
         endpoint = f"http://127.0.0.1:{stack.aws_port}"
         monitor = stack.create_monitor({"name": "deposits", "chain_ids": [31337], "webhook_url": receiver.url,
                                         "filters": {"kinds": ["native_transfer"], "addresses": [addresses[0]]},

@@ -95,11 +95,11 @@ class RecordedRequest:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, receiver: WebhookReceiver, ssl_context: ssl.SSLContext | None) -> None:
+    def __init__(self, receiver: WebhookReceiver, ssl_context: ssl.SSLContext | None, port: int = 0) -> None:
         self.receiver = receiver
         self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__((HOST, 0), _Handler)
+        super().__init__((HOST, port), _Handler)
         if ssl_context is not None:
             # Handshake in the handler thread (first read), not in the accept loop.
             self.socket = ssl_context.wrap_socket(
@@ -204,9 +204,13 @@ class _Handler(BaseHTTPRequestHandler):
 class WebhookReceiver:
     """A real threaded HTTP server on 127.0.0.1 that records every request; use as a context manager."""
 
-    def __init__(self, *behaviours: Behaviour, ssl_context: ssl.SSLContext | None = None) -> None:
-        """`ssl_context` (a server-side context with a certificate loaded) makes it an https receiver."""
+    def __init__(
+        self, *behaviours: Behaviour, ssl_context: ssl.SSLContext | None = None, port: int = 0
+    ) -> None:
+        """`ssl_context` (a server-side context with a certificate loaded) makes it an https receiver;
+        `port` a receiver on a port chosen beforehand (an endpoint that is down, then up), default any free one."""
         self._ssl_context = ssl_context
+        self._chosen_port = port
         self._lock = threading.Condition()
         self._requests: list[RecordedRequest] = []
         self._queue: deque[Behaviour] = deque(behaviours)
@@ -222,7 +226,7 @@ class WebhookReceiver:
         self.stop()
 
     def start(self) -> WebhookReceiver:
-        self._server = _Server(self, self._ssl_context)
+        self._server = _Server(self, self._ssl_context, self._chosen_port)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -246,8 +250,10 @@ class WebhookReceiver:
 
     @property
     def port(self) -> int:
-        """The port it listens on (still known after stop, for assertions)."""
+        """The port it listens on (still known after stop, for assertions), or will listen on."""
         if self._port is None:
+            if self._chosen_port:
+                return self._chosen_port  # chosen beforehand: its URL is known before it starts
             raise RuntimeError("WebhookReceiver was never started")
         return self._port
 
