@@ -2,12 +2,19 @@
 back as partial batch items.
 
 The attempts of a batch run side by side on threads (powertools' async processor, each attempt in the
-pool), so an endpoint that takes its whole timeout holds up no other endpoint's delivery."""
+pool), so an endpoint that takes its whole timeout holds up no other monitor's delivery; one monitor's
+attempts keep the batch's order.
+
+Logs: an attempt's lines (the domain's `blockhook.*` ones too) carry the message's correlation id, the
+block's `<chain_id>:<hash>` or the API request that replayed it, and its delivery id: keys of the pool
+thread (powertools' thread-safe keys), since the batch's attempts log at once. A retry it queues keeps
+the id."""
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
@@ -16,12 +23,13 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from blockhook.delivery.queue import parse_message
+from blockhook.delivery.queue import correlation, read_message
 from blockhook.wiring import delivery_service
 
 BATCH_SIZE = 10  # the event source mapping's batch size (infra/blockhook_infra/functions.py)
 
 logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"blockhook"})
 metrics = Metrics()
 processor = AsyncBatchProcessor(event_type=EventType.SQS)
 attempts_pool = ThreadPoolExecutor(max_workers=BATCH_SIZE, thread_name_prefix="attempt")
@@ -34,24 +42,55 @@ _OUTCOME_METRICS = {"delivered": "DeliveriesDelivered", "failed": "DeliveriesFai
 
 def attempt(record: SQSRecord) -> str:
     try:
-        delivery_id = parse_message(record.body)
+        message = read_message(record.body)
     except ValueError as error:
         # Nothing to retry: a message we did not write. Logged, not re-queued.
         logger.error("malformed delivery message", extra={"error": str(error), "message_id": record.message_id})
         return "malformed"
-    return delivery_service().attempt(delivery_id)
+    # Set when None too: a message without one (queued before they existed) shows no other's id.
+    logger.thread_safe_append_keys(correlation_id=message.correlation_id, delivery_id=message.delivery_id)
+    try:
+        with correlation(message.correlation_id):
+            status = delivery_service().attempt(message.delivery_id)
+    except Exception:
+        logger.exception("delivery attempt raised; the message is retried")
+        raise
+    else:
+        logger.info("delivery attempted", extra={"status": status})
+        return status
+    finally:
+        logger.thread_safe_clear_keys()  # the thread's next message may have none
 
 
 async def attempt_on_pool(record: SQSRecord) -> str:
-    status = await asyncio.get_running_loop().run_in_executor(attempts_pool, attempt, record)
+    # One monitor's deliveries of the batch go one after the other, in the batch's order (the
+    # processor starts the records' tasks in order and asyncio's lock is first come, first served),
+    # so a receiver sees a monitor's blocks in order; other monitors' go side by side.
+    async with _lock_of(_monitor_of(record)):
+        status = await asyncio.get_running_loop().run_in_executor(attempts_pool, attempt, record)
     if status in _OUTCOME_METRICS:  # counted here, on the event loop's one thread
         metrics.add_metric(name=_OUTCOME_METRICS[status], unit=MetricUnit.Count, value=1)
     return status
 
 
+_monitor_locks: dict[str, asyncio.Lock] = {}
+
+
+def _monitor_of(record: SQSRecord) -> str:
+    try:
+        return read_message(record.body).monitor_id or record.message_id
+    except ValueError:
+        return record.message_id  # malformed: attempt() logs it
+
+
+def _lock_of(key: str) -> asyncio.Lock:
+    return _monitor_locks.setdefault(key, asyncio.Lock())
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context
 def handler(event, context):
+    _monitor_locks.clear()  # a batch's locks: each invocation runs its own event loop
     return async_process_partial_response(
         event=event, record_handler=attempt_on_pool, processor=processor, context=context
     )

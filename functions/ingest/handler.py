@@ -4,9 +4,13 @@ before the invocation's time runs out, so a once-a-minute schedule gives block-t
 Metrics (powertools, namespace POWERTOOLS_METRICS_NAMESPACE): IngestLagBlocks per chain (ChainId
 dimension), the head the node last reported minus the checkpoint, after the run; a chain whose node
 did not answer gets no value, which its alarm treats as breaching. IngestBlocks and IngestErrors per run.
+
+Logs: each block published (and each revert) is logged once acknowledged, under the block's correlation
+id `<chain_id>:<hash>`, which the matcher and the deliveries of that block log under too.
 """
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from blockhook.config import settings
@@ -15,6 +19,7 @@ from blockhook.store.chain_state import load_checkpoint
 from blockhook.wiring import backfill_runner, chain_ingests
 
 logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"blockhook"})
 metrics = Metrics()
 
 

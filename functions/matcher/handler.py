@@ -10,6 +10,9 @@ had not been reached yet are processed in a further call. Identifiers use the Ka
 uses, {"partition": "<topic>-<partition>", "offset": N}; Lambda resumes each partition from its lowest
 reported offset, and MatchService is idempotent on repeats, so records done before a failure may
 safely come again.
+
+Logs: while a record is matched, every line (the domain's `blockhook.*` ones too, and the failure of
+that record) carries its block's correlation id, `<chain_id>:<hash>`, read from the record's value.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
 from blockhook.matching.service import BatchResult
+from blockhook.streaming.codec import correlation_id_of
 from blockhook.wiring import match_service
 
 logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"blockhook"})
 
 
 @logger.inject_lambda_context
@@ -36,6 +42,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def process_batch(event: dict[str, Any], service: Any) -> dict[str, Any]:
     """Run the records of one MSK event through `service.process` (in the event's order: grouped per
     partition, offsets ascending) and answer {"batchItemFailures": [...]} plus the batch's counts."""
+    try:
+        return _process_batch(event, service)
+    finally:
+        logger.thread_safe_clear_keys()  # no record's id on the next invocation's lines
+
+
+def _process_batch(event: dict[str, Any], service: Any) -> dict[str, Any]:
     records = list(KafkaEvent(event).records)
     totals = BatchResult()
     failures: list[KafkaEventRecord] = []
@@ -62,6 +75,7 @@ def process_batch(event: dict[str, Any], service: Any) -> dict[str, Any]:
             continue
         _add(totals, result)
         pending = []
+    logger.thread_safe_clear_keys()  # a line about the whole batch
     logger.info("matched batch", extra={**asdict(totals), "failed_records": len(failures)})
     return {
         "batchItemFailures": [
@@ -87,10 +101,15 @@ class _Cursor:
         for position, record in enumerate(self.records):
             self.position = position
             try:
-                yield record.decoded_value
+                value = record.decoded_value
             except ValueError:
                 # Not base64: the codec's malformed-message path logs and counts it.
-                yield b""
+                value = b""
+            # Set before the service gets the value: it works on the record until it asks for the next.
+            logger.thread_safe_append_keys(correlation_id=correlation_id_of(value))
+            yield value
+        # After the last record (catch-up, progress): no record's work.
+        logger.thread_safe_append_keys(correlation_id=None)
         self.exhausted = True
 
 

@@ -193,26 +193,32 @@ def deliver_function(moto_endpoint, queue_url, monkeypatch):
     wiring.delivery_service.cache_clear()
 
 
-def test_a_slow_endpoint_does_not_hold_up_the_other_deliveries_of_its_batch(
+def test_a_slow_endpoint_holds_up_no_other_monitor_and_each_monitor_is_posted_in_order(
     deliver_function, queue_url, tenant_id, chain_id
 ):
-    slow_seconds = 4.0
+    slow_seconds = 3.0
     with WebhookReceiver(delay(slow_seconds)) as slow, WebhookReceiver() as fast:
         service = make_service(queue_url, Clock())
-        slow_id = enqueue_one(service, make_monitor(tenant_id, slow.url, chain_id), chain_id)
-        fast_id = enqueue_one(service, make_monitor(tenant_id, fast.url, chain_id), chain_id)
+        slow_monitor = make_monitor(tenant_id, slow.url, chain_id)
+        fast_monitor = make_monitor(tenant_id, fast.url, chain_id)
+        slow_ids = [enqueue_one(service, slow_monitor, chain_id) for _ in range(3)]
+        fast_id = enqueue_one(service, fast_monitor, chain_id)
         drain(queue_url)
-        # The slow endpoint's message first: handled one after the other, the fast endpoint would be
-        # posted to only once the slow one had answered.
+        # The slow endpoint's messages first: handled one after the other, the fast endpoint would be
+        # posted to only once the slow one had answered all three.
+        sent = [(delivery_id, slow_monitor) for delivery_id in slow_ids] + [(fast_id, fast_monitor)]
         messages = [
             {"MessageId": str(uuid.uuid4()), "ReceiptHandle": str(uuid.uuid4()),
-             "Body": json.dumps({"delivery_id": delivery_id})}
-            for delivery_id in (slow_id, fast_id)
+             "Body": json.dumps({"delivery_id": delivery_id, "monitor_id": monitor.monitor_id})}
+            for delivery_id, monitor in sent
         ]
         answer = deliver_function.invoke(sqs_event(messages, "arn:aws:sqs:us-east-1:000000000000:deliveries"))
         assert answer == {"batchItemFailures": []}
-        (slow_request,) = slow.requests
+        slow_requests = slow.requests
         (fast_request,) = fast.requests
-    assert fast_request.received_at < slow_request.received_at + slow_seconds
-    assert delivery_store.get_delivery(slow_id).status == "delivered"
-    assert delivery_store.get_delivery(fast_id).status == "delivered"
+    assert fast_request.received_at < slow_requests[0].received_at + slow_seconds
+    # One monitor's deliveries in the batch's order, each posted once the one before was answered.
+    assert [request.header("Blockhook-Delivery-Id") for request in slow_requests] == slow_ids
+    assert slow_requests[1].received_at >= slow_requests[0].received_at + slow_seconds
+    for delivery_id in [*slow_ids, fast_id]:
+        assert delivery_store.get_delivery(delivery_id).status == "delivered"

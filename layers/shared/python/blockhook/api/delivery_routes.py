@@ -113,7 +113,7 @@ def replay_delivery(monitor_id: str, delivery_id: str) -> DeliveryOut:
         record = delivery_store.reset_for_replay(record)
     except delivery_store.DeliveryNotFound:
         raise ApiError(404, "not_found", "no such delivery for this monitor") from None
-    delivery_service().queue.send([record.delivery_id])
+    delivery_service().queue.send([record.delivery_id], monitor_id=record.monitor_id)
     return delivery_out(record)
 
 

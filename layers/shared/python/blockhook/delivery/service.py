@@ -161,7 +161,7 @@ class DeliveryService:
             # A repeat finds the record; if it never went out, its message may have been lost: send again.
             if created or (record.status == "pending" and int(record.attempts) == 0):
                 to_queue.append(record.delivery_id)
-        self.queue.send(to_queue)
+        self.queue.send(to_queue, correlation_id=header.correlation_id, monitor_id=monitor_id)
         return [payload["id"] for payload in payloads]
 
     def attempt(self, delivery_id: str) -> str:
@@ -176,7 +176,7 @@ class DeliveryService:
         now = self.clock()
         if record.next_attempt_at and record.next_attempt_at > now + 1:
             # SQS delays stop at 15 minutes: a longer wait hops through several messages.
-            self.queue.send([delivery_id], queue_delay(record.next_attempt_at, now))
+            self.queue.send([delivery_id], queue_delay(record.next_attempt_at, now), monitor_id=record.monitor_id)
             return record.status
         try:
             monitor = get_monitor(record.tenant_id, record.monitor_id)
@@ -220,7 +220,7 @@ class DeliveryService:
         """Make the monitor's waiting deliveries due now and queue them (at most DRAIN_LIMIT); their
         delayed messages, when they come, find them settled or claimed. Returns how many were queued."""
         due = [record.delivery_id for record in waiting_deliveries(monitor_id, DRAIN_LIMIT) if make_due(record)]
-        self.queue.send(due)
+        self.queue.send(due, monitor_id=monitor_id)
         if due:
             logger.info("endpoint recovered: waiting deliveries sent again", extra={"monitor_id": monitor_id,
                                                                                    "deliveries": len(due)})
@@ -262,5 +262,5 @@ class DeliveryService:
             record, status="retrying", status_code=result.status_code, error=error,
             latency_ms=result.latency_ms, next_attempt_at=due_at,
         )
-        self.queue.send([record.delivery_id], queue_delay(due_at, now))
+        self.queue.send([record.delivery_id], queue_delay(due_at, now), monitor_id=record.monitor_id)
         return "retrying"

@@ -27,7 +27,7 @@ from blockhook.store.chain_state import (
     rewind_checkpoint,
     save_checkpoint,
 )
-from blockhook.streaming.codec import BackfillTarget, BlockHeader
+from blockhook.streaming.codec import BackfillTarget, BlockHeader, correlation_id
 from blockhook.streaming.producer import BlockProducer, ProduceFailed
 
 logger = logging.getLogger(__name__)
@@ -104,10 +104,18 @@ class ChainIngest:
 
     def publish(self, blocks: Sequence[RawBlock], backfill: BackfillTarget | None = None) -> None:
         """Produce the blocks and wait for the broker's acknowledgement of every message."""
+        headers = []
         for block in blocks:
             header = BlockHeader(self.chain_id, block.number, block.hash, block.parent_hash, block.timestamp)
             self.producer.send_block(header, block_events(self.chain_id, block), backfill=backfill)
+            headers.append(header)
         self.producer.flush()
+        backfill_job = {"backfill_job_id": backfill.job_id} if backfill is not None else {}
+        for header in headers:  # acknowledged: the first log line of the block's correlation id
+            logger.info(
+                "block published",
+                extra={"correlation_id": header.correlation_id, "block_number": header.number, **backfill_job},
+            )
 
     def _unwind(self, checkpoint: Checkpoint) -> tuple[Checkpoint, int]:
         """Revert the blocks above the common ancestor of our window and the canonical chain."""
@@ -127,6 +135,11 @@ class ChainIngest:
         for number, block_hash in replaced:
             self.producer.send_revert(self.chain_id, number, block_hash)
         self.producer.flush()
+        for number, block_hash in replaced:
+            logger.info(
+                "revert published",
+                extra={"correlation_id": correlation_id(self.chain_id, block_hash), "block_number": number},
+            )
         logger.warning(
             "reorg", extra={"chain_id": self.chain_id, "ancestor": ancestor, "reverted": len(replaced)}
         )

@@ -8,6 +8,7 @@ at a time (powertools' resolver keeps the current event on the app object).
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 import time
 import uuid
@@ -72,5 +73,15 @@ def _load_handler(path: Path, name: str) -> Callable[[dict[str, Any], Any], Any]
     if spec is None or spec.loader is None:
         raise ImportError(f"no Lambda handler at {path}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # Each function's powertools Logger under its own service name, as in the cloud (unless the caller
+    # chose one): otherwise the four handlers of one process share one logger and label each other's lines.
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME")
+    os.environ["POWERTOOLS_SERVICE_NAME"] = service or f"blockhook-{name}"
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if service is None:
+            os.environ.pop("POWERTOOLS_SERVICE_NAME", None)
+        else:
+            os.environ["POWERTOOLS_SERVICE_NAME"] = service
     return module.handler

@@ -21,7 +21,14 @@ from blockhook.matching.index import WatchIndex
 from blockhook.matching.matcher import Match, match_events
 from blockhook.store import matches as match_store
 from blockhook.store.models import MatchModel
-from blockhook.streaming.codec import BlockHeader, BlockMessage, MalformedMessage, RevertMessage, decode
+from blockhook.streaming.codec import (
+    BlockHeader,
+    BlockMessage,
+    MalformedMessage,
+    RevertMessage,
+    correlation_id,
+    decode,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -183,14 +190,12 @@ class MatchService:
         result.matches += len(matches)
         # Ids of their own: a backfilled block may also have been delivered live, with other events.
         part = f"backfill:{target.job_id}:{message.chunk}"
-        result.deliveries += len(
-            self.deliveries.enqueue(
-                monitor.tenant_id,
-                monitor.monitor_id,
-                message.header,
-                [match.delivered_event() for match in matches],
-                block_part=part,
-            )
+        result.deliveries += self._enqueue(
+            monitor.tenant_id,
+            monitor.monitor_id,
+            message.header,
+            [match.delivered_event() for match in matches],
+            block_part=part,
         )
 
     def _release(self, chain_id: int, number: int, result: BatchResult) -> None:
@@ -206,14 +211,44 @@ class MatchService:
             elif item.status in ("sent", "removed"):
                 result.removed += self._send(item, removed=True)
                 match_store.settle(item, "removed", expected="sent")
-        logger.info("block reverted", extra={"chain_id": message.chain_id, "number": message.number})
+        logger.info(
+            "block reverted",
+            extra={
+                "correlation_id": correlation_id(message.chain_id, message.hash),
+                "chain_id": message.chain_id,
+                "number": message.number,
+            },
+        )
 
     def _send(self, item: MatchModel, removed: bool) -> int:
         block = match_store.block_of(item)
         header = BlockHeader(int(item.chain_id), block["number"], block["hash"], block["parent_hash"], block["timestamp"])
         part = item.part if item.part else (None if item.chunk is None else int(item.chunk))
-        ids = self.deliveries.enqueue(
+        return self._enqueue(
             item.tenant_id, item.monitor_id, header, match_store.decode_events(item), removed=removed, block_part=part
+        )
+
+    def _enqueue(
+        self,
+        tenant_id: str,
+        monitor_id: str,
+        header: BlockHeader,
+        events: list[dict],
+        removed: bool = False,
+        block_part: int | str | None = None,
+    ) -> int:
+        """Record and queue a monitor's deliveries of a block, logged under the block's correlation id
+        (a match released by a later block is still its own block's work)."""
+        ids = self.deliveries.enqueue(tenant_id, monitor_id, header, events, removed=removed, block_part=block_part)
+        logger.info(
+            "deliveries recorded",
+            extra={
+                "correlation_id": header.correlation_id,
+                "monitor_id": monitor_id,
+                "block_number": header.number,
+                "removed": removed,
+                "delivery_ids": ids,
+            },
         )
         return len(ids)
 

@@ -4,6 +4,9 @@
 "chunk", "chunks", "events": [...]}` or `{"v": 1, "type": "revert", "chain_id", "number",
 "hash"}`. A block whose document would pass MAX_MESSAGE_BYTES is split into chunks of
 the same block (numbered from 0), so no message exceeds the broker's 1 MB default.
+
+A block's work is followed through the logs of ingest, matcher and deliveries by its correlation
+id, `<chain_id>:<hash>` (`correlation_id`); a revert carries the id of the block it takes back.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ class BlockHeader:
     def as_payload_block(self) -> dict[str, Any]:
         return {"number": self.number, "hash": self.hash, "parent_hash": self.parent_hash, "timestamp": self.timestamp}
 
+    @property
+    def correlation_id(self) -> str:
+        return correlation_id(self.chain_id, self.hash)
+
 
 @dataclass(frozen=True)
 class BlockMessage:
@@ -60,6 +67,32 @@ class RevertMessage:
     chain_id: int
     number: int
     hash: str
+
+
+def correlation_id(chain_id: int, block_hash: str) -> str:
+    """The id of a block's work in the logs of every function, and in its delivery messages."""
+    return f"{chain_id}:{block_hash}"
+
+
+def correlation_id_of(value: bytes | str | None) -> str | None:
+    """The correlation id of a message on the topic, or None when it is not one of this codec's.
+
+    Read from the envelope alone: `_block_document` writes the events last, so a block's events
+    (most of its bytes) are not parsed twice, once here and once by `decode`."""
+    if not value:
+        return None
+    try:
+        data = value.encode() if isinstance(value, str) else value
+        events_at = data.find(b',"events":[')
+        document = json.loads(data[:events_at] + b"}" if events_at >= 0 else data)
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError
+        return None
+    if not isinstance(document, dict):
+        return None
+    chain_id, block_hash = document.get("chain_id"), document.get("hash")
+    if type(chain_id) is not int or not isinstance(block_hash, str) or not block_hash.startswith("0x"):
+        return None
+    return correlation_id(chain_id, block_hash)
 
 
 def message_key(chain_id: int) -> bytes:
