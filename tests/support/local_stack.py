@@ -25,7 +25,8 @@ API_KEY = "e2e-key"
 
 # Settings of the caller's shell that would point the stack elsewhere than the test means.
 _INHERITED = ("AWS_ENDPOINT_URL", "BLOCKHOOK_RPC_URL", "BLOCKHOOK_KAFKA_BOOTSTRAP", "BLOCKHOOK_CHAINS",
-              "BLOCKHOOK_CHAINS_FILE", "BLOCKHOOK_API_KEYS")  # fmt: skip
+              "BLOCKHOOK_CHAINS_FILE", "BLOCKHOOK_API_KEYS",
+              "BLOCKHOOK_SECRETS_KEY_ID")  # a key of the test session's moto server, unknown to the stack's  # fmt: skip
 
 
 class LocalStack:
