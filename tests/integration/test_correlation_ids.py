@@ -21,7 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from blockhook.api.auth import tenant_of_local_key
 from blockhook.delivery.queue import DeliveryQueue, correlation, read_message
@@ -36,6 +36,7 @@ from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockHeader, encode_block
 from blockhook.streaming.producer import ensure_topic
 from tests.support.contracts import ANVIL_ACCOUNTS, send_tx
+from tests.support.kafka import topic_records
 from tests.support.receiver import WebhookReceiver, status
 
 pytestmark = pytest.mark.integration
@@ -155,17 +156,7 @@ def watch_transfers_to(tenant_id: str, recipient: str, webhook_url: str):
 
 def topic_event(bootstrap: str, topic: str) -> dict:
     """Everything on the topic, as the MSK event the matcher gets."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    partition = TopicPartition(topic, 0)
-    consumer.assign([partition])
-    consumer.seek_to_beginning(partition)
-    end = consumer.end_offsets([partition])[partition]
-    records = []
-    while consumer.position(partition) < end:
-        for batch in consumer.poll(timeout_ms=1000).values():
-            records.extend(batch)
-    consumer.close()
-    return msk_event({partition: records}, bootstrap)
+    return msk_event({TopicPartition(topic, 0): topic_records(bootstrap, topic)}, bootstrap)
 
 
 def queued_message(queue_url: str, delivery_id: str, timeout: float = 30) -> dict:

@@ -14,7 +14,6 @@ test_real_matcher_retry_of_reported_records_delivers_each_block_once.)
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import signal
@@ -24,17 +23,19 @@ import uuid
 from collections import Counter
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from test_matcher_handler import matcher_handler  # noqa: F401 - a fixture, the handler as deployed
 from test_matching_service import create_monitor, drain, new_address
 from test_matching_service import service as match_service  # noqa: F401 - a fixture, MatchService as wired
 
+from blockhook.local.kafka_poller import msk_event
 from blockhook.local.servers import REPO_ROOT
 from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.deliveries import list_deliveries
 from blockhook.streaming.codec import BlockMessage, decode
 from blockhook.streaming.producer import ensure_topic
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
+from tests.support.kafka import topic_records
 
 pytestmark = pytest.mark.integration
 
@@ -73,40 +74,6 @@ def run_ingest(script, env: dict[str, str], kill_at: int) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, str(script), str(kill_at)], env=env, capture_output=True, text=True, timeout=120
     )
-
-
-def topic_records(bootstrap: str, topic: str) -> list:
-    """Every record of the topic's one partition, from the beginning."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    partition = TopicPartition(topic, 0)
-    consumer.assign([partition])
-    consumer.seek_to_beginning(partition)
-    end = consumer.end_offsets([partition])[partition]
-    records = []
-    while consumer.position(partition) < end:
-        for batch in consumer.poll(timeout_ms=1000).values():
-            records.extend(batch)
-    consumer.close()
-    return records
-
-
-def msk_event(records) -> dict:
-    """The event Amazon MSK would give the matcher function for these Kafka records."""
-    grouped: dict[str, list] = {}
-    for record in records:
-        grouped.setdefault(f"{record.topic}-{record.partition}", []).append(
-            {
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "timestamp": record.timestamp,
-                "timestampType": "CREATE_TIME",
-                "key": base64.b64encode(record.key).decode() if record.key is not None else None,
-                "value": base64.b64encode(record.value).decode(),
-                "headers": [],
-            }
-        )
-    return {"eventSource": "aws:kafka", "eventSourceArn": "arn:aws:kafka:us-east-1:0:cluster/x/y", "records": grouped}
 
 
 def test_ingest_killed_between_produce_and_checkpoint_repeats_blocks_but_loses_none_and_records_each_delivery_once(
@@ -160,7 +127,7 @@ def test_ingest_killed_between_produce_and_checkpoint_repeats_blocks_but_loses_n
     assert numbers == [start, start + 1, *unsaved, *range(start + 2, head + 1)]
 
     # The matcher function over everything the topic holds, repeats included, in one MSK batch.
-    answer = matcher_handler.process_batch(msk_event(records), match_service)
+    answer = matcher_handler.process_batch(msk_event({TopicPartition(topic, 0): records}, kafka_bootstrap), match_service)
     assert answer["batchItemFailures"] == []
     items, _ = list_deliveries(monitor.monitor_id, None, 100, None)
     payloads = [json.loads(item.payload) for item in items]

@@ -7,7 +7,6 @@ import contextlib
 import uuid
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from blockhook.chain.reader import RpcChainReader
 from blockhook.chain.registry import ChainConfig
@@ -18,6 +17,7 @@ from blockhook.store.models import ChainStateModel
 from blockhook.streaming.codec import BlockMessage, RevertMessage, decode
 from blockhook.streaming.producer import BlockProducer, ensure_topic
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
+from tests.support.kafka import topic_records
 
 pytestmark = pytest.mark.integration
 
@@ -44,17 +44,7 @@ def ingest(anvil_rpc, kafka_bootstrap, moto_endpoint, topic):
 
 
 def read_topic(bootstrap: str, topic: str) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    partition = TopicPartition(topic, 0)
-    consumer.assign([partition])
-    consumer.seek_to_beginning(partition)
-    end = consumer.end_offsets([partition])[partition]
-    messages = []
-    while consumer.position(partition) < end:
-        for records in consumer.poll(timeout_ms=1000).values():
-            messages.extend(decode(record.value) for record in records)
-    consumer.close()
-    return messages
+    return [decode(record.value) for record in topic_records(bootstrap, topic)]
 
 
 def transfer(anvil_rpc: str, value: int) -> dict:

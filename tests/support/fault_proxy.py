@@ -14,22 +14,20 @@ Faults are counted per kind, so a test can show that its faults really happened.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import random
-import socket
-import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-HOST = "127.0.0.1"
+from tests.support.http_server import HOST, TrackingHTTPServer
+
 # Headers of one connection, not of the message: never forwarded either way.
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -149,10 +147,8 @@ def anything(request: ProxiedRequest) -> bool:
 # --- plans ----------------------------------------------------------------------------------------
 
 
-def every_nth(n: int, fault: FaultMaker, where: Callable[[ProxiedRequest], bool] = anything) -> FaultPlan:
-    """The n-th, 2n-th, ... request that `where` accepts gets `fault`."""
-    if n < 1:
-        raise ValueError("n must be at least 1")
+def _counted(hit: Callable[[int], bool], fault: FaultMaker, where: Callable[[ProxiedRequest], bool]) -> FaultPlan:
+    """`fault` for the k-th request that `where` accepts (k = 1, 2, ...) when `hit(k)`."""
     lock = threading.Lock()
     seen = 0
 
@@ -162,10 +158,17 @@ def every_nth(n: int, fault: FaultMaker, where: Callable[[ProxiedRequest], bool]
             return None
         with lock:
             seen += 1
-            hit = seen % n == 0
-        return fault(request) if hit else None
+            faulted = hit(seen)
+        return fault(request) if faulted else None
 
     return plan
+
+
+def every_nth(n: int, fault: FaultMaker, where: Callable[[ProxiedRequest], bool] = anything) -> FaultPlan:
+    """The n-th, 2n-th, ... request that `where` accepts gets `fault`."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    return _counted(lambda seen: seen % n == 0, fault, where)
 
 
 def bursts(
@@ -175,19 +178,7 @@ def bursts(
     a burst longer than a client's own retries makes the caller itself see the failure."""
     if not 0 < length < period:
         raise ValueError("need 0 < length < period")
-    lock = threading.Lock()
-    seen = 0
-
-    def plan(request: ProxiedRequest) -> Fault | None:
-        nonlocal seen
-        if not where(request):
-            return None
-        with lock:
-            seen += 1
-            hit = (seen - 1) % period >= period - length
-        return fault(request) if hit else None
-
-    return plan
+    return _counted(lambda seen: (seen - 1) % period >= period - length, fault, where)
 
 
 def seeded_share(
@@ -283,36 +274,10 @@ def throttle_dynamodb(share: float = 1.0, seed: int = 0) -> FaultPlan:
 # --- the proxy ------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(TrackingHTTPServer):
     def __init__(self, proxy: FaultProxy) -> None:
         self.proxy = proxy
-        self.open_connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__((HOST, 0), _Handler)
-
-    def handle_error(self, request, client_address) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # a client that hung up
-        super().handle_error(request, client_address)
-
-    def process_request(self, request, client_address) -> None:
-        with self.connections_lock:
-            self.open_connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request) -> None:
-        with self.connections_lock:
-            self.open_connections.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        with self.connections_lock:
-            connections = list(self.open_connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+        super().__init__(_Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):

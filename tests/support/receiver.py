@@ -12,21 +12,17 @@ receiver acts on it. Each request takes the next queued behaviour (`status`, `de
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import ssl
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from blockhook.delivery import signing
-
-HOST = "127.0.0.1"
+from tests.support.http_server import HOST, TrackingHTTPServer
 
 
 @dataclass(frozen=True)
@@ -92,43 +88,15 @@ class RecordedRequest:
         return json.loads(self.body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(TrackingHTTPServer):
     def __init__(self, receiver: WebhookReceiver, ssl_context: ssl.SSLContext | None, port: int = 0) -> None:
         self.receiver = receiver
-        self.open_connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__((HOST, port), _Handler)
+        super().__init__(_Handler, port)
         if ssl_context is not None:
             # Handshake in the handler thread (first read), not in the accept loop.
             self.socket = ssl_context.wrap_socket(
                 self.socket, server_side=True, do_handshake_on_connect=False
             )
-
-    def handle_error(self, request, client_address) -> None:
-        # Clients that hang up, time out or refuse our certificate are what the tests provoke.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-    def process_request(self, request, client_address) -> None:
-        with self.connections_lock:
-            self.open_connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request) -> None:
-        with self.connections_lock:
-            self.open_connections.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        """Wake handler threads still reading from kept-alive connections, so they end now."""
-        with self.connections_lock:
-            connections = list(self.open_connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
