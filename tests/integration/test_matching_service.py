@@ -13,7 +13,7 @@ import boto3
 import pytest
 from eth_utils import keccak
 
-from blockhook.delivery.queue import DeliveryQueue, parse_message
+from blockhook.delivery.queue import DeliveryQueue
 from blockhook.delivery.service import DeliveryService
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import MatchService
@@ -22,6 +22,7 @@ from blockhook.store.chain_state import record_head
 from blockhook.store.deliveries import get_delivery, list_deliveries, record_attempt
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockHeader, encode_block, encode_revert
+from tests.integration.test_delivery_service import drain
 
 pytestmark = pytest.mark.integration
 
@@ -43,21 +44,6 @@ def service(queue_url) -> MatchService:
         DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True, box=configured_secret_box()
     )
     return MatchService(WatchIndex(), deliveries)
-
-
-def drain(queue_url: str) -> list[str]:
-    """Every delivery id queued so far (and remove the messages)."""
-    sqs = boto3.client("sqs")
-    ids = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
-            "Messages", []
-        )
-        if not messages:
-            return ids
-        for message in messages:
-            ids.append(parse_message(message["Body"]))
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def create_monitor(tenant_id, chain_id, kinds, addresses=(), **fields):
