@@ -108,8 +108,14 @@ class Functions(Construct):
         )
         self.matcher = self._function(
             "matcher",
-            # The matcher holds matches for each chain's default confirmations.
-            environment={"BLOCKHOOK_CHAINS": chains_json},
+            # The matcher holds matches for each chain's default confirmations. It records and queues
+            # deliveries through the same DeliveryService as deliver, which is built with the webhook
+            # secrets key id (blockhook.wiring); the matcher never seals or opens a secret, so it gets the
+            # id but no KMS grant.
+            environment={
+                "BLOCKHOOK_CHAINS": chains_json,
+                "BLOCKHOOK_SECRETS_KEY_ID": data.webhook_secrets_key.key_arn,
+            },
             in_vpc=streaming.matcher_security_group,
         )
         # BLOCKHOOK_RETRY_SCHEDULE unset: the production schedule.
@@ -191,8 +197,17 @@ class Functions(Construct):
         ):
             table.grant_read_write_data(self.api)
         queue.grant_send_messages(self.api)
-        # ingest: only its checkpoints.
+        # ingest: its checkpoints and the active-backfills item (State); and the backfill jobs it runs,
+        # which live on their monitor items: it reads the monitor (GetItem) and moves the job's progress
+        # or fails it (UpdateItem). Nothing else on Monitors: no scan, no put, no delete.
         data.state.grant_read_write_data(self.ingest)
+        self.ingest.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="BackfillJobsOnMonitors",
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[data.monitors.table_arn],
+            )
+        )
         # matcher: reads monitors and addresses, writes deliveries and pending matches, queues deliveries.
         for table in (data.monitors, data.monitor_addresses, data.address_index):
             table.grant_read_data(self.matcher)

@@ -33,7 +33,8 @@ EXTRA_ENV = {
         "BLOCKHOOK_CHAINS",
         "BLOCKHOOK_INGEST_STOP_MARGIN_SECONDS",
     },
-    "matcher": {"BLOCKHOOK_CHAINS"},
+    # The key id only (DeliveryService is built with it); no KMS grant (test_infra_operations.py).
+    "matcher": {"BLOCKHOOK_CHAINS", "BLOCKHOOK_SECRETS_KEY_ID"},
     "deliver": {"BLOCKHOOK_SECRETS_KEY_ID"},
 }
 SIZES = {"api": (512, 29), "ingest": (1024, 75), "matcher": (1024, 120), "deliver": (512, 120)}
@@ -53,7 +54,8 @@ ALL_TABLES = set(TABLE_ENV) - {"idempotency"}
 # name -> (tables it reads, tables it writes)
 TABLE_ACCESS = {
     "api": (ALL_TABLES - {"matches"} | {"idempotency"}, ALL_TABLES - {"matches"} | {"idempotency"}),
-    "ingest": ({"state"}, {"state"}),
+    # monitors: the backfill jobs it runs (blockhook.ingest.backfill), GetItem and UpdateItem only.
+    "ingest": ({"state", "monitors"}, {"state", "monitors"}),
     "matcher": (ALL_TABLES, {"state", "deliveries", "matches"}),
     "deliver": ({"deliveries", "monitors"}, {"deliveries", "monitors"}),  # monitors: health, UpdateItem only
 }
@@ -213,6 +215,30 @@ def test_deliver_may_only_update_monitors(functions: dict, statements_of) -> Non
     for action in WRITE_ACTIONS - {"dynamodb:UpdateItem"}:
         assert "monitors" not in tables_with(statements_of("deliver"), {action}, ids), action
     assert "monitors" in tables_with(statements_of("deliver"), {"dynamodb:UpdateItem"}, ids)
+
+
+def dynamodb_actions_on(statements: list[dict], table_id: str) -> set[str]:
+    return {
+        action
+        for statement in statements
+        if statement["Effect"] == "Allow" and table_id in resource_ids(statement["Resource"])
+        for action in as_list(statement["Action"])
+        if action.startswith("dynamodb:")
+    }
+
+
+def test_ingest_reads_and_advances_backfill_jobs_on_monitors(functions: dict, statements_of) -> None:
+    """Backfill jobs live on the monitor item: ingest's BackfillRunner reads the monitor (get_monitor,
+    GetItem) and records progress or failure (advance_backfill / fail_backfill, UpdateItem). Without
+    these, every ingest run with an active backfill fails with AccessDenied."""
+    ids = table_ids(functions)
+    assert dynamodb_actions_on(statements_of("ingest"), ids["monitors"]) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    # The rest of its data: the State table (checkpoints, active backfills), nothing else.
+    for table in ALL_TABLES - {"monitors", "state"}:
+        assert dynamodb_actions_on(statements_of("ingest"), ids[table]) == set(), table
+    assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= dynamodb_actions_on(
+        statements_of("ingest"), ids["state"]
+    )
 
 
 @pytest.mark.parametrize("name", NAMES)

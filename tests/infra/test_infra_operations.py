@@ -237,6 +237,9 @@ def test_webhook_secrets_key_rotates_and_is_granted_to_api_and_deliver(
         elif name == "deliver":  # opens them to sign, nothing more
             assert env["BLOCKHOOK_SECRETS_KEY_ID"] == {"Fn::GetAtt": [key_id, "Arn"]}
             assert actions == {"kms:Decrypt"}
+        elif name == "matcher":  # builds the DeliveryService (which wants the id), never calls KMS
+            assert env["BLOCKHOOK_SECRETS_KEY_ID"] == {"Fn::GetAtt": [key_id, "Arn"]}
+            assert actions == set()
         else:
             assert "BLOCKHOOK_SECRETS_KEY_ID" not in env
             assert actions == set()
