@@ -13,7 +13,7 @@ the id."""
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
@@ -31,6 +31,9 @@ BATCH_SIZE = 10  # the event source mapping's batch size (infra/blockhook_infra/
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"blockhook"})
 metrics = Metrics()
+# X-Ray (in Lambda with active tracing): the DynamoDB, SQS and KMS calls around each attempt. Not
+# `requests`: patching it would add a trace header to the posts our users' endpoints receive.
+tracer = Tracer(patch_modules=("boto3", "botocore"))
 processor = AsyncBatchProcessor(event_type=EventType.SQS)
 attempts_pool = ThreadPoolExecutor(max_workers=BATCH_SIZE, thread_name_prefix="attempt")
 # Metrics (namespace POWERTOOLS_METRICS_NAMESPACE): final outcomes, DeliveriesDelivered and
@@ -44,9 +47,10 @@ def attempt(record: SQSRecord) -> str:
     try:
         message = read_message(record.body)
     except ValueError as error:
-        # Nothing to retry: a message we did not write. Logged, not re-queued.
+        # Not a message of ours, or damaged: reported as failed, so the queue's redrive policy parks it
+        # in the dead-letter queue for a person to look at instead of deleting it.
         logger.error("malformed delivery message", extra={"error": str(error), "message_id": record.message_id})
-        return "malformed"
+        raise
     # Set when None too: a message without one (queued before they existed) shows no other's id.
     logger.thread_safe_append_keys(correlation_id=message.correlation_id, delivery_id=message.delivery_id)
     try:
@@ -87,8 +91,9 @@ def _lock_of(key: str) -> asyncio.Lock:
     return _monitor_locks.setdefault(key, asyncio.Lock())
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def handler(event, context):
     _monitor_locks.clear()  # a batch's locks: each invocation runs its own event loop
     return async_process_partial_response(

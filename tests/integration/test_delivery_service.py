@@ -5,6 +5,7 @@ when messages repeat, and signatures during and after a secret rotation (CONTRAC
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 import time
@@ -21,7 +22,7 @@ from blockhook.store import monitors as monitor_store
 from blockhook.store.models import MonitorModel
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockHeader
-from tests.support.receiver import RecordedRequest, WebhookReceiver, status
+from tests.support.receiver import RecordedRequest, WebhookReceiver, delay, status
 
 pytestmark = pytest.mark.integration
 
@@ -236,8 +237,44 @@ def test_a_stale_read_cannot_claim_an_attempt(queue_url, tenant_id, chain_id):
     monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
     delivery_id = enqueue_one(make_service(queue_url, (0,)), monitor, chain_id)
     first, second = delivery_store.get_delivery(delivery_id), delivery_store.get_delivery(delivery_id)
-    assert delivery_store.claim_attempt(first, time.time() + 60) is True
-    assert delivery_store.claim_attempt(second, time.time() + 60) is False
+    assert delivery_store.claim_attempt(first, time.time() + 60) is not None
+    assert delivery_store.claim_attempt(second, time.time() + 60) is None
+
+
+def test_a_replay_while_the_last_attempt_is_in_flight_is_not_lost(queue_url, tenant_id, chain_id):
+    # The attempt in flight is the schedule's last and fails: without the claim it would settle the
+    # replayed delivery as `failed` after the API had answered 202, and the replay would post nothing.
+    with WebhookReceiver(delay(1.5, status(500))) as receiver:
+        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        service = make_service(queue_url, ())
+        delivery_id = enqueue_one(service, monitor, chain_id)
+        drain(queue_url)
+        outcome: list[str] = []
+        in_flight = threading.Thread(target=lambda: outcome.append(service.attempt(delivery_id)))
+        in_flight.start()
+        receiver.wait_for()
+        delivery_store.reset_for_replay(delivery_store.get_delivery(delivery_id))
+        service.queue.send([delivery_id])  # what the replay route queues
+        in_flight.join(timeout=30)
+
+        assert outcome == ["replayed"]
+        record = delivery_store.get_delivery(delivery_id)
+        assert (record.status, record.next_attempt_at, int(record.attempts)) == ("pending", None, 1)
+        assert (int(record.last_status_code), int(record.replayed_at_attempt)) == (500, 1)
+        assert run_queue(service, queue_url) == ["delivered"]  # the replay's message sends it
+    assert len(receiver.requests) == 2
+    record = delivery_store.get_delivery(delivery_id)
+    assert (record.status, int(record.attempts), record.claim_token) == ("delivered", 2, None)
+
+
+def test_a_drain_does_not_make_an_attempt_in_flight_due_again(queue_url, tenant_id, chain_id):
+    monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
+    delivery_id = enqueue_one(make_service(queue_url, (0,)), monitor, chain_id)
+    claimed = delivery_store.get_delivery(delivery_id)
+    assert delivery_store.claim_attempt(claimed, time.time() + 60) is not None
+    # The endpoint recovered meanwhile: the drain reads the claimed record, whose lease looks like a wait.
+    assert delivery_store.make_due(delivery_store.get_delivery(delivery_id)) is False
+    assert delivery_store.get_delivery(delivery_id).next_attempt_at is not None
 
 
 # --- secret rotation -------------------------------------------------------------------------------
@@ -324,3 +361,34 @@ def test_no_secret_reaches_the_logs(queue_url, tenant_id, chain_id, caplog, caps
     for secret in (old_secret, secret_of(monitor)):
         assert secret not in caplog.text and secret not in captured.out and secret not in captured.err
     assert json.loads(receiver.requests[1].body)["test"] is True
+
+
+def test_a_wait_longer_than_sqs_allows_hops_through_delayed_messages(queue_url, tenant_id, chain_id):
+    sent: list[int] = []
+    sqs = boto3.client("sqs")
+    real_send = sqs.send_message_batch
+
+    def spy(**request):
+        sent.extend(entry.get("DelaySeconds", 0) for entry in request["Entries"])
+        return real_send(**request)
+
+    sqs.send_message_batch = spy
+    now = [time.time()]
+    with WebhookReceiver(status(500)) as receiver:
+        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        service = DeliveryService(DeliveryQueue(queue_url, client=sqs), (3600,), allow_private_webhooks=True,
+                                  box=configured_secret_box(), clock=lambda: now[0])
+        delivery_id = enqueue_one(service, monitor, chain_id)
+        drain(queue_url)
+        sent.clear()
+        assert service.attempt(delivery_id) == "retrying"
+        due_at = float(delivery_store.get_delivery(delivery_id).next_attempt_at)
+        assert sent == [900]  # SQS's longest delay; the message is not receivable yet
+        assert sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages", []) == []
+
+        now[0] += 900  # the delayed message arrives: still early, so it hops with the remaining wait
+        assert service.attempt(delivery_id) == "retrying" and len(receiver.requests) == 1
+        assert sent[1] == min(900, math.ceil(due_at - now[0]))
+        now[0] = due_at  # the last hop arrives when the attempt is due
+        assert service.attempt(delivery_id) == "delivered"
+    assert len(receiver.requests) == 2

@@ -222,3 +222,4 @@ def test_a_slow_endpoint_holds_up_no_other_monitor_and_each_monitor_is_posted_in
     assert slow_requests[1].received_at >= slow_requests[0].received_at + slow_seconds
     for delivery_id in [*slow_ids, fast_id]:
         assert delivery_store.get_delivery(delivery_id).status == "delivered"
+

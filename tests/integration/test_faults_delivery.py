@@ -1,5 +1,6 @@
 """Delivery faults, each test asserting that nothing is lost: a receiver that answers 500, times out,
-closes the connection, or is down for a while and then up; and the deliver function killed mid-batch.
+closes the connection, or is down for a while and then up; the deliver function killed mid-batch; and a
+malformed queue message, which the redrive policy parks in the dead-letter queue.
 
 DeliveryService against DynamoDB and SQS on the moto server, real webhook receivers on 127.0.0.1, and a
 clock the test moves, so that the schedule's waits pass without sleeping. The kill is a real SIGKILL of
@@ -12,6 +13,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import uuid
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -23,11 +26,11 @@ from blockhook.delivery import service as service_module
 from blockhook.delivery.service import ATTEMPT_LEASE_SECONDS, FINAL_STATUSES
 from blockhook.delivery.signing import DELIVERY_ID_HEADER
 from blockhook.local.servers import REPO_ROOT, free_port
-from blockhook.local.sqs_poller import sqs_event
+from blockhook.local.sqs_poller import SqsPoller, sqs_event
 from blockhook.store import deliveries as delivery_store
 from blockhook.store.endpoint_health import DEGRADED_AFTER_FAILURES
 from tests.integration.test_delivery_service import drain, enqueue_one, make_monitor, run_queue, secret_of
-from tests.integration.test_endpoint_health import WAIT, Clock, make_service
+from tests.integration.test_endpoint_health import WAIT, Clock, deliver_function, make_service  # noqa: F401 (fixture)
 from tests.support.receiver import (
     Behaviour,
     RecordedRequest,
@@ -268,3 +271,38 @@ def test_a_deliver_function_killed_mid_batch_loses_no_delivery(queue_url, tenant
     assert sorted(kept) == sorted(ids)
     assert Counter(event_ids(list(kept.values()))) == Counter(recorded_event_ids(ids))
     assert max(Counter(event_ids(list(kept.values()))).values()) == 1
+
+
+def test_a_malformed_message_goes_to_the_dead_letter_queue_and_holds_up_nothing(
+    deliver_function, queue_url, tenant_id, chain_id
+):
+    # The moto server's SQS applies the redrive policy as SQS does: after maxReceiveCount receives of a
+    # message that was never deleted, it moves to the dead-letter queue.
+    sqs = boto3.client("sqs")
+    dead_letters = sqs.create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    work = sqs.create_queue(
+        QueueName=f"work-{uuid.uuid4().hex[:8]}",
+        Attributes={"VisibilityTimeout": "1",
+                    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
+    )["QueueUrl"]
+    with WebhookReceiver() as receiver:
+        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        delivery_id = enqueue_one(make_service(queue_url, Clock()), monitor, chain_id)
+        drain(queue_url)
+        sqs.send_message(QueueUrl=work, MessageBody="{not json")
+        sqs.send_message(QueueUrl=work, MessageBody=json.dumps({"delivery_id": delivery_id, "monitor_id": monitor.monitor_id}))
+        poller = SqsPoller(deliver_function, work)
+        poller.start()
+        try:
+            parked: list[dict] = []
+            give_up_at = time.monotonic() + 30
+            while not parked and time.monotonic() < give_up_at:
+                parked = sqs.receive_message(QueueUrl=dead_letters, WaitTimeSeconds=1).get("Messages", [])
+        finally:
+            poller.stop()
+        (request,) = receiver.requests
+    assert [message["Body"] for message in parked] == ["{not json"]
+    assert request.header("Blockhook-Delivery-Id") == delivery_id
+    assert delivery_store.get_delivery(delivery_id).status == "delivered"
+    assert sqs.receive_message(QueueUrl=work, WaitTimeSeconds=2).get("Messages", []) == []

@@ -5,6 +5,7 @@ import json
 import socket
 import ssl
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -20,6 +21,7 @@ from blockhook.delivery.http import (
     webhook_session,
 )
 from blockhook.delivery.payload import build_payloads, encode_body
+from blockhook.delivery.service import post_signed
 from blockhook.delivery.signing import DELIVERY_ID_HEADER, SIGNATURE_HEADER, webhook_headers
 from blockhook.local.servers import free_port
 from tests.support.receiver import (
@@ -218,6 +220,31 @@ def test_without_connect_to_the_name_is_resolved(dns_spy):
         assert receiver.requests == []
     assert (result.ok, result.error) == (False, "host not resolved")
     assert "hooks.example.test" in dns_spy
+
+
+def test_a_delivery_connects_to_the_address_the_url_policy_checked(monkeypatch):
+    # DNS rebinding: the name answers loopback to the check, then an unreachable address. The post
+    # must go to the checked address, resolving the name once (post_signed passes it as connect_to).
+    answers = iter(["127.0.0.1"])
+    lookups = []
+    real = socket.getaddrinfo
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.example.test":
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        address = next(answers, "192.0.2.1")  # TEST-NET-1: nothing answers there
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    _, body, _ = signed_request()
+    with WebhookReceiver() as receiver:
+        monitor = SimpleNamespace(webhook_url=f"http://rebind.example.test:{receiver.port}/hook")
+        result = post_signed(monitor, "dlv_" + "0" * 32, body, time.time(), True, [SECRET])
+        (request,) = receiver.requests
+    assert (result.ok, result.status_code) == (True, 200)
+    assert lookups == ["rebind.example.test"]
+    assert request.header("Host") == f"rebind.example.test:{receiver.port}"
 
 
 def test_connect_to_overrides_a_host_header_from_the_caller():

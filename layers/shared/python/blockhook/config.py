@@ -19,7 +19,7 @@ DEFAULT_RATE_BURST = 100  # requests at once
 
 @dataclass(frozen=True)
 class Settings:
-    mode: str  # "local" or "cloud"
+    mode: str  # "local" or "cloud"; unset means cloud, so a forgotten variable never opens the SSRF guard
     kafka_bootstrap: str
     kafka_topic: str
     kafka_auth: str  # "plaintext" or "iam"
@@ -52,7 +52,7 @@ def _api_keys(environ: Mapping[str, str]) -> tuple[str, ...]:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     return Settings(
-        mode=env.get("BLOCKHOOK_MODE", "local"),
+        mode=env.get("BLOCKHOOK_MODE") or "cloud",
         kafka_bootstrap=env.get("BLOCKHOOK_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         kafka_topic=env.get("BLOCKHOOK_KAFKA_TOPIC", "blocks"),
         kafka_auth=env.get("BLOCKHOOK_KAFKA_AUTH", "plaintext"),

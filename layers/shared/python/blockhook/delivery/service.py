@@ -10,7 +10,9 @@ Replay (`store.deliveries.reset_for_replay`) puts a settled or in-flight deliver
 as history; `replayed_at_attempt` remembers them, and the retry schedule counts only the attempts
 made since, so a replayed delivery gets the whole schedule again. Before posting, an attempt
 claims the record (`claim_attempt`): of two messages for one delivery (an SQS duplicate, or the
-delayed message of a delivery replayed meanwhile) only one posts, and the other is dropped.
+delayed message of a delivery replayed meanwhile) only one posts, and the other is dropped. A replay
+that comes while an attempt is in flight takes its claim away: that attempt's outcome is counted as
+history and does not settle the delivery, which the replay's message sends again.
 
 Signatures: one `v1=` per secret, the current one first, and the monitor's previous secret for
 as long as it has not expired (CONTRACT section 4, secret rotation).
@@ -60,6 +62,9 @@ FINAL_STATUSES = frozenset({"delivered", "failed"})
 # How long a claimed attempt holds the delivery: the post's own time bound, with room to record it.
 ATTEMPT_LEASE_SECONDS = 6 * WEBHOOK_TIMEOUT_SECONDS
 TEST_DELIVERY_PREFIX = "dlv_test_"
+# Reads of a delivery whose claim was lost: a replay that superseded an attempt in flight changes the
+# record once more (the attempt counted) after its message read it.
+_CLAIM_TRIES = 3
 DRAIN_LIMIT = 1000  # waiting deliveries sent again at once when an endpoint recovers
 _ZERO_HASH = "0x" + "00" * 32
 
@@ -166,39 +171,52 @@ class DeliveryService:
 
     def attempt(self, delivery_id: str) -> str:
         """Post one delivery once; returns the resulting status."""
-        try:
-            record = get_delivery(delivery_id)
-        except DeliveryNotFound:
-            logger.error("queued delivery has no record", extra={"delivery_id": delivery_id})
-            return "missing"
-        if record.status in FINAL_STATUSES:
-            return record.status  # a duplicate message: already settled
-        now = self.clock()
-        if record.next_attempt_at and record.next_attempt_at > now + 1:
-            # SQS delays stop at 15 minutes: a longer wait hops through several messages.
-            self.queue.send([delivery_id], queue_delay(record.next_attempt_at, now), monitor_id=record.monitor_id)
-            return record.status
-        try:
-            monitor = get_monitor(record.tenant_id, record.monitor_id)
-        except MonitorNotFound:
-            record_attempt(record, status="failed", status_code=None, error="monitor deleted", latency_ms=0, next_attempt_at=None)
-            return "failed"
-        # Opened before the claim: when KMS fails, the message is retried with nothing held.
-        signing_with = signing_secrets(monitor, now, self.box)
-        if not claim_attempt(record, now + ATTEMPT_LEASE_SECONDS):
-            # Another message posts this attempt (or the delivery changed since the read): drop this one.
-            logger.info("delivery attempt already claimed", extra={"delivery_id": delivery_id})
-            return "duplicate"
+        lost_claim = False
+        for _ in range(_CLAIM_TRIES):
+            try:
+                record = get_delivery(delivery_id)
+            except DeliveryNotFound:
+                logger.error("queued delivery has no record", extra={"delivery_id": delivery_id})
+                return "missing"
+            if record.status in FINAL_STATUSES:
+                return record.status  # a duplicate message: already settled
+            now = self.clock()
+            if record.next_attempt_at and record.next_attempt_at > now + 1:
+                if lost_claim:
+                    break  # the claim's winner holds it now, and queues what follows
+                # SQS delays stop at 15 minutes: a longer wait hops through several messages.
+                self.queue.send([delivery_id], queue_delay(record.next_attempt_at, now), monitor_id=record.monitor_id)
+                return record.status
+            try:
+                monitor = get_monitor(record.tenant_id, record.monitor_id)
+            except MonitorNotFound:
+                record_attempt(record, status="failed", status_code=None, error="monitor deleted", latency_ms=0, next_attempt_at=None)
+                return "failed"
+            # Opened before the claim: when KMS fails, the message is retried with nothing held.
+            signing_with = signing_secrets(monitor, now, self.box)
+            claim = claim_attempt(record, now + ATTEMPT_LEASE_SECONDS)
+            if claim is not None:
+                return self._attempt_claimed(record, monitor, claim, signing_with, now)
+            lost_claim = True
+            # The record changed since the read: another message claimed it (its lease shows when read
+            # again), or an attempt that a replay superseded was counted meanwhile (then it is due now
+            # and this message, the replay's, must send it). Read it again and decide anew.
+        logger.info("delivery attempt already claimed", extra={"delivery_id": delivery_id})
+        return "duplicate"
+
+    def _attempt_claimed(
+        self, record, monitor: MonitorModel, claim: str, signing_with: Sequence[str], now: float
+    ) -> str:
         if is_degraded(monitor) and not (
             probe_due(monitor, now) and claim_probe(monitor, now, ATTEMPT_LEASE_SECONDS)
         ):
             # A dead endpoint costs one probe per wait, not a timeout per delivery: this attempt is
             # spent without a request, on the delivery's own schedule, and the endpoint is not blamed again.
-            return self._settle(record, _not_sent(monitor), now)
+            return self._settle(record, _not_sent(monitor), now, claim)
         result = post_signed(
-            monitor, delivery_id, record.payload.encode(), now, self.allow_private_webhooks, signing_with
+            monitor, record.delivery_id, record.payload.encode(), now, self.allow_private_webhooks, signing_with
         )
-        status = self._settle(record, result, now)
+        status = self._settle(record, result, now, claim)
         self._note_health(monitor, result, now)
         return status
 
@@ -239,28 +257,22 @@ class DeliveryService:
             return 0.0
         return float(self.schedule[min(degraded_failures, len(self.schedule) - 1)])
 
-    def _settle(self, record, result: AttemptResult, now: float) -> str:
+    def _settle(self, record, result: AttemptResult, now: float, claim: str) -> str:
         # Attempts before a replay are history: the schedule starts again from its first step.
         attempts_made = int(record.attempts) + 1 - int(record.replayed_at_attempt or 0)
+        outcome = {"status_code": result.status_code, "latency_ms": result.latency_ms, "claim": claim}
         if result.ok:
-            record_attempt(
-                record, status="delivered", status_code=result.status_code, error=None,
-                latency_ms=result.latency_ms, next_attempt_at=None,
-            )
-            return "delivered"
-        delay = next_attempt_delay(attempts_made, self.schedule, self.rng)
-        error = result.error or f"HTTP {result.status_code}"
-        if delay is None:
-            record_attempt(
-                record, status="failed", status_code=result.status_code, error=error,
-                latency_ms=result.latency_ms, next_attempt_at=None,
-            )
+            status, error, due_at = "delivered", None, None
+        else:
+            delay = next_attempt_delay(attempts_made, self.schedule, self.rng)
+            error = result.error or f"HTTP {result.status_code}"
+            status, due_at = ("failed", None) if delay is None else ("retrying", now + delay)
+        if not record_attempt(record, status=status, error=error, next_attempt_at=due_at, **outcome):
+            # Replayed while this attempt was in flight: the replay's message sends it again.
+            logger.info("delivery replayed during its attempt", extra={"delivery_id": record.delivery_id})
+            return "replayed"
+        if status == "failed":
             logger.warning("delivery failed for good", extra={"delivery_id": record.delivery_id, "attempts": attempts_made})
-            return "failed"
-        due_at = now + delay
-        record_attempt(
-            record, status="retrying", status_code=result.status_code, error=error,
-            latency_ms=result.latency_ms, next_attempt_at=due_at,
-        )
-        self.queue.send([record.delivery_id], queue_delay(due_at, now), monitor_id=record.monitor_id)
-        return "retrying"
+        elif status == "retrying":
+            self.queue.send([record.delivery_id], queue_delay(due_at, now), monitor_id=record.monitor_id)
+        return status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -62,20 +63,42 @@ def record_attempt(
     error: str | None,
     latency_ms: int,
     next_attempt_at: float | None,
-) -> None:
+    claim: str | None = None,
+) -> bool:
+    """Record an attempt's outcome and the delivery's new state; True when recorded so.
+
+    With `claim` (the token of claim_attempt), the state is set only while the claim holds. A replay
+    made while the attempt was in flight took the claim away: then the attempt is recorded as history
+    only (count, last result) and the replayed delivery stays due, so the replay's own message sends it
+    again and this outcome cannot settle it (`failed` after the last step, say). Returns False then."""
     now = time.time()
-    actions = [
-        DeliveryModel.status.set(status),
+    outcome = [
         DeliveryModel.attempts.add(1),
         DeliveryModel.last_attempt_at.set(int(now)),
         DeliveryModel.last_latency_ms.set(latency_ms),
         DeliveryModel.last_status_code.set(status_code) if status_code is not None else DeliveryModel.last_status_code.remove(),
         DeliveryModel.last_error.set(error) if error else DeliveryModel.last_error.remove(),
+    ]
+    state = [
+        DeliveryModel.status.set(status),
         DeliveryModel.next_attempt_at.set(int(next_attempt_at)) if next_attempt_at else DeliveryModel.next_attempt_at.remove(),
+        DeliveryModel.claim_token.remove(),
     ]
     if status == "delivered":
-        actions.append(DeliveryModel.expires_at.set(int(now) + DELIVERED_RETENTION_SECONDS))
-    record.update(actions=actions)
+        state.append(DeliveryModel.expires_at.set(int(now) + DELIVERED_RETENTION_SECONDS))
+    if claim is None:
+        record.update(actions=outcome + state)
+        return True
+    try:
+        record.update(actions=outcome + state, condition=DeliveryModel.claim_token == claim)
+        return True
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    # Superseded by a replay: count the attempt, and count it as made before the replay, so the
+    # replayed delivery still gets the whole schedule.
+    record.update(actions=outcome + [DeliveryModel.replayed_at_attempt.add(1)])
+    return False
 
 
 MAX_ITEMS_READ_PER_PAGE = 2000  # bounds one page's work when a status filter skips most items
@@ -137,6 +160,7 @@ def reset_for_replay(record: DeliveryModel) -> DeliveryModel:
                 DeliveryModel.replayed_at_attempt.set(int(record.attempts or 0)),
                 DeliveryModel.next_attempt_at.remove(),
                 DeliveryModel.expires_at.remove(),
+                DeliveryModel.claim_token.remove(),  # an attempt in flight no longer settles it
             ],
             condition=DeliveryModel.delivery_id.exists(),
         )
@@ -147,26 +171,32 @@ def reset_for_replay(record: DeliveryModel) -> DeliveryModel:
     return record
 
 
-def claim_attempt(record: DeliveryModel, lease_until: float) -> bool:
-    """Take the right to make the next attempt of `record` as read; False when another message has it.
+def claim_attempt(record: DeliveryModel, lease_until: float) -> str | None:
+    """Take the right to make the next attempt of `record` as read: a claim token, or None when another
+    message has it.
 
     Two queue messages for one delivery (an SQS duplicate, or the old delayed message of a
     delivery that was replayed meanwhile) must not both post: the claim moves `next_attempt_at`
     to `lease_until` on condition that nothing changed since the read, so only one wins. If the
-    winner dies before recording its attempt, the delivery is due again when the lease ends."""
+    winner dies before recording its attempt, the delivery is due again when the lease ends. The
+    token lets record_attempt tell whether a replay came while the attempt was in flight."""
     attempts = int(record.attempts or 0)
     unchanged = (DeliveryModel.attempts == attempts) & (DeliveryModel.status == record.status)
     if record.next_attempt_at is None:
         unchanged &= DeliveryModel.next_attempt_at.does_not_exist()
     else:
         unchanged &= DeliveryModel.next_attempt_at == record.next_attempt_at
+    token = secrets.token_hex(8)
     try:
-        record.update(actions=[DeliveryModel.next_attempt_at.set(int(lease_until))], condition=unchanged)
+        record.update(
+            actions=[DeliveryModel.next_attempt_at.set(int(lease_until)), DeliveryModel.claim_token.set(token)],
+            condition=unchanged,
+        )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
-        return False
-    return True
+        return None
+    return token
 
 
 WAITING_STATUSES = ("pending", "retrying")
@@ -202,7 +232,8 @@ def make_due(record: DeliveryModel) -> bool:
     unchanged = (DeliveryModel.status == record.status) & (DeliveryModel.attempts == int(record.attempts or 0))
     if record.next_attempt_at is None:
         return True  # due already: only its message may be missing
-    unchanged &= DeliveryModel.next_attempt_at == record.next_attempt_at
+    # Not while an attempt is in flight: its lease is not a wait, and a second post would race it.
+    unchanged &= (DeliveryModel.next_attempt_at == record.next_attempt_at) & DeliveryModel.claim_token.does_not_exist()
     try:
         record.update(actions=[DeliveryModel.next_attempt_at.remove()], condition=unchanged)
     except UpdateError as error:

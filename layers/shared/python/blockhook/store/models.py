@@ -244,6 +244,9 @@ class DeliveryModel(Model):
     expires_at = NumberAttribute(null=True)  # TTL, set only once delivered: nothing in flight expires
     # `attempts` at the last replay: the retry schedule counts the attempts made since then.
     replayed_at_attempt = NumberAttribute(null=True)
+    # The token of the attempt in flight (claim_attempt); a replay takes it away, so that attempt's
+    # outcome is recorded as history and does not settle the replayed delivery.
+    claim_token = UnicodeAttribute(null=True)
     by_monitor = DeliveriesByMonitor()
 
 
