@@ -9,7 +9,7 @@ Logs: each block published (and each revert) is logged once acknowledged, under 
 id `<chain_id>:<hash>`, which the matcher and the deliveries of that block log under too.
 """
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -21,10 +21,13 @@ from blockhook.wiring import backfill_runner, chain_ingests
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"blockhook"})
 metrics = Metrics()
+# X-Ray (in Lambda with active tracing): the node's JSON-RPC calls and the checkpoint writes.
+tracer = Tracer(patch_modules=("boto3", "botocore", "requests"))
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def handler(event, context):
     margin_ms = settings().ingest_stop_margin_seconds * 1000
     results = run_ingest(

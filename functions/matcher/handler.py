@@ -11,6 +11,10 @@ uses, {"partition": "<topic>-<partition>", "offset": N}; Lambda resumes each par
 reported offset, and MatchService is idempotent on repeats, so records done before a failure may
 safely come again.
 
+Metrics (namespace POWERTOOLS_METRICS_NAMESPACE), per invocation: MatcherBlocks, MatcherEvents,
+MatcherMatches, MatcherDeliveries, MatcherRemovedDeliveries, MatcherMalformedRecords and
+MatcherFailedRecords. The answer holds nothing but `batchItemFailures`, the shape Lambda reads.
+
 Logs: while a record is matched, every line (the domain's `blockhook.*` ones too, and the failure of
 that record) carries its block's correlation id, `<chain_id>:<hash>`, read from the record's value.
 """
@@ -21,8 +25,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
@@ -32,16 +37,29 @@ from blockhook.wiring import match_service
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"blockhook"})
+metrics = Metrics()
+# X-Ray (when the function runs in Lambda with active tracing): the DynamoDB and SQS calls of a batch.
+tracer = Tracer(patch_modules=("boto3", "botocore"))
+_COUNT_METRICS = {
+    "blocks": "MatcherBlocks",
+    "events": "MatcherEvents",
+    "matches": "MatcherMatches",
+    "deliveries": "MatcherDeliveries",
+    "removed": "MatcherRemovedDeliveries",
+    "malformed": "MatcherMalformedRecords",
+}
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_batch(event, match_service())
 
 
 def process_batch(event: dict[str, Any], service: Any) -> dict[str, Any]:
     """Run the records of one MSK event through `service.process` (in the event's order: grouped per
-    partition, offsets ascending) and answer {"batchItemFailures": [...]} plus the batch's counts."""
+    partition, offsets ascending) and answer {"batchItemFailures": [...]}; the counts go to metrics."""
     try:
         return _process_batch(event, service)
     finally:
@@ -77,11 +95,13 @@ def _process_batch(event: dict[str, Any], service: Any) -> dict[str, Any]:
         pending = []
     logger.thread_safe_clear_keys()  # a line about the whole batch
     logger.info("matched batch", extra={**asdict(totals), "failed_records": len(failures)})
+    for name, metric in _COUNT_METRICS.items():
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=getattr(totals, name))
+    metrics.add_metric(name="MatcherFailedRecords", unit=MetricUnit.Count, value=len(failures))
     return {
         "batchItemFailures": [
             {"itemIdentifier": {"partition": _partition(record), "offset": record.offset}} for record in failures
-        ],
-        **asdict(totals),
+        ]
     }
 
 

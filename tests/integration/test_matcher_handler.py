@@ -87,9 +87,13 @@ def failures(response: dict) -> list[tuple[str, int]]:
 
 def test_clean_batch_reports_no_failures_in_one_call(matcher_handler) -> None:
     service = ScriptedService()
+    matcher_handler.metrics.clear_metrics()
     response = matcher_handler.process_batch(msk_event({0: [b"a", b"b"], 1: [b"c"]}), service)
-    assert response["batchItemFailures"] == []
-    assert response["blocks"] == 3
+    # Only the key Lambda reads: the counts go to metrics.
+    assert response == {"batchItemFailures": []}
+    recorded = matcher_handler.metrics.metric_set
+    assert recorded["MatcherBlocks"]["Value"] == [3.0] and recorded["MatcherFailedRecords"]["Value"] == [0.0]
+    matcher_handler.metrics.clear_metrics()
     assert service.seen == [b"a", b"b", b"c"]
     assert service.calls == 1  # one batch, one version read: not one call per record
 
@@ -101,7 +105,9 @@ def test_failing_record_and_the_rest_of_its_partition_are_reported(matcher_handl
     # b failed: b, c and d stay unprocessed and are reported, in order; partition 1 still went through.
     assert failures(response) == [("blocks-0", 41), ("blocks-0", 42), ("blocks-0", 43)]
     assert service.seen == [b"a", b"x", b"y"]
-    assert response["blocks"] == 2  # counts of the call that completed
+    recorded = matcher_handler.metrics.metric_set  # counts of the call that completed
+    assert recorded["MatcherBlocks"]["Value"][-1] == 2.0 and recorded["MatcherFailedRecords"]["Value"][-1] == 3.0
+    matcher_handler.metrics.clear_metrics()
 
 
 def test_failure_in_a_later_partition_keeps_earlier_work(matcher_handler) -> None:
