@@ -15,6 +15,7 @@ from cdk_nag import AwsSolutionsChecks  # noqa: E402
 from blockhook_infra.chains import ChainsContextError  # noqa: E402
 from blockhook_infra.paths import MissingBuildError  # noqa: E402
 from blockhook_infra.stack import STACK_NAME, BlockhookStack  # noqa: E402
+from blockhook_infra.tenants import TenantsContextError  # noqa: E402
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
     try:
         BlockhookStack(app, STACK_NAME, description="blockhook: blockchain event monitor")
-    except (MissingBuildError, ChainsContextError) as err:
+    except (MissingBuildError, ChainsContextError, TenantsContextError) as err:
         sys.exit(f"blockhook synth: {err}")
     app.synth()
 

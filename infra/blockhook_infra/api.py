@@ -1,24 +1,25 @@
-"""The REST API: API Gateway in front of the api function, an API key per tenant, a usage plan."""
+"""The REST API: API Gateway in front of the api function, an API key and a usage plan per tenant."""
 
 from __future__ import annotations
 
 import json
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from .tenants import DEFAULT_TENANT, DEFAULT_TENANTS, STAGE_BURST_LIMIT, STAGE_RATE_LIMIT, Tenant
+
 STAGE = "prod"
-# Per API key (that is, per tenant): steady requests per second, and the burst above it.
-THROTTLE_RATE_LIMIT = 50
-THROTTLE_BURST_LIMIT = 100
-# The whole stage, all tenants together: a ceiling that protects the function's concurrency and the
-# tables from a flood of keys; each key's own limit above still applies first.
-STAGE_RATE_LIMIT = 500
-STAGE_BURST_LIMIT = 1000
+# Per API key (that is, per tenant) by default: steady requests per second, and the burst above it.
+# Each tenant's own numbers come from context `tenants` (tenants.py). The whole stage, all tenants
+# together, is capped at STAGE_RATE_LIMIT / STAGE_BURST_LIMIT: a ceiling that protects the function's
+# concurrency and the tables from a flood of keys; each key's own limit still applies first.
+THROTTLE_RATE_LIMIT = DEFAULT_TENANTS[0].rate_limit
+THROTTLE_BURST_LIMIT = DEFAULT_TENANTS[0].burst
 # Optional WAF (context `waf`): requests per five minutes per client IP before it is blocked.
 WAF_RATE_LIMIT_PER_IP = 3000
 # Request size: API Gateway refuses bodies over 10 MB itself (413, answered in the contract's shape
@@ -41,7 +42,13 @@ _GATEWAY_ERRORS = {
 
 class Api(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, handler: lambda_.IFunction, waf: bool = False
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        waf: bool = False,
+        tenants: tuple[Tenant, ...] = DEFAULT_TENANTS,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -102,18 +109,55 @@ class Api(Construct):
         # The API key's id is the tenant (BLOCKHOOK_AUTH_MODE=apigateway).
         self.proxy.add_method("ANY", integration, api_key_required=True)
 
-        self.usage_plan = self.rest_api.add_usage_plan(
-            "UsagePlan",
-            name="blockhook",
-            description=f"Per API key: {THROTTLE_RATE_LIMIT} requests/s, bursts of {THROTTLE_BURST_LIMIT}",
-            throttle=apigw.ThrottleSettings(rate_limit=THROTTLE_RATE_LIMIT, burst_limit=THROTTLE_BURST_LIMIT),
-            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
-        )
-        # The first tenant's key. More tenants: more keys in this usage plan (each key id is a tenant).
-        self.api_key = apigw.ApiKey(self, "ApiKey", description="blockhook first tenant")
-        self.usage_plan.add_api_key(self.api_key)
+        # One key and one usage plan per tenant (the key's id is the tenant).
+        self.tenants = tenants
+        self.api_keys: dict[str, apigw.IApiKey] = {}
+        self.usage_plans: dict[str, apigw.UsagePlan] = {}
+        for tenant in tenants:
+            self._add_tenant(tenant)
+        # The first tenant's (the `ApiKeyId` output).
+        self.api_key = self.api_keys[tenants[0].name]
+        self.usage_plan = self.usage_plans[tenants[0].name]
 
         self.web_acl = self._web_acl() if waf else None
+
+    def _add_tenant(self, tenant: Tenant) -> None:
+        # The `default` tenant keeps the construct ids (so the logical ids) and the unnamed key of the stack
+        # before tenants were configurable: an API key's Name cannot change without replacing the key, and
+        # a new key would be a new tenant, cut off from its monitors.
+        legacy = tenant.name == DEFAULT_TENANT
+        quota = (
+            apigw.QuotaSettings(limit=tenant.quota_per_day, period=apigw.Period.DAY)
+            if tenant.quota_per_day is not None
+            else None
+        )
+        limits = f"{tenant.rate_limit:g} requests/s, bursts of {tenant.burst}" + (
+            f", {tenant.quota_per_day} requests/day" if quota else ""
+        )
+        plan = self.rest_api.add_usage_plan(
+            "UsagePlan" if legacy else f"UsagePlan-{tenant.name}",
+            name="blockhook" if legacy else f"blockhook-{tenant.name}",
+            description=f"Tenant {tenant.name}, per API key: {limits}" if not legacy else f"Per API key: {limits}",
+            throttle=apigw.ThrottleSettings(rate_limit=tenant.rate_limit, burst_limit=tenant.burst),
+            quota=quota,
+            api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
+        )
+        if tenant.api_key_id:
+            key: apigw.IApiKey = apigw.ApiKey.from_api_key_id(self, f"ExistingApiKey-{tenant.name}", tenant.api_key_id)
+        else:
+            created = apigw.ApiKey(
+                self,
+                "ApiKey" if legacy else f"ApiKey-{tenant.name}",
+                description="blockhook first tenant" if legacy else f"blockhook tenant {tenant.name}",
+                api_key_name=None if legacy else f"{Stack.of(self).stack_name}-{tenant.name}",
+            )
+            # The key's id is the tenant id its monitors and deliveries are stored under, in tables that
+            # outlive the stack: keep the key too, so that a later stack can attach it again (api_key_id).
+            created.apply_removal_policy(RemovalPolicy.RETAIN)
+            key = created
+        plan.add_api_key(key)
+        self.api_keys[tenant.name] = key
+        self.usage_plans[tenant.name] = plan
 
     def _web_acl(self) -> wafv2.CfnWebACL:
         def managed(name: str, priority: int, overrides: list[str] = ()) -> wafv2.CfnWebACL.RuleProperty:

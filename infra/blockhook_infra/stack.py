@@ -16,6 +16,7 @@ from .functions import ARCHITECTURE, RUNTIME, SPECS, Functions
 from .monitoring import Monitoring
 from .nag import acknowledge_findings
 from .streaming import Streaming
+from .tenants import tenants_from_context
 from .topics import Topics
 from .triggers import Triggers
 
@@ -27,6 +28,7 @@ class BlockhookStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
 
         chains_json = chains_env_value(self.node.try_get_context("chains"))
+        tenants = tenants_from_context(self.node.try_get_context("tenants"))
         placeholders = placeholder_hosts(chains_json)
         if placeholders:
             Annotations.of(self).add_warning_v2(
@@ -68,7 +70,11 @@ class BlockhookStack(Stack):
         # Ingest produces only once the topic exists (MSK Serverless does not create topics on use).
         self.functions.ingest.node.add_dependency(self.topics.blocks)
         self.api = Api(
-            self, "Api", handler=self.functions.api, waf=_flag(self.node.try_get_context("waf"))
+            self,
+            "Api",
+            handler=self.functions.api,
+            waf=_flag(self.node.try_get_context("waf")),
+            tenants=tenants,
         )
         self.monitoring = Monitoring(
             self,
@@ -85,6 +91,12 @@ class BlockhookStack(Stack):
             "ApiKeyId",
             value=self.api.api_key.key_id,
             description="First tenant's API key id; its value: aws apigateway get-api-key --include-value --api-key <id>",
+        )
+        CfnOutput(
+            self,
+            "TenantApiKeyIds",
+            value=self.to_json_string({name: key.key_id for name, key in self.api.api_keys.items()}),
+            description="Each tenant's API key id (the tenant id is key_<id>), as JSON {name: id}",
         )
         CfnOutput(
             self, "MskClusterArn", value=self.streaming.cluster_arn, description="MSK Serverless cluster"

@@ -37,7 +37,11 @@ def acknowledgments(scope) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("context", [{}, {"waf": "true"}], ids=["default", "waf"])
+@pytest.mark.parametrize(
+    "context",
+    [{}, {"waf": "true"}, {"tenants": [{"name": "default"}, {"name": "acme", "quota_per_day": 1000}, {"name": "old", "api_key_id": "a1b2c3d4e5"}]}],
+    ids=["default", "waf", "tenants"],
+)
 def test_no_unacknowledged_findings(tmp_path_factory, context: dict) -> None:
     app = new_app(tmp_path_factory, **context)
     stack = BlockhookStack(app, STACK_NAME)
