@@ -1,15 +1,16 @@
 """Matcher function: an Amazon MSK batch of `blocks` records to recorded deliveries, answered as a
 partial batch response (the event source mapping has ReportBatchItemFailures on).
 
-Why not powertools' BatchProcessor: it calls a handler per record, and the matcher works per batch
-(one monitors-version read per batch, and the catch-up of an added address re-matches the live blocks
-of the last batch). So the whole batch goes through one MatchService.process call, and only when a
-record raises is the batch split: that record and every later record of its partition are reported
-(a chain's blocks share a partition and must be matched in order), the other partitions' records that
-had not been reached yet are processed in a further call. Identifiers use the Kafka shape powertools
-uses, {"partition": "<topic>-<partition>", "offset": N}; Lambda resumes each partition from its lowest
-reported offset, and MatchService is idempotent on repeats, so records done before a failure may
-safely come again.
+The matching is not powertools' per-record handler: the matcher works per batch (one monitors-version
+read per batch, and the catch-up of an added address re-matches the live blocks of the last batch). So
+the whole batch goes through one MatchService.process call, and only when a record raises is the batch
+split: that record and every later record of its partition are reported (a chain's blocks share a
+partition and must be matched in order), the other partitions' records that had not been reached yet
+are processed in a further call. The answer is then powertools' partial batch response
+(BatchProcessor for EventType.Kafka): its record handler fails exactly the records found failed, so
+the identifiers are powertools' Kafka shape, {"partition": "<topic>-<partition>", "offset": N}. Lambda
+resumes each partition from its lowest reported offset, and MatchService is idempotent on repeats, so
+records done before a failure may safely come again.
 
 Metrics (namespace POWERTOOLS_METRICS_NAMESPACE), per invocation: MatcherBlocks, MatcherEvents,
 MatcherMatches, MatcherDeliveries, MatcherRemovedDeliveries, MatcherMalformedRecords and
@@ -28,6 +29,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
@@ -40,6 +42,8 @@ copy_config_to_registered_loggers(source_logger=logger, include={"blockhook"})
 metrics = Metrics()
 # X-Ray (when the function runs in Lambda with active tracing): the DynamoDB and SQS calls of a batch.
 tracer = Tracer(patch_modules=("boto3", "botocore"))
+# Answers the batch: every record it is told failed is reported, also when that is all of them.
+response_processor = BatchProcessor(event_type=EventType.Kafka, raise_on_entire_batch_failure=False)
 _COUNT_METRICS = {
     "blocks": "MatcherBlocks",
     "events": "MatcherEvents",
@@ -98,11 +102,19 @@ def _process_batch(event: dict[str, Any], service: Any) -> dict[str, Any]:
     for name, metric in _COUNT_METRICS.items():
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=getattr(totals, name))
     metrics.add_metric(name="MatcherFailedRecords", unit=MetricUnit.Count, value=len(failures))
-    return {
-        "batchItemFailures": [
-            {"itemIdentifier": {"partition": _partition(record), "offset": record.offset}} for record in failures
-        ]
-    }
+    return _partial_batch_response(event, {(_partition(record), record.offset) for record in failures})
+
+
+class RecordNotMatched(Exception):
+    """A record the batch could not match (logged where it failed); Lambda sends it again."""
+
+
+def _partial_batch_response(event: dict[str, Any], failed: set[tuple[str, int]]) -> dict[str, Any]:
+    def report(record: KafkaEventRecord) -> None:
+        if (_partition(record), record.offset) in failed:
+            raise RecordNotMatched(f"{_partition(record)}@{record.offset}")
+
+    return dict(process_partial_response(event=event, record_handler=report, processor=response_processor))
 
 
 class _Cursor:
