@@ -22,10 +22,15 @@ THROTTLE_RATE_LIMIT = DEFAULT_TENANTS[0].rate_limit
 THROTTLE_BURST_LIMIT = DEFAULT_TENANTS[0].burst
 # Optional WAF (context `waf`): requests per five minutes per client IP before it is blocked.
 WAF_RATE_LIMIT_PER_IP = 3000
-# Request size: API Gateway refuses bodies over 10 MB itself (413, answered in the contract's shape
-# below); the api function refuses smaller oversized requests with its own limits (10,000 addresses a
-# call). The WAF's common rule set would block every body over 8 KB, which address lists exceed, so that
-# one rule only counts.
+# Request size, in layers (docs/deploy.md): the api function answers 413 for a body over MAX_BODY_BYTES
+# (blockhook.api.routes.MAX_BODY_BYTES, the same number); Lambda refuses an invoke over 6 MB and API
+# Gateway a request over 10 MB, each in its own shape, not the contract's. So with the optional WAF, a
+# request whose Content-Length header says more than MAX_BODY_BYTES is refused there, with the contract's
+# 413, before it reaches either. The header, not the body: WAF sees only the first 16-64 KB of an API
+# Gateway request's body, so no body size rule can see a megabyte. The common rule set's own body rule
+# (over 8 KB) only counts: address lists are larger.
+MAX_BODY_BYTES = 1_048_576
+_TOO_LARGE_BODY_KEY = "payload_too_large"
 
 # Errors API Gateway answers itself (no key, throttled, unknown path) in the contract's error shape,
 # {"error": {"code", "message", "details"}}, instead of its own {"message": "..."}.
@@ -187,10 +192,54 @@ class Api(Construct):
             scope="REGIONAL",
             default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=_visibility("blockhook-api"),
+            custom_response_bodies={
+                _TOO_LARGE_BODY_KEY: wafv2.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON",
+                    content=json.dumps(
+                        {
+                            "error": {
+                                "code": "payload_too_large",
+                                "message": f"request body over {MAX_BODY_BYTES} bytes",
+                                "details": [],
+                            }
+                        }
+                    ),
+                )
+            },
             rules=[
                 wafv2.CfnWebACL.RuleProperty(
-                    name="RatePerIp",
+                    name="BodyTooLarge",
                     priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(
+                        block=wafv2.CfnWebACL.BlockActionProperty(
+                            custom_response=wafv2.CfnWebACL.CustomResponseProperty(
+                                response_code=413, custom_response_body_key=_TOO_LARGE_BODY_KEY
+                            )
+                        )
+                    ),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        or_statement=wafv2.CfnWebACL.OrStatementProperty(
+                            statements=[
+                                wafv2.CfnWebACL.StatementProperty(
+                                    regex_match_statement=wafv2.CfnWebACL.RegexMatchStatementProperty(
+                                        regex_string=pattern,
+                                        field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                            single_header={"Name": "content-length"}
+                                        ),
+                                        text_transformations=[
+                                            wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                                        ],
+                                    )
+                                )
+                                for pattern in greater_than_patterns(MAX_BODY_BYTES)
+                            ]
+                        )
+                    ),
+                    visibility_config=_visibility("BodyTooLarge"),
+                ),
+                wafv2.CfnWebACL.RuleProperty(
+                    name="RatePerIp",
+                    priority=1,
                     action=wafv2.CfnWebACL.RuleActionProperty(block={}),
                     statement=wafv2.CfnWebACL.StatementProperty(
                         rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
@@ -199,9 +248,9 @@ class Api(Construct):
                     ),
                     visibility_config=_visibility("RatePerIp"),
                 ),
-                managed("AWSManagedRulesCommonRuleSet", 1, overrides=["SizeRestrictions_BODY"]),
-                managed("AWSManagedRulesKnownBadInputsRuleSet", 2),
-                managed("AWSManagedRulesAmazonIpReputationList", 3),
+                managed("AWSManagedRulesCommonRuleSet", 2, overrides=["SizeRestrictions_BODY"]),
+                managed("AWSManagedRulesKnownBadInputsRuleSet", 3),
+                managed("AWSManagedRulesAmazonIpReputationList", 4),
             ],
         )
         wafv2.CfnWebACLAssociation(
@@ -218,3 +267,20 @@ def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
     return wafv2.CfnWebACL.VisibilityConfigProperty(
         cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
     )
+
+
+def greater_than_patterns(limit: int) -> list[str]:
+    """Regexes that together match exactly the decimal numbers above `limit` (leading zeros allowed).
+
+    Several plain patterns rather than one with alternation: WAF's regex support refuses capturing
+    groups and many `|` branches, and a WAF OR of simple matches says the same."""
+    digits = str(limit)
+    width = len(digits)
+    patterns = [f"^0*[1-9][0-9]{{{width},}}$"]  # more digits than the limit
+    for position, digit in enumerate(digits):  # as many digits: larger at this position, same before
+        if digit == "9":
+            continue
+        larger = "9" if digit == "8" else f"[{int(digit) + 1}-9]"
+        rest = width - position - 1
+        patterns.append(f"^0*{digits[:position]}{larger}" + (f"[0-9]{{{rest}}}" if rest else "") + "$")
+    return patterns

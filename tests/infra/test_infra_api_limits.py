@@ -3,8 +3,16 @@ applies by default, and the Idempotency-Key records table is the one the code wr
 
 from __future__ import annotations
 
+import json
+import random
+import re
+
+import pytest
+
+from blockhook.api.routes import MAX_BODY_BYTES as FUNCTION_MAX_BODY_BYTES
 from blockhook.config import load_settings
 from blockhook.store import idempotency
+from infra.blockhook_infra.api import MAX_BODY_BYTES, greater_than_patterns
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
 
@@ -67,3 +75,45 @@ def _ids(resource) -> set[str]:
         elif isinstance(node, list):
             stack.extend(node)
     return found
+
+
+# Request size: the function's limit, the WAF's Content-Length rule and API Gateway's own 413.
+
+
+def test_waf_body_limit_is_the_function_limit() -> None:
+    assert MAX_BODY_BYTES == FUNCTION_MAX_BODY_BYTES == 1_048_576
+
+
+def _over(value: str, limit: int) -> bool:
+    return any(re.search(pattern, value) for pattern in greater_than_patterns(limit))
+
+
+@pytest.mark.parametrize("limit", [MAX_BODY_BYTES, 1, 9, 10, 99, 100, 999_999, 1_000_000, 8_999])
+def test_content_length_patterns_match_exactly_the_numbers_above_the_limit(limit: int) -> None:
+    rng = random.Random(limit)
+    values = set(range(max(0, limit - 300), limit + 300))
+    values |= {0, 1, 9, 10, 10**6, 10**7 - 1, 10**7, 6 * 2**20, 10 * 2**20, 10**12, 2**63}
+    values |= {rng.randrange(0, 20 * limit + 20) for _ in range(3000)}
+    values |= {rng.randrange(0, 10**10) for _ in range(1000)}
+    for value in values:
+        for text in (str(value), "00" + str(value)):
+            assert _over(text, limit) is (value > limit), (limit, text)
+    for text in ("", "abc", "-5", "1e9", "1048577x", " 1048577"):
+        assert _over(text, limit) is False, text
+
+
+def test_content_length_patterns_are_plain_for_waf() -> None:
+    """WAF's regexes refuse capturing groups and many `|` branches: each pattern is a plain anchored run."""
+    for pattern in greater_than_patterns(MAX_BODY_BYTES):
+        assert re.fullmatch(r"\^0\*[0-9\[\]\-{},]+\$", pattern), pattern
+
+
+def test_gateway_answers_413_in_the_contract_shape(by_type: dict) -> None:
+    (response,) = [
+        r["Properties"]
+        for r in by_type["AWS::ApiGateway::GatewayResponse"].values()
+        if r["Properties"]["ResponseType"] == "REQUEST_TOO_LARGE"
+    ]
+    assert response["StatusCode"] == "413"
+    body = response["ResponseTemplates"]["application/json"].replace("$context.error.messageString", '"m"')
+    assert json.loads(body)["error"]["code"] == "payload_too_large"

@@ -321,9 +321,13 @@ def test_no_waf_by_default(template: Template) -> None:
     template.resource_count_is("AWS::WAFv2::WebACL", 0)
 
 
-def test_waf_flag_adds_an_acl_on_the_stage(tmp_path_factory) -> None:
-    waf = synth(tmp_path_factory, waf="true")
-    resources = waf.to_json()["Resources"]
+@pytest.fixture(scope="module")
+def waf_template(tmp_path_factory) -> Template:
+    return synth(tmp_path_factory, waf="true")
+
+
+def test_waf_flag_adds_an_acl_on_the_stage(waf_template: Template) -> None:
+    resources = waf_template.to_json()["Resources"]
     ((acl_id, acl),) = [(lid, r) for lid, r in resources.items() if r["Type"] == "AWS::WAFv2::WebACL"]
     props = acl["Properties"]
     assert props["Scope"] == "REGIONAL"
@@ -335,3 +339,30 @@ def test_waf_flag_adds_an_acl_on_the_stage(tmp_path_factory) -> None:
     (association,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACLAssociation"]
     assert association["WebACLArn"] == {"Fn::GetAtt": [acl_id, "Arn"]}
     assert "/stages/" in json.dumps(association["ResourceArn"])
+
+
+def test_waf_refuses_a_body_over_the_function_limit_by_its_content_length(waf_template: Template) -> None:
+    """Over 1 MB by the Content-Length header: WAF sees at most 64 KB of an API Gateway body, so the rule
+    reads the header, and answers the contract's 413 itself."""
+    from blockhook.api.routes import MAX_BODY_BYTES
+    from infra.blockhook_infra.api import greater_than_patterns
+
+    ((_, acl),) = waf_template.find_resources("AWS::WAFv2::WebACL").items()
+    props = acl["Properties"]
+    rules = {rule["Name"]: rule for rule in props["Rules"]}
+    rule = rules["BodyTooLarge"]
+    assert rule["Priority"] == min(r["Priority"] for r in props["Rules"])  # before anything else
+    assert rule["Action"] == {
+        "Block": {"CustomResponse": {"ResponseCode": 413, "CustomResponseBodyKey": "payload_too_large"}}
+    }
+    body = props["CustomResponseBodies"]["payload_too_large"]
+    assert body["ContentType"] == "APPLICATION_JSON"
+    assert json.loads(body["Content"]) == {
+        "error": {"code": "payload_too_large", "message": f"request body over {MAX_BODY_BYTES} bytes", "details": []}
+    }
+    matches = [s["RegexMatchStatement"] for s in rule["Statement"]["OrStatement"]["Statements"]]
+    assert [m["RegexString"] for m in matches] == greater_than_patterns(MAX_BODY_BYTES)
+    for match in matches:
+        assert match["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
+        assert match["TextTransformations"] == [{"Priority": 0, "Type": "NONE"}]
+    assert len(set(r["Priority"] for r in props["Rules"])) == len(props["Rules"])
