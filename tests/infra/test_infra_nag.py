@@ -78,3 +78,55 @@ def test_app_registers_the_nag_plugin() -> None:
 
     source = (REPO_ROOT / "infra" / "app.py").read_text()
     assert "Validations.of(app).add_plugins(AwsSolutionsChecks())" in source
+
+
+def test_no_acknowledgment_on_the_stack_itself(stack: BlockhookStack) -> None:
+    """An acknowledgment on the stack would cover every construct added later, unchecked."""
+    on_stack = [
+        rule
+        for entry in stack.node.metadata
+        if entry.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+        for rule in entry.data
+        if "AwsSolutions-" in rule
+    ]
+    assert on_stack == []
+
+
+@pytest.mark.parametrize("where", ["stack", "functions"])
+def test_a_new_function_is_checked_afresh(tmp_path_factory, where: str) -> None:
+    """A function added next to ours (at the stack, or among the functions) is not covered by their
+    acknowledgments: its runtime, managed policy and X-Ray wildcard are findings until someone says why."""
+    from aws_cdk import aws_lambda as lambda_
+
+    stack = BlockhookStack(new_app(tmp_path_factory), STACK_NAME)
+    scope = stack if where == "stack" else stack.functions
+    newcomer = lambda_.Function(
+        scope,
+        "Newcomer",
+        runtime=lambda_.Runtime.PYTHON_3_12,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
+        tracing=lambda_.Tracing.ACTIVE,
+    )
+    found = {
+        violation.rule_name: sorted(r.construct_path for r in violation.violating_resources)
+        for violation in AwsSolutionsChecks().validate_scope(stack).violations
+    }
+    path = newcomer.node.path
+    basic = "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+    assert found == {
+        "AwsSolutions-L1": [f"{path}/Resource"],
+        basic: [f"{path}/ServiceRole/Resource"],
+        "AwsSolutions-IAM5[Resource::*]": [f"{path}/ServiceRole/DefaultPolicy/Resource"],
+    }
+
+
+def test_xray_is_the_only_wildcard_resource_of_the_functions(functions: dict, statements_of) -> None:
+    """IAM5[Resource::*] is acknowledged on the four functions' roles for X-Ray alone: nothing else there
+    may be granted on every resource."""
+    for name in functions:
+        for statement in statements_of(name):
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if "*" in resources:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert set(actions) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, (name, actions)
