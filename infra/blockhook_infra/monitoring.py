@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -44,12 +44,27 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "AlarmTopic", display_name="blockhook alarms", enforce_ssl=True)
-        # CloudWatch alarms publish to the topic (the service principal, limited to this account).
+        # CloudWatch alarms publish to the topic: the service principal, but only on behalf of alarms of this
+        # account and region (aws:SourceAccount and aws:SourceArn: no other account's alarm can use the
+        # service as a confused deputy to post here).
+        stack = Stack.of(self)
         self.topic.add_to_resource_policy(
             iam.PolicyStatement(
+                sid="CloudWatchAlarmsOfThisAccount",
                 actions=["sns:Publish"],
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                },
             )
         )
         if alarm_email:

@@ -366,3 +366,23 @@ def test_waf_refuses_a_body_over_the_function_limit_by_its_content_length(waf_te
         assert match["FieldToMatch"] == {"SingleHeader": {"Name": "content-length"}}
         assert match["TextTransformations"] == [{"Priority": 0, "Type": "NONE"}]
     assert len(set(r["Priority"] for r in props["Rules"])) == len(props["Rules"])
+
+
+def test_alarm_topic_takes_only_this_accounts_alarms(by_type: dict) -> None:
+    (topic_id,) = by_type["AWS::SNS::Topic"]
+    (policy,) = [p["Properties"] for p in by_type["AWS::SNS::TopicPolicy"].values()]
+    assert policy["Topics"] == [{"Ref": topic_id}]
+    allows = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    (statement,) = allows  # no other principal may publish or subscribe through the resource policy
+    assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert statement["Action"] == "sns:Publish"
+    assert statement["Resource"] == {"Ref": topic_id}
+    condition = statement["Condition"]
+    assert condition["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source_arn = condition["ArnLike"]["aws:SourceArn"]["Fn::Join"][1]
+    assert source_arn == [
+        "arn:", {"Ref": "AWS::Partition"}, ":cloudwatch:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}, ":alarm:*"
+    ]
+    # And nothing reaches it over plain HTTP.
+    (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
