@@ -27,6 +27,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "blockhook")
 for _variable in ("BLOCKHOOK_RPC_URL", "BLOCKHOOK_CHAINS_FILE", "BLOCKHOOK_CHAINS", "AWS_PROFILE"):
     os.environ.pop(_variable, None)
 
@@ -56,19 +57,37 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-@contextmanager
-def moto_server(log_dir: Path) -> Iterator[str]:
-    """A moto server with every blockhook table, as this process's AWS endpoint."""
+def relative(path: Path) -> str:
+    """A results file as the results JSON names it: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def indexed_moto(port: int, log_path: Path | None = None):
+    """moto server with a table Query that reads only its partition (bench/moto_indexed.py says why)."""
     from blockhook.local import servers
 
-    server = servers.moto(servers.free_port(), log_path=log_dir / "moto.log").start()
+    server = servers.moto(port, log_path=log_path)
+    server.argv = [sys.executable, str(ROOT / "bench" / "moto_indexed.py"), *server.argv[3:]]
+    return server
+
+
+@contextmanager
+def moto_server(log_dir: Path, indexed: bool = False) -> Iterator[str]:
+    """A moto server with every blockhook table, as this process's AWS endpoint; `indexed`: the
+    bench/moto_indexed.py one (tables of 100,000+ items)."""
+    from blockhook.local import servers
+
+    port = servers.free_port()
+    launcher = indexed_moto if indexed else servers.moto
+    server = launcher(port, log_path=log_dir / "moto.log").start()
     os.environ["AWS_ENDPOINT_URL"] = server.url
     from blockhook.store.models import create_tables
     from blockhook.store.secret_box import ensure_local_key
 
-    create_tables()
-    os.environ["BLOCKHOOK_SECRETS_KEY_ID"] = ensure_local_key()
     try:
+        create_tables()
+        os.environ["BLOCKHOOK_SECRETS_KEY_ID"] = ensure_local_key()
         yield server.url
     finally:
         server.stop()

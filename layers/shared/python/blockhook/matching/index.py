@@ -15,7 +15,7 @@ from typing import Any
 
 from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.matching.log_args import decoder_for
-from blockhook.matching.matcher import MonitorView, Watcher, parties
+from blockhook.matching.matcher import PARTY_FIELDS, MonitorView, Watcher
 from blockhook.matching.signatures import InvalidSignature, topic0
 from blockhook.store import monitors as monitor_store
 from blockhook.store.models import MonitorModel
@@ -122,8 +122,32 @@ class WatchIndex:
         return now - self._waiting_since >= self.WAIT_FOR_CHANGE_SECONDS
 
     def candidates(self, events: Iterable[dict[str, Any]]) -> set[str]:
-        prefilter = self.prefilter
-        return {party for event in events for party in parties(event) if party in prefilter}
+        """The events' parties (matcher.parties) that someone may watch."""
+        prefilter, fields = self.prefilter, PARTY_FIELDS
+        # parties() inlined: this runs on every event of every block.
+        return {
+            value
+            for event in events
+            for name in fields.get(event.get("kind", ""), ())
+            if (value := event.get(name)) and value in prefilter
+        }
+
+    def candidates_and_events(self, events: Iterable[dict[str, Any]]) -> tuple[set[str], list[dict[str, Any]]]:
+        """`candidates`, and the events that have one of them among their parties, in order: the
+        only events a monitor with an address filter can match."""
+        prefilter, fields = self.prefilter, PARTY_FIELDS
+        found: set[str] = set()
+        chosen = []
+        for event in events:
+            hit = False
+            for name in fields.get(event.get("kind", ""), ()):
+                value = event.get(name)
+                if value and value in prefilter:
+                    found.add(value)
+                    hit = True
+            if hit:
+                chosen.append(event)
+        return found, chosen
 
     def watchers(self, candidates: Iterable[str]) -> dict[str, list[Watcher]]:
         found = monitor_store.watchers_of(candidates)

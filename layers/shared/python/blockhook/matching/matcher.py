@@ -24,7 +24,8 @@ _KIND_TOPICS: dict[str, frozenset[str]] = {
     "erc1155_transfer": frozenset({TRANSFER_SINGLE_TOPIC, TRANSFER_BATCH_TOPIC}),
 }
 _ERC1155_SUFFIX = ":erc1155_transfer"
-_PARTY_FIELDS: dict[str, tuple[str, ...]] = {
+# The fields of each kind that hold its parties (`parties`); the watch index reads them directly.
+PARTY_FIELDS: dict[str, tuple[str, ...]] = {
     "transaction": ("from", "to", "contract_address"),
     "native_transfer": ("from", "to"),
     "erc20_transfer": ("from", "to"),
@@ -77,7 +78,7 @@ class Match:
 
 
 def parties(event: Mapping[str, Any]) -> list[str]:
-    fields = _PARTY_FIELDS.get(event.get("kind", ""), ())
+    fields = PARTY_FIELDS.get(event.get("kind", ""), ())
     found = []
     for name in fields:
         value = event.get(name)

@@ -12,6 +12,7 @@ chunk), so a repeat records nothing new.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -56,14 +57,14 @@ class MatchService:
         self.default_confirmations = default_confirmations
         # The live blocks of the last batch, matched with the view of that moment: if the
         # view changes, they are matched again (see _catch_up).
-        self._recent: list[BlockMessage] = []
+        self._recent: list[_LiveBlock] = []
 
     def process(self, values: Iterable[bytes]) -> BatchResult:
         result = BatchResult()
         if self.index.refresh():  # one version read per batch
             self._catch_up(self._recent, result)
         progress: dict[int, int] = {}
-        live: list[BlockMessage] = []
+        live: list[_LiveBlock] = []
         for value in values:
             try:
                 message = decode(value)
@@ -79,7 +80,7 @@ class MatchService:
                 self._process_backfill(message, result)  # a past block: no live progress, no release
             else:
                 self._process_block(message, result)
-                live.append(message)
+                live.append(_LiveBlock(message.header, value))
                 progress[message.header.chain_id] = message.header.number
         if live:
             self._recent = live
@@ -88,6 +89,7 @@ class MatchService:
                 self._catch_up(live, result)
         for chain_id, number in progress.items():
             match_store.record_progress(chain_id, number)
+        _settle_garbage()
         return result
 
     def _process_block(self, message: BlockMessage, result: BatchResult) -> None:
@@ -102,9 +104,15 @@ class MatchService:
 
     def _match(self, message: BlockMessage) -> list[Match]:
         index = self.index
-        candidates = index.candidates(message.events)
+        if index.all_address_monitors:
+            events = message.events
+            candidates = index.candidates(events)
+        else:
+            # Without a monitor of every address, only an event with a watched party can match: the
+            # others (nearly all of a block) are not looked at again.
+            candidates, events = index.candidates_and_events(message.events)
         watchers = index.watchers(candidates) if candidates else {}
-        return match_events(message.events, index.monitors, watchers, index.all_address_monitors)
+        return match_events(events, index.monitors, watchers, index.all_address_monitors)
 
     def _keep(
         self,
@@ -136,7 +144,7 @@ class MatchService:
             # crash between recording the match and queueing its delivery.
             result.deliveries += self._send(item, removed=False)
 
-    def _catch_up(self, blocks: list[BlockMessage], result: BatchResult) -> None:
+    def _catch_up(self, blocks: list[_LiveBlock], result: BatchResult) -> None:
         """Match recent blocks again with a view that changed since they were matched, and keep
         what a monitor was not sent yet (an address added just before, say) as a part of its own.
 
@@ -156,10 +164,11 @@ class MatchService:
                     start[chain_id] = min(head, start.get(chain_id, head))
             if not start:
                 return  # no address was added: nothing new to find in blocks already matched
-        for message in blocks:
-            header = message.header
+        for block in blocks:
+            header = block.header
             if start is not None and header.number < start.get(header.chain_id, header.number + 1):
                 continue
+            message = decode(block.value)
             known: dict[str, set[str]] = {}
             for item in match_store.matches_of_block(header.chain_id, header.hash):
                 known.setdefault(item.monitor_id, set()).update(e["id"] for e in match_store.decode_events(item))
@@ -251,6 +260,30 @@ class MatchService:
             },
         )
         return len(ids)
+
+
+def _settle_garbage() -> None:
+    """After a batch: collect its cyclic garbage, then freeze what is left (gc.freeze).
+
+    A matcher process holds a large long-lived view (a million addresses, thousands of monitors,
+    botocore's service models) and each batch promotes some of its short-lived objects, so the
+    cyclic collector would otherwise walk all of it in a full collection about once per 100-block
+    batch: ~0.4 s each time with 1,000,000 addresses, a fifth of the batch (bench/results/matcher.json).
+    Frozen objects are still freed by reference counting when dropped; collecting first freezes no
+    garbage; after the first batch that collection only walks what the last batch left (~ms)."""
+    gc.collect()
+    gc.freeze()
+
+
+@dataclass(frozen=True)
+class _LiveBlock:
+    """A live block of a batch, kept for _catch_up as the message it came in: decoded again only if
+    the view changes (rare). Holding the decoded events instead would keep ~100 MB of small objects
+    alive per 100-block batch, which the garbage collector then walks again and again
+    (bench/results/matcher.json, "gc_seconds_per_run")."""
+
+    header: BlockHeader
+    value: bytes | str
 
 
 def _by_monitor(matches: Iterable[Match]) -> dict[str, list[Match]]:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Required, TypedDict
 
+import msgspec
 import orjson
 
 MESSAGE_VERSION = 1
@@ -25,6 +26,20 @@ MAX_MESSAGE_BYTES = 900_000
 _EVENT_STRINGS = ("id", "kind")
 _EVENT_INTEGERS = ("chain_id", "tx_index")
 _EVENT_OPTIONAL_STRINGS = ("from", "to", "contract_address", "address", "token", "operator")
+
+# What _check_event accepts, as a type msgspec checks in C (other keys are allowed and ignored).
+_CheckedEvent = TypedDict(
+    "_CheckedEvent",
+    {
+        **{name: Required[str] for name in _EVENT_STRINGS},
+        **{name: Required[int] for name in _EVENT_INTEGERS},
+        "log_index": int | None,
+        **{name: str | None for name in _EVENT_OPTIONAL_STRINGS},
+        "topics": list[str] | None,
+    },
+    total=False,
+)
+_CHECKED_EVENTS = list[_CheckedEvent]
 
 
 class MalformedMessage(ValueError):
@@ -155,9 +170,37 @@ def encode_revert(chain_id: int, number: int, block_hash: str) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
+def _parse(value: Any) -> Any:
+    """What json.loads(value) answers or raises, about 2x faster on block messages.
+
+    msgspec parses standard JSON to the same values (integers of any size exactly, as json does;
+    orjson would turn those past 64 bits into floats). Whatever it refuses goes to json.loads, which
+    then decides: NaN and Infinity, lone surrogates, the UTF-16/32 and BOM-prefixed bytes json.loads
+    detects, malformed input (so the errors are json's too)."""
+    if isinstance(value, (bytes, str)):
+        try:
+            return msgspec.json.decode(value)
+        except (ValueError, RecursionError):  # msgspec.DecodeError and UnicodeDecodeError are ValueErrors
+            pass
+    return json.loads(value)
+
+
+def _check_events(events: list[Any]) -> None:
+    """_check_event on every event: checked by msgspec in C in one go, which accepts exactly what
+    _check_event accepts (bool is not an int to either); when it refuses, _check_event runs on each
+    event in order and raises the error of the first bad one."""
+    try:
+        msgspec.convert(events, _CHECKED_EVENTS)
+        return
+    except (ValueError, RecursionError, TypeError):  # msgspec.ValidationError is a ValueError
+        pass
+    for event in events:
+        _check_event(event)
+
+
 def decode(value: bytes | str) -> BlockMessage | RevertMessage:
     try:
-        document = json.loads(value)
+        document = _parse(value)
     # RecursionError: arrays nested thousands deep; TypeError: no value at all (a null record).
     except (ValueError, RecursionError, TypeError) as error:
         raise MalformedMessage(f"not JSON: {error}") from None
@@ -180,8 +223,7 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
             events = document["events"]
             if not isinstance(events, list):
                 raise MalformedMessage("events is not a list")
-            for event in events:
-                _check_event(event)
+            _check_events(events)
             chunk, chunks = _int(document.get("chunk", 0)), _int(document.get("chunks", 1))
             if not 0 <= chunk < chunks:
                 raise MalformedMessage(f"chunk {chunk} of {chunks} is out of range")
