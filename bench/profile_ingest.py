@@ -110,7 +110,7 @@ def main() -> None:
     text = common.RESULTS / "profile_ingest.txt"
     text.write_text("== fetch-only ==\n" + fetch_tree + "\n== ChainIngest.poll ==\n" + ingest_tree)
     common.write_result("profile_ingest", {"what": "per-stage cost of ingest on the same blocks", **stages,
-                                           "call_trees": str(text)})
+                                           "call_trees": common.relative(text)})
     print(stages)
 
 
