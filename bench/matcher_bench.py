@@ -650,8 +650,8 @@ def main() -> None:
         print(f"peak RSS {m['process_peak_rss_mb']} MB (full reload {m['peak_rss_full_reload_mb']} MB) "
               f"with {m['addresses']:,} addresses")
     for row in result.get("round_trips", {}).get("scenarios", []):
-        print(f"  {row['scenario']:24} index {row['index_addresses']:7} events {row['events']:6} "
-              f"matches {row['matches']:4} dynamodb {row['dynamodb_round_trips']:4} sqs {row['sqs_round_trips']:3}")
+        print(f"  {row['scenario']:24} index {row['index_addresses']:>7,} events {row['events']:>7,} "
+              f"matches {row['matches']:>4} dynamodb {row['dynamodb_round_trips']:>4} sqs {row['sqs_round_trips']:>3}")
     print(f"wrote {path}")
 
 
