@@ -95,8 +95,9 @@ def record_attempt(
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
-    # Superseded by a replay: count the attempt, and count it as made before the replay, so the
-    # replayed delivery still gets the whole schedule.
+    # Superseded by a replay (or, after this attempt outlived its lease, by a later claim): count the
+    # attempt, as made before the replay, so the replayed delivery still gets the whole schedule (in
+    # the rarer case that costs the schedule nothing but one more attempt).
     record.update(actions=outcome + [DeliveryModel.replayed_at_attempt.add(1)])
     return False
 
