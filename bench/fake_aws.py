@@ -79,8 +79,16 @@ class FakeAws:
 
     def __exit__(self, *exc_info) -> None:
         from botocore.client import BaseClient
+        from pynamodb.models import Model
+
+        from blockhook.store import models
 
         BaseClient._make_api_call = self._original
+        # The models' connections were made while faking, against whatever endpoint the environment
+        # named then: drop them, so later calls (a test session's moto server) connect afresh.
+        for value in vars(models).values():
+            if isinstance(value, type) and issubclass(value, Model) and value is not Model:
+                value._connection = None
 
     def total(self, service: str) -> int:
         return sum(count for name, count in self.calls.items() if name.startswith(service + "."))
