@@ -123,14 +123,7 @@ class WatchIndex:
 
     def candidates(self, events: Iterable[dict[str, Any]]) -> set[str]:
         """The events' parties (matcher.parties) that someone may watch."""
-        prefilter, fields = self.prefilter, PARTY_FIELDS
-        # parties() inlined: this runs on every event of every block.
-        return {
-            value
-            for event in events
-            for name in fields.get(event.get("kind", ""), ())
-            if (value := event.get(name)) and value in prefilter
-        }
+        return self.candidates_and_events(events)[0]
 
     def candidates_and_events(self, events: Iterable[dict[str, Any]]) -> tuple[set[str], list[dict[str, Any]]]:
         """`candidates`, and the events that have one of them among their parties, in order: the
@@ -138,6 +131,7 @@ class WatchIndex:
         prefilter, fields = self.prefilter, PARTY_FIELDS
         found: set[str] = set()
         chosen = []
+        # matcher.parties() inlined: this runs on every event of every block.
         for event in events:
             hit = False
             for name in fields.get(event.get("kind", ""), ()):

@@ -86,14 +86,11 @@ def record_attempt(
     ]
     if status == "delivered":
         state.append(DeliveryModel.expires_at.set(int(now) + DELIVERED_RETENTION_SECONDS))
-    if claim is None:
-        record.update(actions=outcome + state)
-        return True
     try:
-        record.update(actions=outcome + state, condition=DeliveryModel.claim_token == claim)
+        record.update(actions=outcome + state, condition=None if claim is None else DeliveryModel.claim_token == claim)
         return True
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if claim is None or error.cause_response_code != "ConditionalCheckFailedException":
             raise
     # Superseded by a replay (or, after this attempt outlived its lease, by a later claim): count the
     # attempt, as made before the replay, so the replayed delivery still gets the whole schedule (in
