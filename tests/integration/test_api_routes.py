@@ -233,6 +233,7 @@ def test_create_with_defaults(api):
     assert created["filters"]["kinds"] == [
         "transaction",
         "native_transfer",
+        "withdrawal",
         "erc20_transfer",
         "erc721_transfer",
         "erc1155_transfer",

@@ -153,6 +153,7 @@ def test_eth_transfer(anvil_url, reader, sent):
             "status": 1,
             "gas_used": 21000,
             "contract_address": None,
+            "type": 2,
         },
         {
             "id": event_id(receipt, "tx", "native_transfer"),
@@ -182,6 +183,7 @@ def test_contract_creation(anvil_url, reader, sent):
         "status": 1,
         "gas_used": int(receipt["gasUsed"], 16),
         "contract_address": created,
+        "type": 2,
     }
     assert (transfer["kind"], transfer["to"], transfer["value"]) == ("native_transfer", created, "7")
 
@@ -291,6 +293,7 @@ def test_reverted_transaction(anvil_url, reader, sent):
         "status": 0,
         "gas_used": 100_000,  # INVALID burns all the gas given
         "contract_address": None,
+        "type": 2,
     }
 
 

@@ -54,10 +54,10 @@ def good_event(**changes):
 
 
 BAD = [("id", 5), ("id", KeyError), ("kind", None), ("chain_id", True), ("chain_id", 1.0), ("chain_id", "1"),
-       ("chain_id", KeyError), ("tx_index", None), ("log_index", False), ("log_index", "3"), ("from", 7),
+       ("chain_id", KeyError), ("tx_index", "0"), ("tx_index", True), ("log_index", False), ("log_index", "3"), ("from", 7),
        ("to", ["x"]), ("contract_address", {}), ("address", 1), ("token", True), ("operator", 0.5),
        ("topics", "0x"), ("topics", [1]), ("topics", [None]), ("topics", {"a": "b"})]
-GOOD = [("chain_id", 2**80), ("log_index", 3), ("log_index", KeyError), ("topics", None), ("topics", []),
+GOOD = [("chain_id", 2**80), ("tx_index", None), ("log_index", 3), ("log_index", KeyError), ("topics", None), ("topics", []),
         ("to", "0x" + "33" * 20), ("from", KeyError), ("id", "")]
 
 

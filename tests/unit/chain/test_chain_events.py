@@ -53,6 +53,7 @@ def make_tx(
         "blockNumber": "0x2a",
         "nonce": hex(index),
         "gas": "0x5208",
+        "type": "0x2",
     }
 
 
@@ -117,6 +118,7 @@ def test_transaction_with_value_gives_transaction_and_native_transfer():
             "status": 1,
             "gas_used": 50_000,
             "contract_address": None,
+            "type": 2,
         },
         {
             "id": f"{CHAIN}:{BLOCK_HASH}:0:tx:native_transfer",
@@ -160,11 +162,34 @@ def test_failed_transaction_has_status_zero():
     assert events[0]["status"] == 0
 
 
-def test_pre_byzantium_receipt_with_root_counts_as_status_one():
+def test_pre_byzantium_receipt_with_root_has_no_status_and_its_value_moved():
     receipt = make_receipt(0)
     del receipt["status"]
     receipt["root"] = "0x" + "11" * 32
-    assert block_events(CHAIN, make_block([make_tx(0)], [receipt]))[0]["status"] == 1
+    events = block_events(CHAIN, make_block([make_tx(0, value=5)], [receipt]))
+    assert events[0]["status"] is None
+    assert kinds(events) == ["transaction", "native_transfer"]
+
+
+def test_failed_transaction_with_value_moves_nothing():
+    # ether sent to a contract that refused it, a failed swap, a reverted creation
+    block = make_block(
+        [make_tx(0, value=10**18), make_tx(1, to=None, value=7), make_tx(2, value=3)],
+        [make_receipt(0, status=0), make_receipt(1, status=0, contract_address=CAROL), make_receipt(2)],
+    )
+    events = block_events(CHAIN, block)
+    assert [(e["kind"], e["tx_index"]) for e in events] == [
+        ("transaction", 0), ("transaction", 1), ("transaction", 2), ("native_transfer", 2)
+    ]
+    assert [e["status"] for e in events if e["kind"] == "transaction"] == [0, 0, 1]
+
+
+def test_transaction_type_is_read_and_legacy_when_the_node_sends_none():
+    legacy = make_tx(0)
+    del legacy["type"]
+    block = make_block([legacy, {**make_tx(1), "type": "0x1"}, {**make_tx(2), "type": "0x4"}],
+                       [make_receipt(0), make_receipt(1), make_receipt(2)])  # fmt: skip
+    assert [e["type"] for e in block_events(CHAIN, block)] == [0, 1, 4]
 
 
 def test_erc20_transfer_then_its_log():

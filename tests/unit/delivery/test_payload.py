@@ -106,25 +106,30 @@ def test_event_sort_key_orders_by_tx_then_log_with_none_first():
     ]
 
 
-def test_event_sort_key_breaks_ties_by_id():
+def test_event_sort_key_puts_a_transaction_before_what_it_moved():
     native = make_event(4, None, kind="native_transfer")
     transaction = make_event(4, None, kind="transaction")
-    ordered = sorted([transaction, native], key=event_sort_key)
-    assert [e["kind"] for e in ordered] == ["native_transfer", "transaction"]
+    ordered = sorted([native, transaction], key=event_sort_key)
+    assert [e["kind"] for e in ordered] == ["transaction", "native_transfer"]
 
 
 @pytest.mark.parametrize(
     "event",
     [
-        {"id": "x", "log_index": 0},
         {"id": "x", "tx_index": "1", "log_index": 0},
         {"id": "x", "tx_index": 1, "log_index": "0"},
-        {"id": "x", "tx_index": None, "log_index": None},
+        {"id": "x", "tx_index": True, "log_index": None},
     ],
 )
 def test_event_sort_key_refuses_bad_indexes_clearly(event):
     with pytest.raises(ValueError, match="'x'"):
         event_sort_key(event)
+
+
+def test_events_of_no_transaction_come_after_every_transaction():
+    withdrawal = {"id": "w", "kind": "withdrawal", "tx_index": None, "log_index": None, "withdrawal_index": 9}
+    ordered = sorted([withdrawal, make_event(7, 3), make_event(0, None)], key=event_sort_key)
+    assert [e["tx_index"] for e in ordered] == [0, 7, None]
 
 
 def test_build_payloads_shape_matches_contract():

@@ -238,7 +238,6 @@ MALFORMED = {
     "chunk negative": block_document(chunk=-1, chunks=2),
     "event without id": without_event_field("id"),
     "event without kind": without_event_field("kind"),
-    "event without tx_index": without_event_field("tx_index"),
     "event without chain_id": without_event_field("chain_id"),
     "event kind a list": with_event(kind=["log"]),
     "event tx_index a string": with_event(tx_index="0"),

@@ -8,18 +8,11 @@ from typing import Annotated, Any, Literal
 from eth_utils import is_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from blockhook.chain import kinds
 from blockhook.matching.signatures import InvalidSignature, topic0
 
-EventKind = Literal[
-    "transaction", "native_transfer", "erc20_transfer", "erc721_transfer", "erc1155_transfer", "log"
-]
-DEFAULT_KINDS: list[str] = [
-    "transaction",
-    "native_transfer",
-    "erc20_transfer",
-    "erc721_transfer",
-    "erc1155_transfer",
-]
+EventKind = Literal[kinds.KIND_NAMES]  # type: ignore[valid-type]
+DEFAULT_KINDS: list[str] = list(kinds.DEFAULT_KINDS)
 MAX_ADDRESSES_PER_CALL = 10_000
 MAX_ADDRESSES_PER_MONITOR = 1_000_000
 MAX_CHAIN_ID = 2**63 - 1  # bounds what reaches a DynamoDB number; real chain ids are far smaller
@@ -205,6 +198,10 @@ class ChainStatus(Strict):
     head: int | None = Field(description="The chain's head as ingest last saw it")
     last_processed: int | None = Field(description="The last block the matcher has processed")
     lag_blocks: int | None
+    traces: bool | None = Field(
+        description="Whether the chain's node serves call traces, so the chain has internal_transfer events; "
+        "null until ingest has asked the node"
+    )
 
 
 class ChainList(Strict):

@@ -47,13 +47,14 @@ from blockhook.api.models import (
 )
 from blockhook.api.presenters import backfill_out, monitor_out, monitor_with_secret
 from blockhook.api.rate_limit import RateLimiter
+from blockhook.chain.kinds import TRACE_KINDS
 from blockhook.chain.registry import ChainConfig, load_chains
 from blockhook.config import settings
 from blockhook.delivery.url_policy import WebhookUrlRefused, validate_webhook_url
 from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.store import monitors as store
 from blockhook.store.backfills import BackfillConflict, start_backfill
-from blockhook.store.chain_state import load_checkpoint
+from blockhook.store.chain_state import load_checkpoint, serves_traces
 from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, IdempotencyInProgress, run_once
 from blockhook.store.matches import matcher_progress
 from blockhook.store.models import MonitorModel
@@ -266,6 +267,28 @@ def _check_semantics(
             raise ApiError(422, "invalid_condition", str(refused)) from None
 
 
+def _check_traces(chain_ids: list[int], kinds: list[str]) -> None:
+    """A kind read from call traces, on a chain whose node serves none, would never match: refuse it."""
+    wanted = sorted(TRACE_KINDS.intersection(kinds))
+    if not wanted:
+        return
+    chains = known_chains()
+    for chain_id in chain_ids:
+        chain = chains.get(chain_id)
+        traced = serves_traces(chain_id, chain.traces if chain else "auto")
+        if traced is False:
+            raise ApiError(
+                422, "traces_unavailable", f"chain {chain_id} does not serve call traces, so it has no {wanted[0]} events"
+            )
+        if traced is None:
+            raise ApiError(
+                422,
+                "traces_unknown",
+                f"whether chain {chain_id} serves call traces is not known yet (ingest asks its node when it "
+                f"starts): try again in a minute, or set the chain's traces in its configuration",
+            )
+
+
 def _labelled(items: list[str | LabelledAddress]) -> list[tuple[str, str | None]]:
     pairs: dict[str, str | None] = {}
     for item in items:
@@ -304,11 +327,15 @@ def health() -> Health:
 @app.get("/v1/chains", summary="Chains served, with ingest and matcher progress", responses=responses(200, "Each chain"))
 def list_chains() -> ChainList:
     items = []
-    for chain_id in sorted(known_chains()):
+    chains = known_chains()
+    for chain_id in sorted(chains):
         head = load_checkpoint(chain_id).head
         processed = matcher_progress(chain_id)
         lag = None if head is None or processed is None else max(0, head - processed)
-        items.append(ChainStatus(chain_id=chain_id, head=head, last_processed=processed, lag_blocks=lag))
+        traces = serves_traces(chain_id, chains[chain_id].traces)
+        items.append(
+            ChainStatus(chain_id=chain_id, head=head, last_processed=processed, lag_blocks=lag, traces=traces)
+        )
     return ChainList(items=items)
 
 
@@ -362,6 +389,7 @@ def create_monitor(
 
 def _create_monitor(body: MonitorCreate) -> tuple[MonitorModel, str]:
     _check_semantics(body.chain_ids, body.webhook_url, body.condition, body.confirmations)
+    _check_traces(body.chain_ids, body.filters.kinds)
     addresses = _labelled(body.filters.addresses)
     _check_address_limits(None, len(addresses), len(body.filters.addresses))
     if store.count_monitors(_tenant()) >= settings().max_monitors_per_tenant:
@@ -408,6 +436,8 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
         body.condition if "condition" in given else None,
         body.confirmations if "confirmations" in given else None,
     )
+    if body.filters is not None and "kinds" in body.filters.model_fields_set:
+        _check_traces([int(chain_id) for chain_id in monitor.chain_ids], body.filters.kinds)
     changes: dict[str, Any] = {}
     for name in ("name", "webhook_url", "active"):
         value = getattr(body, name)

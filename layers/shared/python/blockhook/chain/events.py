@@ -1,4 +1,4 @@
-"""Turn one raw block into the events of CONTRACT section 3.
+"""Turn one raw block into its events (the kinds and fields of chain/kinds.py).
 
 Runs on every block (hundreds of events each), so it works on the hex strings
 directly: int(x, 16) and slicing, no web3 objects. A log that does not decode
@@ -15,6 +15,7 @@ from typing import Any
 from eth_utils import keccak
 
 from blockhook.chain.reader import RawBlock
+from blockhook.chain.traces import InternalTransfer, MalformedTraceError, internal_transfers
 
 
 def _topic0(signature: str) -> str:
@@ -54,6 +55,7 @@ def block_events(chain_id: int, block: RawBlock) -> list[dict]:
         )
     events: list[dict] = []
     id_prefix = f"{chain_id}:{block.hash}:"
+    moved_inside = _internal_transfers(block)
     for position, (tx, receipt) in enumerate(zip(transactions, receipts, strict=True)):
         fields = _Fields(block, position)
         tx = fields.object(tx, "transaction")
@@ -72,6 +74,7 @@ def block_events(chain_id: int, block: RawBlock) -> list[dict]:
         to = fields.optional_address(tx, "to")
         value = fields.quantity(tx, "value")
         contract_address = fields.optional_address(receipt, "contractAddress")
+        status = fields.status(receipt)
         events.append(
             {
                 "id": tx_id + "transaction",
@@ -82,12 +85,14 @@ def block_events(chain_id: int, block: RawBlock) -> list[dict]:
                 "to": to,
                 "value": str(value),
                 "selector": fields.selector(tx),
-                "status": fields.status(receipt),
+                "status": status,
                 "gas_used": fields.quantity(receipt, "gasUsed"),
                 "contract_address": contract_address,
+                "type": fields.tx_type(tx),
             }
         )
-        if value > 0:
+        failed = status == 0
+        if value > 0 and not failed:
             events.append(
                 {
                     "id": tx_id + "native_transfer",
@@ -100,6 +105,8 @@ def block_events(chain_id: int, block: RawBlock) -> list[dict]:
                     "value": str(value),
                 }
             )
+        if moved_inside is not None and not failed:
+            events += [_internal_event(tx_id, common, transfer) for transfer in moved_inside[position]]
         logs = receipt.get("logs")
         if not isinstance(logs, list):
             raise fields.error("receipt", "logs", logs, "is missing or not a list")
@@ -122,6 +129,60 @@ def block_events(chain_id: int, block: RawBlock) -> list[dict]:
                     "data": data,
                 }
             )
+    events += _withdrawal_events(chain_id, block)
+    return events
+
+
+def _internal_transfers(block: RawBlock) -> list[list[InternalTransfer]] | None:
+    """Per transaction, the value its inner frames moved; None when the block's traces were not read."""
+    if block.trace_format is None:
+        return None
+    tx_hashes = [tx.get("hash", "").lower() if isinstance(tx, dict) else "" for tx in block.transactions]
+    try:
+        return internal_transfers(block.trace_format, block.traces, tx_hashes)
+    except MalformedTraceError as error:
+        raise MalformedBlockError(f"block {block.number} ({block.hash}): traces: {error}") from None
+
+
+def _internal_event(tx_id: str, common: dict, transfer: InternalTransfer) -> dict:
+    return {
+        "id": f"{tx_id}internal_transfer:{transfer.trace_address}",
+        "kind": "internal_transfer",
+        **common,
+        "log_index": None,
+        "from": transfer.sender,
+        "to": transfer.recipient,
+        "value": str(transfer.value),
+        "call_type": transfer.call_type,
+        "trace_address": transfer.trace_address,
+    }
+
+
+def _withdrawal_events(chain_id: int, block: RawBlock) -> list[dict]:
+    """EIP-4895 withdrawals: credited at the end of the block, by no transaction."""
+    events = []
+    for position, withdrawal in enumerate(block.withdrawals or ()):
+        fields = _Fields(block, position, part="withdrawal")
+        withdrawal = fields.object(withdrawal, "withdrawal")
+        index = fields.quantity(withdrawal, "index", "withdrawal")
+        events.append(
+            {
+                "id": f"{chain_id}:{block.hash}:withdrawal:{index}",
+                "kind": "withdrawal",
+                "chain_id": chain_id,
+                "block_number": block.number,
+                "block_hash": block.hash,
+                "block_timestamp": block.timestamp,
+                "tx_hash": None,
+                "tx_index": None,
+                "log_index": None,
+                "to": fields.address(withdrawal, "address", "withdrawal"),
+                # the consensus layer counts in gwei
+                "value": str(fields.quantity(withdrawal, "amount", "withdrawal") * 10**9),
+                "validator_index": fields.quantity(withdrawal, "validatorIndex", "withdrawal"),
+                "withdrawal_index": index,
+            }
+        )
     return events
 
 
@@ -243,24 +304,25 @@ def _two_uint_arrays(data: str) -> tuple[list[int], list[int]]:
 
 
 class _Fields:
-    """Reads one transaction's fields, naming the block, transaction and field in every error."""
+    """Reads one transaction's (or withdrawal's) fields, naming the block, item and field in every error."""
 
-    __slots__ = ("block", "position")
+    __slots__ = ("block", "position", "item")
 
-    def __init__(self, block: RawBlock, position: int):
+    def __init__(self, block: RawBlock, position: int, part: str = "transaction"):
         self.block = block
         self.position = position
+        self.item = part
 
     def error(self, part: str, field: str, value: Any, problem: str) -> MalformedBlockError:
         return MalformedBlockError(
-            f"block {self.block.number} ({self.block.hash}): transaction {self.position} {part} field "
+            f"block {self.block.number} ({self.block.hash}): {self.item} {self.position} {part} field "
             f"{field!r} {problem}: {value!r:.100}"
         )
 
     def object(self, value: Any, part: str) -> dict:
         if not isinstance(value, dict):
             raise MalformedBlockError(
-                f"block {self.block.number} ({self.block.hash}): transaction {self.position} {part} "
+                f"block {self.block.number} ({self.block.hash}): {self.item} {self.position} {part} "
                 f"is {type(value).__name__}, not an object"
             )
         return value
@@ -300,14 +362,18 @@ class _Fields:
             raise self.error("transaction", "input", data, "is not a hex string")
         return selector
 
-    def status(self, receipt: dict) -> int:
+    def status(self, receipt: dict) -> int | None:
         if receipt.get("status") is None and receipt.get("root") is not None:
-            # Pre-Byzantium receipts carry a state root, no status; those transactions count as included.
-            return 1
+            # Pre-Byzantium receipts carry a state root and no status: whether it failed is not said.
+            return None
         status = self.quantity(receipt, "status", "receipt")
         if status not in (0, 1):
             raise self.error("receipt", "status", receipt.get("status"), "is neither 0x0 nor 0x1")
         return status
+
+    def tx_type(self, tx: dict) -> int:
+        # Nodes from before EIP-2718 send no type: every transaction then is a legacy one.
+        return 0 if tx.get("type") is None else self.quantity(tx, "type")
 
 
 _RECEIPT_FIELDS = frozenset({"gasUsed", "status", "contractAddress", "logs"})

@@ -1,12 +1,14 @@
-"""Read EVM blocks with their receipts: one batched JSON-RPC request per range of blocks."""
+"""Read EVM blocks with their receipts (and call traces where the chain reads them): one batched
+JSON-RPC request per range of blocks."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from blockhook.chain.rpc import JsonRpcClient, RpcError
+from blockhook.chain.traces import TRACE_FORMATS, trace_call
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +23,9 @@ class RawBlock:
     timestamp: int
     transactions: list[dict]
     receipts: list[dict]
+    withdrawals: list[dict] | None = None  # None before Shanghai: the block has no such field
+    traces: Any = None  # the node's answer to the trace call of `trace_format`; None when not read
+    trace_format: str | None = None
 
 
 class ChainReadError(RuntimeError):
@@ -36,14 +41,36 @@ class ChainReader(Protocol):
 
     def block_hash(self, number: int) -> str | None: ...
 
+    trace_format: str | None
+
+    def detect_trace_format(self) -> str | None: ...
+
 
 class RpcChainReader:
     """ChainReader over JSON-RPC: eth_getBlockReceipts when the node has it, else per-transaction receipts."""
 
-    def __init__(self, client: JsonRpcClient):
+    def __init__(self, client: JsonRpcClient, trace_format: str | None = None):
         self._client = client
         self._chain_id: int | None = None
         self._block_receipts = True  # until the node says it lacks eth_getBlockReceipts
+        self.trace_format = trace_format  # None: call traces are not read
+
+    def detect_trace_format(self) -> str | None:
+        """The first trace format the node serves for its head block, or None when it serves neither.
+
+        Only the node's refusal counts as "not served"; a node that cannot be reached raises
+        RpcUnavailable, so a passing outage never turns traces off."""
+        number = self.head()
+        for trace_format in TRACE_FORMATS:
+            method, params = trace_call(trace_format, number)
+            try:
+                answer = self._client.call(method, params)
+            except RpcError as error:
+                logger.info("node does not serve %s: %s", method, error.message)
+                continue
+            if isinstance(answer, list):
+                return trace_format
+        return None
 
     def chain_id(self) -> int:
         if self._chain_id is None:
@@ -81,17 +108,35 @@ class RpcChainReader:
     def _read_with_block_receipts(self, numbers: range) -> list[RawBlock]:
         calls = [("eth_getBlockByNumber", [hex(n), True]) for n in numbers]
         calls += [("eth_getBlockReceipts", [hex(n)]) for n in numbers]
+        calls += self._trace_calls(numbers)
         results = self._client.batch(calls)
-        blocks_found = _until_missing(results[: len(numbers)])
+        count = len(numbers)
+        blocks_found = _until_missing(results[:count])
+        receipts_of = results[count : 2 * count]
+        traces_of = results[2 * count :]
         raw_blocks = []
-        for number, block, receipts in zip(numbers, blocks_found, results[len(numbers) :], strict=False):
+        for position, (number, block) in enumerate(zip(numbers, blocks_found, strict=False)):
+            receipts = receipts_of[position]
             if receipts is None:
                 raise ChainReadError(
                     f"block {number}: node returned the block but no receipts (node behind or mid-reorg)"
                 )
-            raw_blocks.append(_raw_block(number, block, receipts))
+            raw_blocks.append(self._with_traces(_raw_block(number, block, receipts), traces_of, position))
         _check_links(raw_blocks)
         return raw_blocks
+
+    def _trace_calls(self, numbers: range) -> list[tuple[str, list]]:
+        if self.trace_format is None:
+            return []
+        return [trace_call(self.trace_format, n) for n in numbers]
+
+    def _with_traces(self, block: RawBlock, traces_of: list[Any], position: int) -> RawBlock:
+        if self.trace_format is None:
+            return block
+        traces = traces_of[position]
+        if traces is None:
+            raise ChainReadError(f"block {block.number}: node returned the block but no traces (node behind?)")
+        return replace(block, traces=traces, trace_format=self.trace_format)
 
     def _read_with_transaction_receipts(self, numbers: range) -> list[RawBlock]:
         blocks_found = _until_missing(
@@ -102,9 +147,10 @@ class RpcChainReader:
             tx_hashes += [
                 _hash(tx, "hash", number) for tx in _transactions(number, _block_object(number, block))
             ]
-        receipts = (
-            self._client.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes]) if tx_hashes else []
-        )
+        traced = range(numbers.start, numbers.start + len(blocks_found))
+        calls = [("eth_getTransactionReceipt", [h]) for h in tx_hashes] + self._trace_calls(traced)
+        results = self._client.batch(calls) if calls else []
+        receipts, traces_of = results[: len(tx_hashes)], results[len(tx_hashes) :]
         raw_blocks = []
         offset = 0
         for number, block in zip(numbers, blocks_found, strict=False):
@@ -116,7 +162,7 @@ class RpcChainReader:
                     raise ChainReadError(
                         f"block {number}: node has no receipt for {tx_hash} (node behind or mid-reorg)"
                     )
-            raw_blocks.append(_raw_block(number, block, block_receipts))
+            raw_blocks.append(self._with_traces(_raw_block(number, block, block_receipts), traces_of, len(raw_blocks)))
         _check_links(raw_blocks)
         return raw_blocks
 
@@ -164,6 +210,9 @@ def _raw_block(number: int, block: Any, receipts: Any) -> RawBlock:
             raise ChainReadError(
                 f"block {number}: receipt {position} belongs to block {receipt_block}, not {block_hash} (node mid-reorg?)"
             )
+    withdrawals = block.get("withdrawals")
+    if withdrawals is not None and not isinstance(withdrawals, list):
+        raise ChainReadError(f"block {number}: field withdrawals is {type(withdrawals).__name__}, not a list")
     return RawBlock(
         number=number,
         hash=block_hash,
@@ -171,6 +220,7 @@ def _raw_block(number: int, block: Any, receipts: Any) -> RawBlock:
         timestamp=_quantity(block.get("timestamp"), f"block {number} field timestamp"),
         transactions=transactions,
         receipts=receipts,
+        withdrawals=withdrawals,
     )
 
 

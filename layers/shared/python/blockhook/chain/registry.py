@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -50,6 +50,10 @@ class ChainConfig(BaseModel):
     poll_interval: float = Field(default=1.0, gt=0)
     max_blocks_per_batch: int = Field(default=25, ge=1, le=500)
     start_block: int | None = Field(default=None, ge=0)
+    # How call traces (internal_transfer events) are read: "auto" asks the node at start which
+    # format it serves; "call_tracer" (debug_traceBlockByNumber) or "parity" (trace_block) insist
+    # on one; "off" reads none.
+    traces: Literal["auto", "call_tracer", "parity", "off"] = "auto"
 
     @field_validator("rpc_urls")
     @classmethod

@@ -12,6 +12,8 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 
+from blockhook.chain.kinds import order_key
+
 MAX_EVENTS_PER_DELIVERY = 100
 DELIVERY_ID_PREFIX = "dlv_"
 BLOCK_FIELDS = ("number", "hash", "parent_hash", "timestamp")
@@ -30,21 +32,8 @@ def delivery_id(monitor_id: str, block_hash: str, removed: bool, chunk: int) -> 
 
 
 def event_sort_key(event: dict) -> tuple:
-    """(tx_index, log_index with None first, id): chain order, transaction kinds before their logs."""
-    tx_index = event.get("tx_index")
-    log_index = event.get("log_index")
-    if not isinstance(tx_index, int) or isinstance(tx_index, bool):
-        raise ValueError(f"event {event.get('id')!r} has no integer tx_index: {tx_index!r}")
-    if log_index is not None and (not isinstance(log_index, int) or isinstance(log_index, bool)):
-        raise ValueError(
-            f"event {event.get('id')!r} has a log_index that is neither null nor an integer: {log_index!r}"
-        )
-    return (
-        tx_index,
-        log_index is not None,
-        log_index if log_index is not None else -1,
-        str(event.get("id", "")),
-    )
+    """Chain order (chain/kinds.py order_key); ValueError for an event without its indexes."""
+    return order_key(event)
 
 
 def _block_header(block: Mapping) -> dict:

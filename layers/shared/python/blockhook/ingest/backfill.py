@@ -40,7 +40,7 @@ class BackfillRunner:
                 continue
             start = int(job.next_block)
             end = min(int(job.to_block), start + ingest.config.max_blocks_per_batch - 1)
-            blocks = ingest.reader.blocks(start, end)
+            blocks = ingest.read(start, end)
             if not blocks:
                 continue  # the node has not answered with them yet: try again next step
             ingest.publish(blocks, BackfillTarget(monitor_id, job.job_id))

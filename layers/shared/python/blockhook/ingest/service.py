@@ -20,10 +20,13 @@ from blockhook.chain.reader import ChainReader, ChainReadError, RawBlock
 from blockhook.chain.registry import ChainConfig
 from blockhook.chain.rpc import RpcError, RpcUnavailable
 from blockhook.store.chain_state import (
+    NO_TRACES,
     Checkpoint,
     CheckpointConflict,
     load_checkpoint,
     record_head,
+    record_trace_format,
+    recorded_trace_format,
     rewind_checkpoint,
     save_checkpoint,
 )
@@ -50,14 +53,49 @@ class ChainIngest:
         self.config = config
         self.reader = reader
         self.producer = producer
+        self._traces_decided = False
 
     @property
     def chain_id(self) -> int:
         return self.config.chain_id
 
+    def read(self, start: int, end: int) -> list[RawBlock]:
+        """Blocks start..end from the node, with call traces where this chain reads them."""
+        self._decide_traces()
+        return self.reader.blocks(start, end)
+
+    def _decide_traces(self) -> None:
+        """Once per process, before any block is read: which trace format the blocks are read with.
+
+        "auto" asks the node; a node that no longer answers for a format it served before keeps
+        that format (its blocks then fail to read and the chain waits, alarmed) rather than
+        silently losing internal transfers."""
+        if self._traces_decided:
+            return
+        wanted = self.config.traces
+        recorded = recorded_trace_format(self.chain_id)
+        if wanted == "off":
+            chosen = None
+        elif wanted != "auto":
+            chosen = wanted
+        else:
+            chosen = self.reader.detect_trace_format()
+            if chosen is None and recorded not in (None, NO_TRACES):
+                logger.error(
+                    "node no longer serves the call traces it served: still reading them",
+                    extra={"chain_id": self.chain_id, "trace_format": recorded},
+                )
+                chosen = recorded
+        if (chosen or NO_TRACES) != recorded:
+            record_trace_format(self.chain_id, chosen)
+        self.reader.trace_format = chosen
+        self._traces_decided = True
+        logger.info("call traces", extra={"chain_id": self.chain_id, "trace_format": chosen or NO_TRACES})
+
     def poll(self, should_stop: Callable[[], bool] = lambda: False) -> PollResult:
         """Publish every block up to the current head (or until told to stop)."""
         result = PollResult(self.chain_id)
+        self._decide_traces()
         checkpoint = load_checkpoint(self.chain_id)
         head = self.reader.head()
         result.head = head
@@ -74,13 +112,13 @@ class ChainIngest:
                     blocks = ahead.future.result()  # raises what the fetch raised, as a direct fetch would
                 else:
                     _discard(ahead)
-                    blocks = self.reader.blocks(next_number, last)
+                    blocks = self.read(next_number, last)
                 ahead = None
                 if not blocks:
                     break
                 accepted = _linked_prefix(checkpoint.hash, blocks)
                 if len(accepted) == last - next_number + 1 and last < head:
-                    ahead = _Prefetch(last + 1, pool.submit(self.reader.blocks, last + 1, min(head, last + size)))
+                    ahead = _Prefetch(last + 1, pool.submit(self.read, last + 1, min(head, last + size)))
                 if accepted:
                     self.publish(accepted)
                     checkpoint = save_checkpoint(checkpoint, [(b.number, b.hash) for b in accepted], head)

@@ -30,47 +30,35 @@ from typing import Any
 import cel
 from eth_utils import is_checksum_address
 
+from blockhook.chain import kinds
+from blockhook.chain.kinds import fields_of_type
+
 MAX_CONDITION_LENGTH = 4096  # as the API accepts; also keeps the Rust parser far from its stack limit
 UINT256_MAX = 2**256 - 1
 INT256_MIN = -(2**255)
 INT_ARGS_VARIABLE = "_int_args"  # the second CEL variable: args paths compared as integers, as bytes
-AMOUNT_FIELDS = frozenset({"value", "token_id"})
-# Fields holding lowercase hex, compared with string literals made lowercase too.
-HEX_FIELDS = frozenset(
-    {"from", "to", "token", "address", "operator", "contract_address", "selector", "tx_hash", "block_hash"}
-)
-
-_ADDRESS = "0x" + "ab" * 20
-_OTHER = "0x" + "cd" * 20
-_HASH = "0x" + "ef" * 32
-_COMMON = {
-    "id": f"1:{_HASH}:0:tx:transaction",
-    "chain_id": 1,
-    "block_number": 21000000,
-    "block_hash": _HASH,
-    "block_timestamp": 1730000000,
-    "tx_hash": _HASH,
-    "tx_index": 0,
-    "log_index": None,
+# Amounts are uint256 (compared as bytes, see above); hex fields are compared with string literals
+# made lowercase too.
+AMOUNT_FIELDS = fields_of_type(kinds.AMOUNT)
+HEX_FIELDS = fields_of_type(*kinds.HEX_TYPES)
+# Events for the trial evaluation at compile time: each kind's sample, each kind with its nullable
+# fields null, and the shapes a transaction takes (a creation, a failed call); their keys are also the
+# field names a condition may use. A log is tried with `args`.
+_VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
+    "transaction": (
+        {"to": None, "value": "0", "selector": "0x60806040", "gas_used": 500000},
+        {"value": "0", "selector": None, "status": 0, "contract_address": None},
+    ),
+    "log": ({"args": {}},),
 }
-# One or more sample events per kind (CONTRACT section 3) for the trial evaluation at compile
-# time; their keys are also the field names a condition may use, so a new event field goes here.
-SAMPLE_EVENTS: tuple[dict[str, Any], ...] = (
-    {**_COMMON, "kind": "transaction", "from": _ADDRESS, "to": _OTHER, "value": "1000",
-     "selector": "0xa9059cbb", "status": 1, "gas_used": 21000, "contract_address": None},
-    {**_COMMON, "kind": "transaction", "from": _ADDRESS, "to": None, "value": "0",
-     "selector": "0x60806040", "status": 1, "gas_used": 500000, "contract_address": _OTHER},
-    {**_COMMON, "kind": "transaction", "from": _ADDRESS, "to": _OTHER, "value": "0",
-     "selector": None, "status": 0, "gas_used": 21000, "contract_address": None},
-    {**_COMMON, "kind": "native_transfer", "from": _ADDRESS, "to": _OTHER, "value": "1000"},
-    {**_COMMON, "kind": "erc20_transfer", "log_index": 0, "token": _OTHER, "from": _ADDRESS, "to": _OTHER,
-     "value": "1000"},
-    {**_COMMON, "kind": "erc721_transfer", "log_index": 0, "token": _OTHER, "from": _ADDRESS, "to": _OTHER,
-     "token_id": "7"},
-    {**_COMMON, "kind": "erc1155_transfer", "log_index": 0, "token": _OTHER, "operator": _ADDRESS,
-     "from": _ADDRESS, "to": _OTHER, "token_id": "7", "value": "1000"},
-    {**_COMMON, "kind": "log", "log_index": 0, "address": _OTHER, "topics": [_HASH, _HASH, _HASH, _HASH],
-     "data": "0x" + "00" * 32, "args": {}},
+SAMPLE_EVENTS: tuple[dict[str, Any], ...] = tuple(
+    sample
+    for kind in kinds.KINDS
+    for sample in (
+        kind.sample(),
+        *(kind.sample(**variant) for variant in _VARIANTS.get(kind.name, ())),
+        kind.sample(**{field.name: None for field in kind.all_fields() if field.nullable}),
+    )
 )
 KNOWN_FIELDS = frozenset(name for sample in SAMPLE_EVENTS for name in sample)
 

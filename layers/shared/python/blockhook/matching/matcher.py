@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from blockhook.chain.kinds import EMITTER_FIELDS, PARTY_FIELDS
 from blockhook.matching.signatures import topic0
 
 TRANSFER_TOPIC = topic0("Transfer(address,address,uint256)")
@@ -24,15 +25,6 @@ _KIND_TOPICS: dict[str, frozenset[str]] = {
     "erc1155_transfer": frozenset({TRANSFER_SINGLE_TOPIC, TRANSFER_BATCH_TOPIC}),
 }
 _ERC1155_SUFFIX = ":erc1155_transfer"
-# The fields of each kind that hold its parties (`parties`); the watch index reads them directly.
-PARTY_FIELDS: dict[str, tuple[str, ...]] = {
-    "transaction": ("from", "to", "contract_address"),
-    "native_transfer": ("from", "to"),
-    "erc20_transfer": ("from", "to"),
-    "erc721_transfer": ("from", "to"),
-    "erc1155_transfer": ("from", "to"),
-    "log": ("address",),
-}
 
 
 @dataclass(frozen=True)
@@ -88,7 +80,8 @@ def parties(event: Mapping[str, Any]) -> list[str]:
 
 
 def emitter(event: Mapping[str, Any]) -> str | None:
-    return event.get("token") or (event.get("address") if event.get("kind") == "log" else None)
+    name = EMITTER_FIELDS.get(event.get("kind", ""))
+    return event.get(name) if name else None
 
 
 def event_topic0s(event: Mapping[str, Any]) -> frozenset[str]:

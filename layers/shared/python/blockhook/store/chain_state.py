@@ -96,6 +96,33 @@ def record_head(chain_id: int, head: int) -> None:
     )
 
 
+NO_TRACES = "none"
+
+
+def recorded_trace_format(chain_id: int) -> str | None:
+    """The trace format ingest reads this chain's blocks with, "none" when its node serves no traces,
+    or None when ingest has not decided yet."""
+    try:
+        return ChainStateModel.get(f"traces#{chain_id}", consistent_read=True).traces
+    except DoesNotExist:
+        return None
+
+
+def serves_traces(chain_id: int, configured: str) -> bool | None:
+    """Whether the chain's blocks are read with call traces: from its configuration ("auto", a
+    format or "off"), else as ingest recorded it; None while not known."""
+    if configured != "auto":
+        return configured != "off"
+    recorded = recorded_trace_format(chain_id)
+    return None if recorded is None else recorded != NO_TRACES
+
+
+def record_trace_format(chain_id: int, trace_format: str | None) -> None:
+    ChainStateModel(
+        f"traces#{chain_id}", chain_id=chain_id, traces=trace_format or NO_TRACES, updated_at=int(time.time())
+    ).save()
+
+
 def all_checkpoints() -> list[Checkpoint]:
     states = []
     for item in ChainStateModel.scan(ChainStateModel.key.startswith("chain#")):

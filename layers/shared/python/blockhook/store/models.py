@@ -125,6 +125,8 @@ class ChainStateModel(Model):
     window = ListAttribute(of=UnicodeAttribute, default=list)
     head = NumberAttribute(null=True)
     updated_at = NumberAttribute(null=True)
+    # On the item "traces#<chain_id>": the trace format the chain's blocks are read with, or "none".
+    traces = UnicodeAttribute(null=True)
 
 
 class VersionModel(Model):

@@ -19,13 +19,17 @@ from typing import Any, Required, TypedDict
 import msgspec
 import orjson
 
+from blockhook.chain.kinds import ADDRESS, fields_of_type
+
 MESSAGE_VERSION = 1
 MAX_MESSAGE_BYTES = 900_000
 
 
 _EVENT_STRINGS = ("id", "kind")
-_EVENT_INTEGERS = ("chain_id", "tx_index")
-_EVENT_OPTIONAL_STRINGS = ("from", "to", "contract_address", "address", "token", "operator")
+_EVENT_INTEGERS = ("chain_id",)
+_EVENT_OPTIONAL_INTEGERS = ("tx_index", "log_index")  # null on a withdrawal / the transaction kinds
+# The matcher reads the addresses (parties, emitters) as strings.
+_EVENT_OPTIONAL_STRINGS = tuple(sorted(fields_of_type(ADDRESS)))
 
 # What _check_event accepts, as a type msgspec checks in C (other keys are allowed and ignored).
 _CheckedEvent = TypedDict(
@@ -33,7 +37,7 @@ _CheckedEvent = TypedDict(
     {
         **{name: Required[str] for name in _EVENT_STRINGS},
         **{name: Required[int] for name in _EVENT_INTEGERS},
-        "log_index": int | None,
+        **{name: int | None for name in _EVENT_OPTIONAL_INTEGERS},
         **{name: str | None for name in _EVENT_OPTIONAL_STRINGS},
         "topics": list[str] | None,
     },
@@ -259,9 +263,9 @@ def _check_event(event: Any) -> None:
     for name in _EVENT_STRINGS:
         if not isinstance(event.get(name), str):
             raise MalformedMessage(f"event {name} is not a string: {event.get(name)!r}")
-    for name in (*_EVENT_INTEGERS, "log_index"):
+    for name in (*_EVENT_INTEGERS, *_EVENT_OPTIONAL_INTEGERS):
         value = event.get(name)
-        if (value is not None or name != "log_index") and (type(value) is not int):
+        if (value is not None or name in _EVENT_INTEGERS) and (type(value) is not int):
             raise MalformedMessage(f"event {name} is not an integer: {value!r}")
     for name in _EVENT_OPTIONAL_STRINGS:
         if event.get(name) is not None and not isinstance(event[name], str):
