@@ -36,6 +36,8 @@ _OPCODES = {
     "DUP1": 0x80, "DUP2": 0x81, "DUP3": 0x82, "DUP4": 0x83, "DUP5": 0x84, "DUP6": 0x85, "SWAP1": 0x90,
     "LOG0": 0xA0, "LOG1": 0xA1, "LOG2": 0xA2, "LOG3": 0xA3, "LOG4": 0xA4,
     "RETURN": 0xF3, "REVERT": 0xFD, "INVALID": 0xFE,
+    "LT": 0x10, "JUMP": 0x56, "GAS": 0x5A, "CREATE": 0xF0, "CALL": 0xF1, "DELEGATECALL": 0xF4, "CREATE2": 0xF5,
+    "SELFDESTRUCT": 0xFF,
 }  # fmt: skip
 
 
@@ -199,3 +201,46 @@ def uint_topic(value: int) -> str:
 
 def _word(value: int) -> str:
     return value.to_bytes(32, "big").hex()
+
+
+# ACTOR_RUNTIME does one thing with value, told by its calldata, so tests can build call trees of any shape:
+# word 0 the action (ACT_*), word 1 the target (the salt for CREATE2), word 2 the value, word 3 nonzero to
+# revert its own frame afterwards; the bytes after word 3 are the calldata it forwards (CALL, DELEGATECALL).
+# A call's failure is ignored, so a reverted inner frame leaves the outer one standing. Shorter calldata
+# (a plain payment) is accepted and does nothing.
+ACT_CALL, ACT_DELEGATECALL, ACT_CREATE, ACT_CREATE2, ACT_SELFDESTRUCT = range(5)
+
+ACTOR_RUNTIME: str = assemble(
+    128, "CALLDATASIZE", "LT", ("push_label", "stop"), "JUMPI",
+    128, "CALLDATASIZE", "SUB", 128, 0, "CALLDATACOPY",                          # memory[0:] = forwarded calldata
+    0, "CALLDATALOAD",
+    "DUP1", "ISZERO", ("push_label", "call"), "JUMPI",
+    "DUP1", ACT_DELEGATECALL, "EQ", ("push_label", "delegatecall"), "JUMPI",
+    "DUP1", ACT_CREATE, "EQ", ("push_label", "create"), "JUMPI",
+    "DUP1", ACT_CREATE2, "EQ", ("push_label", "create2"), "JUMPI",
+    0x20, "CALLDATALOAD", "SELFDESTRUCT",
+    ("label", "call"),
+    0, 0, 128, "CALLDATASIZE", "SUB", 0, 0x40, "CALLDATALOAD", 0x20, "CALLDATALOAD", "GAS", "CALL", "POP",
+    ("push_label", "end"), "JUMP",
+    ("label", "delegatecall"),
+    0, 0, 128, "CALLDATASIZE", "SUB", 0, 0x20, "CALLDATALOAD", "GAS", "DELEGATECALL", "POP",
+    ("push_label", "end"), "JUMP",
+    ("label", "create"),                                                         # init code: one STOP byte
+    1, "CALLDATASIZE", 0x40, "CALLDATALOAD", "CREATE", "POP",
+    ("push_label", "end"), "JUMP",
+    ("label", "create2"),
+    0x20, "CALLDATALOAD", 1, "CALLDATASIZE", 0x40, "CALLDATALOAD", "CREATE2", "POP",
+    ("label", "end"),
+    0x60, "CALLDATALOAD", ("push_label", "revert"), "JUMPI",
+    ("label", "stop"),
+    "STOP",
+    ("label", "revert"),
+    0, 0, "REVERT",
+)  # fmt: skip
+
+
+def act(action: int, target: str = "0x" + "00" * 20, value: int = 0, revert: bool = False, forward: str = "0x") -> str:
+    """Calldata for ACTOR_RUNTIME; nest calls by forwarding another act(...)."""
+    return (
+        "0x" + _word(action) + _word(int(target, 16)) + _word(value) + _word(int(revert)) + forward.removeprefix("0x")
+    )
