@@ -7,6 +7,9 @@ side in this run and alternating:
   (b) ingest: ChainIngest.poll catching up the same range with a real Tansu broker and a moto
       server (events, encoding, produce with acks=all, flush, checkpoint per batch).
 The figure is the ratio (b)/(a) of the best run of each (target <= 1.3).
+Then the cost of call traces (internal_transfer events): the first --trace-blocks blocks ingested
+with traces off and with trace_block, one after the other on the same chain, and fetched with
+traces, so ingest with traces is also compared with a limit that fetches them.
 
     .venv/bin/python bench/ingest_bench.py [--blocks 2000] [--transactions 100] [--rounds 2]
 """
@@ -31,8 +34,8 @@ from blockhook.chain.rpc import JsonRpcClient
 CHAIN_ID = 31337
 
 
-def fetch_only(url: str, first: int, last: int, batch: int) -> tuple[float, int, int]:
-    reader = RpcChainReader(JsonRpcClient([url]))
+def fetch_only(url: str, first: int, last: int, batch: int, traces: str | None = None) -> tuple[float, int, int]:
+    reader = RpcChainReader(JsonRpcClient([url]), traces)
     started = time.perf_counter()
     blocks = transactions = 0
     for start in range(first, last + 1, batch):
@@ -42,7 +45,7 @@ def fetch_only(url: str, first: int, last: int, batch: int) -> tuple[float, int,
     return time.perf_counter() - started, blocks, transactions
 
 
-def ingest_once(url: str, bootstrap: str, first: int, last: int, batch: int) -> tuple[float, int]:
+def ingest_once(url: str, bootstrap: str, first: int, last: int, batch: int, traces: str = "off") -> tuple[float, int]:
     from blockhook.ingest.service import ChainIngest
     from blockhook.store.models import ChainStateModel
     from blockhook.streaming.producer import BlockProducer, ensure_topic
@@ -52,16 +55,26 @@ def ingest_once(url: str, bootstrap: str, first: int, last: int, batch: int) -> 
     topic = "bench-blocks-" + uuid.uuid4().hex[:8]
     ensure_topic(bootstrap, topic, partitions=1)
     producer = BlockProducer(bootstrap, topic)
-    config = ChainConfig(chain_id=CHAIN_ID, rpc_urls=[url], start_block=first, max_blocks_per_batch=batch)
+    config = ChainConfig(chain_id=CHAIN_ID, rpc_urls=[url], start_block=first, max_blocks_per_batch=batch,
+                         traces=traces)
     ingest = ChainIngest(config, RpcChainReader(JsonRpcClient([url])), producer)
+    wanted = last - first + 1
+    produced = [0]
+    send_block = producer.send_block
+
+    def counted(*args, **kwargs):
+        produced[0] += 1
+        return send_block(*args, **kwargs)
+
+    producer.send_block = counted  # the poll stops at `last` (batches of `batch` blocks) even below the head
     try:
         started = time.perf_counter()
-        result = ingest.poll()
+        result = ingest.poll(should_stop=lambda: produced[0] >= wanted)
         elapsed = time.perf_counter() - started
     finally:
         producer.close()
-    if result.error or result.blocks != last - first + 1:
-        raise RuntimeError(f"ingest published {result.blocks} of {last - first + 1} blocks: {result.error}")
+    if result.error or result.blocks < wanted:
+        raise RuntimeError(f"ingest published {result.blocks} of {wanted} blocks: {result.error}")
     return elapsed, result.blocks
 
 
@@ -80,6 +93,7 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=100)
     parser.add_argument("--batch", type=int, default=25, help="blocks per batch (the chain default)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating (fetch, ingest) rounds; best counts")
+    parser.add_argument("--trace-blocks", type=int, default=400, help="blocks ingested with and without traces")
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -104,6 +118,11 @@ def main() -> None:
                     fetches.append(fetch_seconds)
                     ingest_seconds, _ = ingest_once(node.url, bootstrap, first, last, options.batch)
                     ingests.append(ingest_seconds)
+                traced_last = min(last, first + options.trace_blocks // options.batch * options.batch - 1)
+                traced_blocks = traced_last - first + 1
+                plain_seconds, _ = ingest_once(node.url, bootstrap, first, traced_last, options.batch)
+                traced_seconds, _ = ingest_once(node.url, bootstrap, first, traced_last, options.batch, "parity")
+                fetch_traced_seconds, _, _ = fetch_only(node.url, first, traced_last, options.batch, "parity")
         finally:
             node.stop()
 
@@ -126,6 +145,16 @@ def main() -> None:
         "ratio_ingest_over_fetch": round(ingest / fetch, 3),
         "target_ratio": 1.3,
         "meets_target": ingest / fetch <= 1.3,
+        "tracing": {
+            "what": "the same blocks ingested with traces off, then with trace_block (Parity format, what ingest picks on a node that serves it, "
+                    "in the same batched request), one after the other; and fetched with traces",
+            "blocks": traced_blocks,
+            "ingest_without_traces_blocks_per_second": round(traced_blocks / plain_seconds, 1),
+            "ingest_with_traces_blocks_per_second": round(traced_blocks / traced_seconds, 1),
+            "fetch_with_traces_blocks_per_second": round(traced_blocks / fetch_traced_seconds, 1),
+            "traced_over_untraced_time": round(traced_seconds / plain_seconds, 2),
+            "traced_ingest_over_traced_fetch_time": round(traced_seconds / fetch_traced_seconds, 2),
+        },
     }
     path = common.write_result("ingest", result)
     print(f"fetch-only {fetch:.2f}s, ingest {ingest:.2f}s, ratio {ingest / fetch:.2f} "

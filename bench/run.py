@@ -73,6 +73,10 @@ def rows(name: str, r: dict) -> list[tuple[str, str, str, str]]:
             ("ingest: blocks/s (events/s)", f"{r['ingest_blocks_per_second']} ({r['ingest_events_per_second']:,})",
              "-", "-"),
             ("fetch-only: blocks/s", f"{r['fetch_only_blocks_per_second']}", "-", "-"),
+            *([("ingest: blocks/s without / with call traces",
+                f"{t['ingest_without_traces_blocks_per_second']} / {t['ingest_with_traces_blocks_per_second']} "
+                f"({t['traced_over_untraced_time']}x the time; {t['traced_ingest_over_traced_fetch_time']}x a "
+                f"fetch with traces)", "-", "-")] if (t := r.get("tracing")) else []),
         ]
     if name == "profile_ingest":
         stages = ", ".join(f"{k.split(' ')[0]} {v}" for k, v in r["us_per_block"].items())

@@ -21,10 +21,14 @@ from blockhook.local.api_gateway import proxy_event
 from blockhook.local.lambdas import LocalFunction
 
 KEY_A, KEY_B = "key-a", "key-b"
+NO_TRACES, TRACED, AUTO_TRACES = 424201, 424202, 424203  # chains of these tests alone
 CHAINS = {
     "chains": [
         {"chain_id": 31337, "rpc_urls": ["http://127.0.0.1:9"]},
         {"chain_id": 1, "rpc_urls": ["http://127.0.0.1:9"]},
+        {"chain_id": NO_TRACES, "rpc_urls": ["http://127.0.0.1:9"], "traces": "off"},
+        {"chain_id": TRACED, "rpc_urls": ["http://127.0.0.1:9"], "traces": "call_tracer"},
+        {"chain_id": AUTO_TRACES, "rpc_urls": ["http://127.0.0.1:9"]},
     ]
 }
 ERROR_STATUSES = {400, 401, 403, 404, 409, 413, 422, 429}
@@ -920,3 +924,52 @@ def test_neither_api_keys_nor_secrets_reach_the_logs(api, caplog, capsys):
     logs = caplog.text + captured.out + captured.err
     for secret in (KEY_A, KEY_B, created["secret"]):
         assert secret not in logs
+
+
+# --- call traces -------------------------------------------------------------------------------
+
+
+def test_chains_say_whether_they_serve_call_traces(api):
+    from blockhook.store.chain_state import record_trace_format
+    from blockhook.store.models import ChainStateModel
+
+    def traces() -> dict[int, Any]:
+        answer = api.call("GET", "/v1/chains")
+        assert answer.status == 200, answer.raw
+        return {chain["chain_id"]: chain["traces"] for chain in answer.body["items"]}
+
+    ChainStateModel(f"traces#{AUTO_TRACES}").delete()
+    assert {chain_id: traces()[chain_id] for chain_id in (NO_TRACES, TRACED, AUTO_TRACES)} == {
+        NO_TRACES: False, TRACED: True, AUTO_TRACES: None  # "auto": not known until ingest asked the node
+    }  # fmt: skip
+    record_trace_format(AUTO_TRACES, "parity")
+    assert traces()[AUTO_TRACES] is True
+    record_trace_format(AUTO_TRACES, None)
+    assert traces()[AUTO_TRACES] is False
+
+
+def test_internal_transfer_only_on_chains_that_serve_call_traces(api):
+    from blockhook.store.chain_state import record_trace_format
+
+    def create(chain_ids: list[int], kinds: list[str]):
+        body = {"name": "payouts", "chain_ids": chain_ids, "webhook_url": WEBHOOK, "filters": {"kinds": kinds}}
+        return api.call("POST", "/v1/monitors", body)
+
+    refused = assert_error(create([TRACED, NO_TRACES], ["internal_transfer"]), 422, "traces_unavailable")
+    assert str(NO_TRACES) in refused["message"] and "internal_transfer" in refused["message"]
+    assert create([TRACED], ["native_transfer", "internal_transfer"]).status == 201
+    assert create([NO_TRACES], ["native_transfer", "withdrawal"]).status == 201
+
+    record_trace_format(AUTO_TRACES, None)
+    assert_error(create([AUTO_TRACES], ["internal_transfer"]), 422, "traces_unavailable")
+    from blockhook.store.models import ChainStateModel
+
+    ChainStateModel(f"traces#{AUTO_TRACES}").delete()
+    assert_error(create([AUTO_TRACES], ["internal_transfer"]), 422, "traces_unknown")
+    record_trace_format(AUTO_TRACES, "call_tracer")
+    assert create([AUTO_TRACES], ["internal_transfer"]).status == 201
+
+    plain = api.create(chain_ids=[NO_TRACES], filters={"kinds": ["native_transfer"]})
+    path = f"/v1/monitors/{plain['id']}"
+    assert_error(api.call("PATCH", path, {"filters": {"kinds": ["internal_transfer"]}}), 422, "traces_unavailable")
+    assert api.call("GET", path).body["filters"]["kinds"] == ["native_transfer"]  # nothing changed

@@ -1,7 +1,7 @@
 """Value moved by real contracts on Anvil, as events, against two independent readings.
 
-Each scenario is one transaction in its own block. Its events are read with the callTracer (the format
-ingest picks on Anvil) and must equal (1) the internal transfers Anvil's `trace_block` gives for the same
+Each scenario is one transaction in its own block. Its events are read with `trace_block` (the format
+ingest picks on Anvil) and must equal (1) the internal transfers Anvil's callTracer gives for the same
 block, and (2) the balance changes of every account involved: what the events say each account received
 minus what it sent, minus the gas a sender paid, is exactly what its balance did.
 """
@@ -92,9 +92,9 @@ def balance(url: str, address: str, number: int) -> int:
 def check_against_both_readings(url: str, receipt: dict) -> list[dict]:
     """The scenario's events, once both independent readings agreed with them."""
     number = int(receipt["blockNumber"], 16)
-    events = read(url, number, CALL_TRACER)
+    events = read(url, number, PARITY)
     internal = [e for e in events if e["kind"] == "internal_transfer"]
-    assert internal == [e for e in read(url, number, PARITY) if e["kind"] == "internal_transfer"]
+    assert internal == [e for e in read(url, number, CALL_TRACER) if e["kind"] == "internal_transfer"]
 
     moved = [e for e in events if e["kind"] in MOVING]
     accounts = {e[side] for e in moved for side in ("from", "to")} | {receipt["from"].lower()}

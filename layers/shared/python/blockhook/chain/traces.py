@@ -16,7 +16,9 @@ from typing import Any
 
 CALL_TRACER = "call_tracer"
 PARITY = "parity"
-TRACE_FORMATS = (CALL_TRACER, PARITY)
+# In the order ingest asks a node for them: where a node serves both, trace_block is the cheaper by far
+# (Anvil: ~8 ms against ~2.8 s for a block of 100 transactions).
+TRACE_FORMATS = (PARITY, CALL_TRACER)
 
 _CALL_TRACER_OPTIONS = {"tracer": "callTracer"}
 _MOVES_VALUE = {"CALL": "call", "CREATE": "create", "CREATE2": "create2", "SELFDESTRUCT": "selfdestruct"}
