@@ -105,6 +105,24 @@ class Block:
         self.events.append(event)
         return event
 
+    def internal(self, tx_index: int, trace_address: str, sender: str, to: str, value: int) -> dict:
+        event = {
+            **self._common("internal_transfer", tx_index, None), "from": sender, "to": to, "value": str(value),
+            "call_type": "call", "trace_address": trace_address,
+        }
+        event["id"] += f":{trace_address}"
+        self.events.append(event)
+        return event
+
+    def withdrawal(self, index: int, to: str, value: int) -> dict:
+        event = {
+            **self._common("withdrawal", 0, None), "id": f"{self.header.chain_id}:{self.header.hash}:withdrawal:{index}",
+            "tx_hash": None, "tx_index": None, "to": to, "value": str(value), "validator_index": 7,
+            "withdrawal_index": index,
+        }
+        self.events.append(event)
+        return event
+
     def log(self, tx_index: int, log_index: int, address: str, topics: list[str]) -> dict:
         event = {**self._common("log", tx_index, log_index), "address": address, "topics": topics, "data": "0x"}
         self.events.append(event)
@@ -172,6 +190,24 @@ def test_watched_events_become_recorded_and_queued_deliveries(service, queue_url
         (vault_transfer["id"], [contract], {contract: "vault"})
     ]
     assert sorted(drain(queue_url)) == sorted([wallet_delivery.delivery_id, vault_delivery.delivery_id])
+
+
+def test_internal_transfers_and_withdrawals_are_delivered_in_chain_order(service, queue_url, tenant_id, chain_id):
+    exchange, router, stranger = new_address(), new_address(), new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["internal_transfer", "withdrawal", "transaction"], [(exchange, "hot")])
+    block = Block(chain_id)
+    block.withdrawal(41, exchange, 32 * 10**18)  # listed first, credited after every transaction
+    block.withdrawal(40, stranger, 1)
+    payout = block.internal(3, "0.10", router, exchange, 5)
+    earlier = block.internal(3, "0.2", router, exchange, 6)  # "0.2" comes before "0.10" in the call tree
+    sent = block.transaction(3, exchange, router)
+    block.internal(4, "0", router, stranger, 1)
+
+    service.process(block.encode())
+
+    events = payload_of(only_delivery(monitor).delivery_id)["events"]
+    assert [e["id"] for e in events] == [sent["id"], earlier["id"], payout["id"], block.events[0]["id"]]
+    assert events[-1]["matched_addresses"] == [exchange] and events[-1]["labels"] == {exchange: "hot"}
 
 
 def test_repeated_messages_record_nothing_new_and_resend_only_unattempted(service, queue_url, tenant_id, chain_id):
