@@ -75,3 +75,63 @@ def test_a_reported_record_and_the_rest_of_its_partition_come_again(kafka_bootst
 
     assert matcher.failed
     assert matcher.seen == [(0, b"block-0"), (1, b"block-1"), (2, b"block-2"), (3, b"block-3")]
+
+
+class AnswersGarbageOnce:
+    """A matcher stand-in whose first answer is not a partial batch response (a handler bug): the poller
+    itself then raises, after the matcher did its work but before any commit."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.seen: list[int] = []
+        self.lock = threading.Lock()
+
+    def invoke(self, event, stop=None):
+        with self.lock:
+            self.calls += 1
+            self.seen += [record["offset"] for records in event["records"].values() for record in records]
+            return ["not", "an", "answer"] if self.calls == 1 else {"batchItemFailures": []}
+
+
+def test_a_poller_that_raises_is_restarted_and_skips_nothing(kafka_bootstrap, caplog):
+    topic = "poller-" + uuid.uuid4().hex[:8]
+    ensure_topic(kafka_bootstrap, topic, partitions=1)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    for n in range(3):
+        producer.send(topic, key=b"1", value=f"block-{n}".encode())
+    producer.flush()
+    producer.close()
+
+    matcher = AnswersGarbageOnce()
+    poller = KafkaPoller(matcher, kafka_bootstrap, topic, group="g-" + uuid.uuid4().hex[:6])
+    poller.restart_delay = 0.1
+    poller.start()
+    try:
+        give_up = time.monotonic() + 20
+        while time.monotonic() < give_up and matcher.calls < 2:
+            time.sleep(0.1)
+        time.sleep(0.5)  # anything more would show up now
+    finally:
+        poller.stop()
+
+    assert poller.restarts == 1 and poller.fatal is None
+    assert "kafka-poller failed; restarting it" in caplog.text
+    # Nothing was committed before the failure: the restarted poller hands the same records again.
+    assert matcher.seen == [0, 1, 2, 0, 1, 2]
+
+
+def test_a_poller_that_cannot_run_at_all_says_so_and_stops(caplog):
+    reported = []
+    poller = KafkaPoller(AnswersGarbageOnce(), "127.0.0.1:9", "blocks", group="g-dead")  # no broker there
+    poller.restart_delay = 0.05
+    poller.bootstrap_timeout_ms = 300
+    poller.on_fatal = reported.append
+    poller.start()
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up and poller.alive:
+        time.sleep(0.1)
+    poller.stop()
+
+    assert reported == [poller]
+    assert poller.fatal.startswith(f"kafka-poller could not start ({poller.max_failed_starts} tries): ")
+    assert "Unable to bootstrap from 127.0.0.1:9" in poller.fatal

@@ -26,14 +26,16 @@ def main() -> int:
     parent = os.getppid()
     try:
         # Also stop when whoever started us (make, a test) is gone, so no server is orphaned.
-        while not stopped.wait(0.5) and os.getppid() == parent:
+        while not stopped.wait(0.5) and os.getppid() == parent and not system.failed.is_set():
             pass
     except KeyboardInterrupt:
         pass
+    if system.failed.is_set():
+        print(f"blockhook is stopping: {system.failure}", file=sys.stderr, flush=True)
     print("stopping...", flush=True)
     system.stop()
     print("stopped", flush=True)
-    return 0
+    return 1 if system.failed.is_set() else 0
 
 
 if __name__ == "__main__":

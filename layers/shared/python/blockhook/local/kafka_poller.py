@@ -62,6 +62,7 @@ def first_failed_offsets(answer: dict[str, Any]) -> dict[str, int]:
 
 class KafkaPoller(BackgroundWorker):
     name = "kafka-poller"
+    bootstrap_timeout_ms = 10_000  # per start; a broker that does not answer makes it a failed start
 
     def __init__(
         self, function: LocalFunction, bootstrap: str, topic: str, group: str, batch_size: int = 100
@@ -75,12 +76,16 @@ class KafkaPoller(BackgroundWorker):
 
     def _run(self) -> None:
         consumer = KafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest"
+            bootstrap_servers=self.bootstrap, group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
+            bootstrap_timeout_ms=self.bootstrap_timeout_ms,
         )
         try:
             partitions = [TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or [])]
             consumer.assign(partitions)
             self._rewind(consumer, partitions)
+            self.ready()
+            # Anything that raises from here (a commit the broker refused, say) restarts this poller,
+            # which resumes at the committed offsets: those records are matched again, never skipped.
             while not self.stop_event.is_set():
                 batch = consumer.poll(timeout_ms=100, max_records=self.batch_size)
                 if not batch:

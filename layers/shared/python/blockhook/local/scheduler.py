@@ -38,6 +38,7 @@ class Scheduler(BackgroundWorker):
         self.function = function
 
     def _run(self) -> None:
+        self.ready()
         while not self.stop_event.is_set():
             try:
                 self.function.invoke(scheduled_event(), self.stop_event)

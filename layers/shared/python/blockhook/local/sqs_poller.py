@@ -48,6 +48,9 @@ class SqsPoller(BackgroundWorker):
         queue_arn = self._client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
+        self.ready()
+        # A failure to delete handled messages restarts this poller; those messages come back after their
+        # visibility timeout and their deliveries' claims keep them from being posted twice.
         while not self.stop_event.is_set():
             try:
                 messages = self._client.receive_message(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class LocalSystem:
         self.workers: list = []
         self.api = None
         self.chains: list = []
+        # Set when a worker cannot run at all: `make up` then stops and says why.
+        self.failed = threading.Event()
+        self.failure: str | None = None
 
     def start(self) -> LocalSystem:
         try:
@@ -121,10 +125,17 @@ class LocalSystem:
         deliver = LocalFunction("deliver", 30)
         self.api = ApiGatewayServer(api, options.api_port).start()
         self.workers = [
-            SqsPoller(deliver, config.delivery_queue_url).start(),
-            KafkaPoller(matcher, bootstrap, config.kafka_topic, config.kafka_consumer_group).start(),
-            Scheduler(ingest).start(),
+            SqsPoller(deliver, config.delivery_queue_url),
+            KafkaPoller(matcher, bootstrap, config.kafka_topic, config.kafka_consumer_group),
+            Scheduler(ingest),
         ]
+        for worker in self.workers:
+            worker.on_fatal = self._worker_failed
+            worker.start()
+
+    def _worker_failed(self, worker) -> None:
+        self.failure = worker.fatal
+        self.failed.set()
 
     def _spawn(self, process: ServerProcess) -> None:
         self.processes.append(process)
