@@ -26,6 +26,14 @@ INGEST_LAG_SECONDS = 300
 MIN_INGEST_LAG_BLOCKS = 10
 # Matcher: records of `blocks` not yet matched. A block per record, so this is blocks behind.
 MATCHER_OFFSET_LAG = 100
+# Matcher records reported failed (retried by the mapping forever, so their chains wait): alarm once
+# they keep failing for this many 5-minute periods in a row, past a throttle or a deploy.
+MATCHER_FAILING_PERIODS = 2
+# Ingest published blocks but the matcher was not invoked at all, for this many periods in a row.
+MATCHER_SILENT_PERIODS = 3
+# The oldest message on the deliveries queue: retries wait at most 15 minutes per message (SQS's delay
+# limit; longer waits hop), so an older message means deliver is not taking them.
+DELIVERY_MESSAGE_MAX_AGE_SECONDS = 1800
 # Share of deliveries that ran out of attempts, over an hour with at least a few outcomes.
 DELIVERY_FAILURE_RATE = 0.10
 MIN_DELIVERY_OUTCOMES = 10
@@ -112,6 +120,52 @@ class Monitoring(Construct):
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
 
+        def own(name: str, service: str) -> cw.Metric:
+            return cw.Metric(
+                namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": f"blockhook-{service}"},
+                statistic="Sum", period=PERIOD,
+            )  # fmt: skip
+
+        failed_records = own("MatcherFailedRecords", "matcher")
+        alarm(
+            "MatcherFailedRecords",
+            alarm_description="The matcher keeps failing records; the mapping retries them forever, so their chains "
+            "wait: see the runbook in docs/deploy.md",
+            metric=failed_records,
+            threshold=0,
+            evaluation_periods=MATCHER_FAILING_PERIODS,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        silent = cw.MathExpression(
+            expression="IF(FILL(blocks, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)",
+            using_metrics={
+                "blocks": own("IngestBlocks", "ingest"),
+                "invocations": functions.matcher.metric_invocations(period=PERIOD, statistic="Sum"),
+            },
+            label="ingest publishes, matcher not invoked",
+            period=PERIOD,
+        )
+        alarm(
+            "MatcherNotInvoked",
+            alarm_description="Ingest publishes blocks but the matcher is not invoked (mapping disabled or failing)",
+            metric=silent,
+            threshold=0,
+            evaluation_periods=MATCHER_SILENT_PERIODS,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+        )
+        oldest = delivery_queue.queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum")
+        alarm(
+            "DeliveriesOldestMessage",
+            alarm_description="Delivery messages wait on the queue: the deliver function is not taking them",
+            metric=oldest,
+            threshold=DELIVERY_MESSAGE_MAX_AGE_SECONDS,
+            evaluation_periods=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
         dlq_depth = delivery_queue.dead_letters.metric_approximate_number_of_messages_visible(
             period=PERIOD, statistic="Maximum"
         )
@@ -164,7 +218,7 @@ class Monitoring(Construct):
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=None)
         self.dashboard.add_widgets(
             cw.GraphWidget(title="Ingest lag (blocks)", left=widgets_lag, width=12),
-            cw.GraphWidget(title="Matcher offset lag (records)", left=[offset_lag], width=12),
+            cw.GraphWidget(title="Matcher offset lag (records)", left=[offset_lag], right=[failed_records], width=12),
         )
         self.dashboard.add_widgets(
             cw.GraphWidget(

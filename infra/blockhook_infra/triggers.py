@@ -17,14 +17,14 @@ from .topics import Topics
 
 MATCHER_BATCH_SIZE = 100
 DELIVER_BATCH_SIZE = 10
-# Error handling of the matcher's MSK mapping (provisioned mode only). A failing record is retried
-# (with the batch bisected) this many times before its batch goes to the failed-batches bucket: enough
-# to ride out throttling or a deploy, bounded so that one poison block cannot stall its chain forever.
-MATCHER_RETRY_ATTEMPTS = 10
-# Lambda's maximum (7 days), which is also MSK Serverless's default retention. The age counts for a
-# lagging matcher too, not only for failures: a shorter one would drop blocks of a matcher that fell
-# behind, so only records older than the topic keeps anyway are given up.
-MATCHER_MAX_RECORD_AGE = Duration.days(7)
+# Error handling of the matcher's MSK mapping (provisioned mode only): a block the matcher could not
+# process is never passed over. The matcher reports exactly the records that failed (a dependency down
+# or throttled, a bug), and the mapping retries them forever (-1) and at any age (-1): that partition,
+# and so its chains, wait, and the alarms on failed records and on matcher lag fire. Records that are
+# provably not blocks of ours (malformed) are counted and answered as done by the matcher itself.
+# docs/deploy.md's runbook says how an operator resumes.
+MATCHER_RETRY_ATTEMPTS = -1
+MATCHER_MAX_RECORD_AGE_SECONDS = -1
 # Provisioned pollers: one at least (no cold start of the mapping), and no more than the topic has
 # partitions (a poller per partition is all the parallelism the order per chain allows).
 MATCHER_MIN_POLLERS = 1
@@ -74,15 +74,22 @@ class Triggers(Construct):
             report_batch_item_failures=True,
             bisect_batch_on_error=True,
             retry_attempts=MATCHER_RETRY_ATTEMPTS,
-            max_record_age=MATCHER_MAX_RECORD_AGE,
+            # Receives nothing while retries are infinite; an operator who bounds them to move past a
+            # poison block (the runbook's last resort) finds the skipped batch's coordinates here.
             on_failure=sources.S3OnFailureDestination(failed_batches.bucket),
+            # The mapping's own metrics: events polled, processed, failed; Kafka consumer lag.
+            metrics_config=lambda_.MetricsConfig(
+                metrics=[lambda_.MetricType.EVENT_COUNT, lambda_.MetricType.ERROR_COUNT,
+                         lambda_.MetricType.KAFKA_METRICS]
+            ),
         )
         functions.matcher.add_event_source(self.matcher_source)
-        # The mapping must not start polling before the topic exists.
-        mapping = functions.matcher.node.find_all()
-        for child in mapping:
+        for child in functions.matcher.node.find_all():
             if isinstance(child, lambda_.CfnEventSourceMapping):
+                # The mapping must not start polling before the topic exists.
                 child.node.add_dependency(topics.blocks)
+                # Infinite age: the construct takes a Duration, which cannot say -1.
+                child.add_property_override("MaximumRecordAgeInSeconds", MATCHER_MAX_RECORD_AGE_SECONDS)
 
         # deliver answers which messages failed; only those come back, not the whole batch.
         functions.deliver.add_event_source(

@@ -50,8 +50,10 @@ def test_matcher_mapping_is_provisioned_with_partial_batch_responses(by_type: di
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["ProvisionedPollerConfig"] == {"MinimumPollers": 1, "MaximumPollers": 3}
     assert props["BisectBatchOnFunctionError"] is True
-    assert props["MaximumRetryAttempts"] == 10  # bounded: -1 would be forever
-    assert props["MaximumRecordAgeInSeconds"] == 7 * 24 * 3600
+    # Never past a block the matcher could not process: retried forever, at any age.
+    assert props["MaximumRetryAttempts"] == -1
+    assert props["MaximumRecordAgeInSeconds"] == -1
+    assert props["MetricsConfig"] == {"Metrics": ["EventCount", "ErrorCount", "KafkaMetrics"]}
 
 
 def test_matcher_failed_batches_go_to_a_private_encrypted_bucket(
@@ -279,6 +281,30 @@ def test_matcher_offset_lag_dlq_and_function_error_alarms(alarms: dict, function
     assert dlq["Threshold"] == 0
     errors = alarm_on(alarms, "Errors")
     assert sorted(a["Dimensions"][0]["Value"]["Ref"] for a in errors) == sorted(lid for lid, _ in functions.values())
+
+
+def test_failed_matcher_records_alarm_while_they_keep_failing(alarms: dict) -> None:
+    (alarm,) = alarm_on(alarms, "MatcherFailedRecords")
+    assert alarm["Namespace"] == "blockhook" and alarm["Statistic"] == "Sum"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "blockhook-matcher"}]
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["ComparisonOperator"]) == (
+        0, 2, "GreaterThanThreshold"
+    )
+
+
+def test_a_matcher_not_invoked_while_ingest_publishes_alarms_and_silence_breaches(alarms: dict, functions: dict) -> None:
+    (alarm,) = [a for a in alarms.values() if any("FILL(invocations, 0) == 0" in m.get("Expression", "")
+                                                   for m in a.get("Metrics", []))]  # fmt: skip
+    stats = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert stats["blocks"]["MetricName"] == "IngestBlocks"
+    assert stats["invocations"]["MetricName"] == "Invocations"
+    assert stats["invocations"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": functions["matcher"][0]}}]
+    assert alarm["TreatMissingData"] == "breaching" and alarm["EvaluationPeriods"] == 3
+
+
+def test_the_oldest_delivery_message_alarms(alarms: dict) -> None:
+    (alarm,) = alarm_on(alarms, "ApproximateAgeOfOldestMessage")
+    assert alarm["Threshold"] == 1800 and alarm["Statistic"] == "Maximum"
 
 
 def test_delivery_failure_rate_alarm_uses_the_deliver_metrics(alarms: dict) -> None:
