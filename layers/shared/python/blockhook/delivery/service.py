@@ -1,7 +1,8 @@
 """Deliveries as a small state machine: pending -> delivered, or pending -> retrying -> ... -> failed.
 
 `enqueue` writes the record before its queue message, under an id derived from
-(monitor, block, removed, chunk), so a repeat of the same matches writes nothing new.
+(monitor, block, removed, chunk, generation), so a repeat of the same matches writes nothing new.
+It is the one place deliveries are created.
 `attempt` posts once and records the outcome; a retry is a delayed queue message, never
 a sleeping function.
 
@@ -150,16 +151,18 @@ class DeliveryService:
         events: Sequence[dict[str, Any]],
         removed: bool = False,
         block_part: int | str | None = None,
+        generation: int = 0,
     ) -> list[str]:
         """Record and queue the deliveries of one monitor's events of one block.
 
         `block_part` tells apart the chunks of a block that crossed Kafka in several
-        messages, and backfill runs from live delivery, so their deliveries get distinct ids."""
+        messages, and backfill runs from live delivery, so their deliveries get distinct ids;
+        `generation` tells apart each time the block came back after a revert."""
         block_key = header.hash if block_part is None else f"{header.hash}#{block_part}"
-        payloads = build_payloads(monitor_id, header.chain_id, header.as_payload_block(), events, removed)
+        payloads = build_payloads(monitor_id, header.chain_id, header.as_payload_block(), events, removed, generation)
         if block_part is not None:
             for chunk, payload in enumerate(payloads):
-                payload["id"] = make_delivery_id(monitor_id, block_key, removed, chunk)
+                payload["id"] = make_delivery_id(monitor_id, block_key, removed, chunk, generation)
         to_queue = []
         for payload in payloads:
             record, created = record_delivery(tenant_id, payload)

@@ -176,7 +176,9 @@ class MatchModel(Model):
     released once confirmed, and taken back with a `removed` delivery if the block is replaced.
 
     Status: pending (waiting for confirmations) -> sent, or pending -> dropped (reverted
-    before it was sent), or sent -> removed (reverted after it was sent)."""
+    before it was sent), or sent -> removed (reverted after it was sent). A removed or dropped
+    match whose block is canonical again starts a new generation, pending or sent: each
+    generation's deliveries have ids of their own (store/matches.py)."""
 
     class Meta:
         table_name = _table("BLOCKHOOK_MATCHES_TABLE", "blockhook-matches")
@@ -196,6 +198,11 @@ class MatchModel(Model):
     release_at = NumberAttribute(null=True)  # block number at which it is deep enough
     pending_chain = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL once settled
+    generation = NumberAttribute(null=True)  # times the block came back after a revert (absent: 0)
+    # The topic record that last changed it ("<topic>-<partition>", offset): a record at or before
+    # it is a repeat, not the block coming back.
+    applied_partition = UnicodeAttribute(null=True)
+    applied_offset = NumberAttribute(null=True)
     pending_by_chain = PendingByChain()
 
 
