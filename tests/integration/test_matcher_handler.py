@@ -149,11 +149,11 @@ class FlakyMatchService(MatchService):
         super().__init__(*args, **kwargs)
         self.fail_hash = fail_hash
 
-    def _process_block(self, message, result) -> None:
+    def _process_block(self, message, result, position=None) -> None:
         if message.header.hash == self.fail_hash:
             self.fail_hash = ""  # once
             raise RuntimeError("ProvisionedThroughputExceededException")
-        super()._process_block(message, result)
+        super()._process_block(message, result, position)
 
 
 def test_real_matcher_retry_of_reported_records_delivers_each_block_once(
