@@ -125,6 +125,8 @@ class ChainStateModel(Model):
     window = ListAttribute(of=UnicodeAttribute, default=list)
     head = NumberAttribute(null=True)
     updated_at = NumberAttribute(null=True)
+    # "number:hash" of the blocks a rewind took back whose reverts are not yet acknowledged by Kafka
+    reverting = ListAttribute(of=UnicodeAttribute, null=True)
 
 
 class VersionModel(Model):
