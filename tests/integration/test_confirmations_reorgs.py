@@ -13,6 +13,7 @@ from blockhook.delivery.queue import DeliveryQueue
 from blockhook.delivery.service import DeliveryService
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import MatchService, TopicRecord
+from blockhook.store import matches as match_store
 from blockhook.store.matches import matcher_progress
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import encode_revert
@@ -302,3 +303,32 @@ def test_each_chunk_of_a_block_that_comes_back_is_sent_again(service, queue_url,
     assert seen[-len(chunks):] != first and all(not r for _, r, *_ in seen[-len(chunks):])
     service.process(topic.records)
     assert history(monitor) == seen
+
+
+def test_a_match_released_by_a_run_that_stopped_before_settling_it_is_taken_back_on_a_revert(
+    service, queue_url, tenant_id, chain_id, monkeypatch
+):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=1)
+    blocks = chain(chain_id, 900, 2)
+    blocks[0].transaction(0, new_address(), watched)
+    settle = match_store.settle
+
+    def throttled_when_released(item, status, expected, position=None):
+        if status == "sent":
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        return settle(item, status, expected, position)
+
+    service.process(blocks[0].encode())
+    monkeypatch.setattr(match_store, "settle", throttled_when_released)
+    with pytest.raises(RuntimeError):
+        service.process(blocks[1].encode())  # the release is recorded and queued, its match not settled
+    monkeypatch.setattr(match_store, "settle", settle)
+    ((sent_hash, sent_removed, events, _),) = history(monitor)
+    assert (sent_hash, sent_removed) == (blocks[0].header.hash, False)
+
+    service.process([encode_revert(chain_id, 901, blocks[1].header.hash), encode_revert(chain_id, 900, sent_hash)])
+    assert [(h, removed, ids) for h, removed, ids, _ in history(monitor)] == [
+        (sent_hash, False, events),
+        (sent_hash, True, events),  # what was sent is taken back, though its match never said `sent`
+    ]

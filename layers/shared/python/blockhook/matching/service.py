@@ -246,7 +246,11 @@ class MatchService:
         )
 
     def _release(self, chain_id: int, number: int, result: BatchResult) -> None:
-        for item in match_store.due_matches(chain_id, number):
+        for due in match_store.due_matches(chain_id, number):
+            # The index is eventually consistent: it may still show a match a revert just dropped.
+            item = match_store.get_match(due)
+            if item.status != "pending" or match_store.generation(item) != match_store.generation(due):
+                continue
             result.deliveries += self._send(item, removed=False)
             match_store.settle(item, "sent", expected="pending")
 
@@ -261,13 +265,13 @@ class MatchService:
                 elif item.status == "removed":
                     result.removed += self._send(item, removed=True)
                 continue
-            if item.status == "pending":
+            if item.status == "pending" and not self._released(item):
                 match_store.settle(item, "dropped", expected="pending", position=position)
-            elif item.status in ("sent", "removed"):
+            elif item.status in ("pending", "sent", "removed"):
                 # Sent again on a repeat of the revert too: the same ids make that a no-op.
                 result.removed += self._send(item, removed=True)
-                if item.status == "sent":
-                    match_store.settle(item, "removed", expected="sent", position=position)
+                if item.status != "removed":
+                    match_store.settle(item, "removed", expected=item.status, position=position)
         logger.info(
             "block reverted",
             extra={
@@ -277,17 +281,24 @@ class MatchService:
             },
         )
 
+    def _released(self, item: MatchModel) -> bool:
+        """Whether a pending match was sent: released by a run that stopped before it settled the match."""
+        return self.deliveries.recorded(
+            item.monitor_id,
+            _header_of(item),
+            match_store.decode_events(item),
+            block_part=_block_part(item),
+            generation=match_store.generation(item),
+        )
+
     def _send(self, item: MatchModel, removed: bool) -> int:
-        block = match_store.block_of(item)
-        header = BlockHeader(int(item.chain_id), block["number"], block["hash"], block["parent_hash"], block["timestamp"])
-        part = item.part if item.part else (None if item.chunk is None else int(item.chunk))
         return self._enqueue(
             item.tenant_id,
             item.monitor_id,
-            header,
+            _header_of(item),
             match_store.decode_events(item),
             removed=removed,
-            block_part=part,
+            block_part=_block_part(item),
             generation=match_store.generation(item),
         )
 
@@ -343,6 +354,15 @@ class _LiveBlock:
     header: BlockHeader
     value: bytes | str
     position: Position | None = None
+
+
+def _header_of(item: MatchModel) -> BlockHeader:
+    block = match_store.block_of(item)
+    return BlockHeader(int(item.chain_id), block["number"], block["hash"], block["parent_hash"], block["timestamp"])
+
+
+def _block_part(item: MatchModel) -> int | str | None:
+    return item.part if item.part else (None if item.chunk is None else int(item.chunk))
 
 
 def _by_monitor(matches: Iterable[Match]) -> dict[str, list[Match]]:
