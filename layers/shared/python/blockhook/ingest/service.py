@@ -113,7 +113,10 @@ class ChainIngest:
         block's parent hash tells."""
         if checkpoint.number is None or head >= checkpoint.number or head not in checkpoint.window:
             return False
-        return self.reader.block_hash(head) != checkpoint.window[head]
+        found = self.reader.block_hash(head)
+        # No block there (a load balancer's node further behind than the one that told the head)
+        # says nothing about branches.
+        return found is not None and found != checkpoint.window[head]
 
     def _first_block(self, checkpoint: Checkpoint, head: int) -> int:
         if checkpoint.number is not None:
