@@ -290,3 +290,25 @@ def test_a_block_reverted_by_a_poll_that_died_is_published_again_when_the_chain_
 
         assert flow.published(a1) == ["block", "revert", "revert", "block"]  # the revert owed, then A again
         assert [(h, removed) for h, removed, _ in seen(receiver)] == [(a1, False), (a1, True), (a1, False)]
+
+
+def test_a_node_behind_the_checkpoint_on_the_same_branch_reverts_nothing(forks, pipeline, tenant_id, chain_id):
+    a, _ = forks
+    proxy, flow = pipeline
+    mine(a, 1)
+    behind = rpc(a, "evm_snapshot", [])
+    mine(a, 2)
+    flow.poll()
+    published = len(flow.messages)
+    assert published == 4  # blocks 0..3
+
+    assert rpc(a, "evm_revert", [behind]) is True  # the node is back at block 1 of the same branch
+    flow.poll()
+    assert len(flow.messages) == published  # a lagging node: nothing to revert, nothing new
+
+    deposit(a, new_address(), 1)  # a new block 2, unlike the empty one it replaces: another branch
+    mine(a, 2)
+    flow.poll()
+    reverts = [m.number for m in flow.messages[published:] if isinstance(m, RevertMessage)]
+    blocks = [m.header.number for m in flow.messages[published:] if isinstance(m, BlockMessage)]
+    assert (reverts, blocks) == ([3, 2], [2, 3, 4])
