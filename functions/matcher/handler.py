@@ -33,7 +33,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
-from blockhook.matching.service import BatchResult
+from blockhook.matching.service import BatchResult, TopicRecord
 from blockhook.streaming.codec import correlation_id_of
 from blockhook.wiring import match_service
 
@@ -118,7 +118,8 @@ def _partial_batch_response(event: dict[str, Any], failed: set[tuple[str, int]])
 
 
 class _Cursor:
-    """Hands the records' values to the service one at a time and remembers which one it is on."""
+    """Hands the records to the service one at a time, each value with its place on the topic (which
+    tells the service a repeated record from a block that came back), and remembers which one it is on."""
 
     def __init__(self, records: Sequence[KafkaEventRecord]) -> None:
         self.records = records
@@ -129,7 +130,7 @@ class _Cursor:
     def current(self) -> KafkaEventRecord | None:
         return self.records[self.position] if self.position >= 0 else None
 
-    def values(self) -> Iterator[bytes]:
+    def values(self) -> Iterator[TopicRecord]:
         for position, record in enumerate(self.records):
             self.position = position
             try:
@@ -139,7 +140,7 @@ class _Cursor:
                 value = b""
             # Set before the service gets the value: it works on the record until it asks for the next.
             logger.thread_safe_append_keys(correlation_id=correlation_id_of(value))
-            yield value
+            yield TopicRecord(value, _partition(record), record.offset)
         # After the last record (catch-up, progress): no record's work.
         logger.thread_safe_append_keys(correlation_id=None)
         self.exhausted = True

@@ -12,7 +12,8 @@ import pytest
 from blockhook.delivery.queue import DeliveryQueue
 from blockhook.delivery.service import DeliveryService
 from blockhook.matching.index import WatchIndex
-from blockhook.matching.service import MatchService
+from blockhook.matching.service import MatchService, TopicRecord
+from blockhook.store import matches as match_store
 from blockhook.store.matches import matcher_progress
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import encode_revert
@@ -53,6 +54,36 @@ def chain(on_chain: int, start: int, length: int) -> list[Block]:
 def feed(service: MatchService, blocks: list[Block]):
     for block in blocks:
         service.process(block.encode())
+
+
+class Topic:
+    """The records of one partition of the blocks topic, as the matcher function hands them on."""
+
+    def __init__(self) -> None:
+        self.records: list[TopicRecord] = []
+
+    def append(self, values: list[bytes]) -> list[TopicRecord]:
+        added = [TopicRecord(value, "blocks-0", len(self.records) + n) for n, value in enumerate(values)]
+        self.records += added
+        return added
+
+    def blocks(self, blocks: list[Block]) -> list[TopicRecord]:
+        return self.append([value for block in blocks for value in block.encode()])
+
+    def reverts(self, blocks: list[Block]) -> list[TopicRecord]:
+        """Reverts of `blocks`, newest first, as ingest publishes them."""
+        return self.append([encode_revert(b.header.chain_id, b.header.number, b.header.hash) for b in reversed(blocks)])
+
+
+def on_topic(values: list[bytes]) -> list[TopicRecord]:
+    return Topic().append(values)
+
+
+def history(monitor) -> list[tuple[str, bool, list[str], str]]:
+    """The monitor's deliveries in the order they were created: (block hash, removed, event ids, id)."""
+    records = sorted(deliveries_of(monitor), key=lambda record: (record.created_at, record.delivery_id))
+    payloads = [payload_of(record.delivery_id) for record in records]
+    return [(p["block"]["hash"], p["removed"], [e["id"] for e in p["events"]], p["id"]) for p in payloads]
 
 
 def test_a_match_is_held_until_enough_blocks_stand_on_it(service, queue_url, tenant_id, chain_id):
@@ -146,7 +177,7 @@ def test_repeated_blocks_and_reverts_record_nothing_new(service, queue_url, tena
     blocks = chain(chain_id, 400, 2)
     blocks[0].transaction(0, new_address(), watched)
     revert = encode_revert(chain_id, 400, blocks[0].header.hash)
-    messages = [*blocks[0].encode(), *blocks[1].encode(), revert]
+    messages = on_topic([*blocks[0].encode(), *blocks[1].encode(), revert])
 
     service.process(messages)
     first = sorted(record.delivery_id for record in deliveries_of(monitor))
@@ -154,3 +185,150 @@ def test_repeated_blocks_and_reverts_record_nothing_new(service, queue_url, tena
 
     assert sorted(record.delivery_id for record in deliveries_of(monitor)) == first
     assert len(first) == 2  # the release of block 400 and its removal
+
+
+def test_a_block_that_comes_back_is_sent_again_each_time_in_a_new_delivery(service, queue_url, tenant_id, chain_id):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=0)
+    (a,) = chain(chain_id, 500, 1)
+    (b,) = chain(chain_id, 500, 1)
+    in_a = a.transaction(0, new_address(), watched)
+    in_b = b.transaction(0, new_address(), watched)
+    topic = Topic()
+
+    service.process(topic.blocks([a]))
+    for _ in range(2):  # A, B, A, B, A
+        service.process(topic.reverts([a]) + topic.blocks([b]))
+        service.process(topic.reverts([b]) + topic.blocks([a]))
+
+    seen = history(monitor)
+    a_hash, b_hash = a.header.hash, b.header.hash
+    assert [(block, removed, events) for block, removed, events, _ in seen] == [
+        (a_hash, False, [in_a["id"]]),
+        (a_hash, True, [in_a["id"]]),
+        (b_hash, False, [in_b["id"]]),
+        (b_hash, True, [in_b["id"]]),
+        (a_hash, False, [in_a["id"]]),
+        (a_hash, True, [in_a["id"]]),
+        (b_hash, False, [in_b["id"]]),
+        (b_hash, True, [in_b["id"]]),
+        (a_hash, False, [in_a["id"]]),
+    ]
+    assert len({delivery_id for *_, delivery_id in seen}) == len(seen)  # each one a delivery of its own
+    assert sorted(drain(queue_url)) == sorted(delivery_id for *_, delivery_id in seen)
+
+    # The event source hands every record again, from the first: nothing new is recorded (a delivery
+    # never attempted yet may be queued again: its attempt claim lets only one message post it).
+    service.process(topic.records)
+    service.process(topic.records[3:])
+    assert history(monitor) == seen
+    assert set(drain(queue_url)) <= {delivery_id for *_, delivery_id in seen}
+
+
+def test_a_block_reverted_while_pending_is_sent_once_deep_enough_when_it_comes_back(
+    service, queue_url, tenant_id, chain_id
+):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=2)
+    a = chain(chain_id, 600, 4)
+    b = chain(chain_id, 600, 3)
+    in_a = a[0].transaction(0, new_address(), watched)
+    in_b = b[0].transaction(0, new_address(), watched)
+    topic = Topic()
+
+    service.process(topic.blocks(a[:2]))  # one block on A's: not deep enough
+    service.process(topic.reverts(a[:2]) + topic.blocks(b))  # B's is, and is sent
+    service.process(topic.reverts(b) + topic.blocks(a[:2]))  # A is back: not deep enough yet
+    assert [(h, removed) for h, removed, *_ in history(monitor)] == [(b[0].header.hash, False), (b[0].header.hash, True)]
+
+    service.process(topic.blocks(a[2:]))
+    seen = history(monitor)
+    assert [(h, removed, events) for h, removed, events, _ in seen] == [
+        (b[0].header.hash, False, [in_b["id"]]),
+        (b[0].header.hash, True, [in_b["id"]]),
+        (a[0].header.hash, False, [in_a["id"]]),
+    ]
+    service.process(topic.records)
+    assert history(monitor) == seen
+
+
+def test_a_sent_block_that_comes_back_waits_for_its_confirmations_again(service, queue_url, tenant_id, chain_id):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=2)
+    a = chain(chain_id, 700, 3)
+    b = chain(chain_id, 700, 1)
+    in_a = a[0].transaction(0, new_address(), watched)
+    topic = Topic()
+
+    service.process(topic.blocks(a))
+    service.process(topic.reverts(a) + topic.blocks(b))
+    assert [removed for _, removed, *_ in history(monitor)] == [False, True]
+
+    service.process(topic.reverts(b) + topic.blocks(a[:2]))
+    assert [removed for _, removed, *_ in history(monitor)] == [False, True]  # one block on it: not yet
+    service.process(topic.blocks(a[2:]))
+    seen = history(monitor)
+    assert [(h, removed, events) for h, removed, events, _ in seen] == [
+        (a[0].header.hash, False, [in_a["id"]]),
+        (a[0].header.hash, True, [in_a["id"]]),
+        (a[0].header.hash, False, [in_a["id"]]),
+    ]
+    assert seen[0][3] != seen[2][3]
+    service.process(topic.records)
+    assert history(monitor) == seen
+
+
+def test_each_chunk_of_a_block_that_comes_back_is_sent_again(service, queue_url, tenant_id, chain_id):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=0)
+    (a,) = chain(chain_id, 800, 1)
+    (b,) = chain(chain_id, 800, 1)
+    for tx_index in range(40):
+        a.transaction(tx_index, new_address(), watched)
+    chunks = a.encode(limit=4_000)
+    assert len(chunks) > 1
+    topic = Topic()
+
+    service.process(topic.append(chunks))
+    first = history(monitor)
+    assert len(first) == len(chunks)
+    service.process(topic.reverts([a]) + topic.blocks([b]) + topic.reverts([b]) + topic.append(chunks))
+
+    seen = history(monitor)
+    events = sorted(event for _, _, ids, _ in first for event in ids)
+    for removed, count in ((False, 2), (True, 1)):
+        taken = [ids for h, r, ids, _ in seen if h == a.header.hash and r is removed]
+        assert len(taken) == count * len(chunks)
+        assert sorted(event for ids in taken for event in ids) == sorted(events * count)
+    assert seen[-len(chunks):] != first and all(not r for _, r, *_ in seen[-len(chunks):])
+    service.process(topic.records)
+    assert history(monitor) == seen
+
+
+def test_a_match_released_by_a_run_that_stopped_before_settling_it_is_taken_back_on_a_revert(
+    service, queue_url, tenant_id, chain_id, monkeypatch
+):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=1)
+    blocks = chain(chain_id, 900, 2)
+    blocks[0].transaction(0, new_address(), watched)
+    settle = match_store.settle
+
+    def throttled_when_released(item, status, expected, position=None):
+        if status == "sent":
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        return settle(item, status, expected, position)
+
+    service.process(blocks[0].encode())
+    monkeypatch.setattr(match_store, "settle", throttled_when_released)
+    with pytest.raises(RuntimeError):
+        service.process(blocks[1].encode())  # the release is recorded and queued, its match not settled
+    monkeypatch.setattr(match_store, "settle", settle)
+    ((sent_hash, sent_removed, events, _),) = history(monitor)
+    assert (sent_hash, sent_removed) == (blocks[0].header.hash, False)
+
+    service.process([encode_revert(chain_id, 901, blocks[1].header.hash), encode_revert(chain_id, 900, sent_hash)])
+    assert [(h, removed, ids) for h, removed, ids, _ in history(monitor)] == [
+        (sent_hash, False, events),
+        (sent_hash, True, events),  # what was sent is taken back, though its match never said `sent`
+    ]

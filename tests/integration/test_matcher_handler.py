@@ -66,12 +66,15 @@ class ScriptedService:
         self.poison = poison
         self.fail_at_end = fail_at_end
         self.seen: list[bytes] = []
+        self.positions: list[tuple[str, int]] = []
         self.calls = 0
 
-    def process(self, values) -> BatchResult:
+    def process(self, records) -> BatchResult:
         self.calls += 1
         result = BatchResult()
-        for value in values:
+        for record in records:
+            value = record.value
+            self.positions.append((record.partition, record.offset))
             if value in self.poison:
                 raise RuntimeError(f"cannot process {value!r}")
             self.seen.append(value)
@@ -95,6 +98,8 @@ def test_clean_batch_reports_no_failures_in_one_call(matcher_handler) -> None:
     assert recorded["MatcherBlocks"]["Value"] == [3.0] and recorded["MatcherFailedRecords"]["Value"] == [0.0]
     matcher_handler.metrics.clear_metrics()
     assert service.seen == [b"a", b"b", b"c"]
+    # Each value comes with its place on the topic: a repeat is told from a block that came back by it.
+    assert service.positions == [("blocks-0", 40), ("blocks-0", 41), ("blocks-1", 40)]
     assert service.calls == 1  # one batch, one version read: not one call per record
 
 
@@ -144,11 +149,11 @@ class FlakyMatchService(MatchService):
         super().__init__(*args, **kwargs)
         self.fail_hash = fail_hash
 
-    def _process_block(self, message, result) -> None:
+    def _process_block(self, message, result, position=None) -> None:
         if message.header.hash == self.fail_hash:
             self.fail_hash = ""  # once
             raise RuntimeError("ProvisionedThroughputExceededException")
-        super()._process_block(message, result)
+        super()._process_block(message, result, position)
 
 
 def test_real_matcher_retry_of_reported_records_delivers_each_block_once(

@@ -4,6 +4,7 @@
     with FaultProxy("http://127.0.0.1:8545", plan) as proxy:
         ...point the component at proxy.url...
         assert proxy.injected("http_429") > 0
+        proxy.switch_upstream("http://127.0.0.1:8546")  # a failover to another node
 
 Every request goes to the plan first: a callable that sees the request (method, path, headers, body
 bytes) and returns None, to forward it upstream and relay the answer, or a Fault, to answer that
@@ -285,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 120  # an idle kept-alive client connection does not hold a thread forever
     server: _Server
     _upstream: http.client.HTTPConnection | None = None  # one per client connection, kept alive
+    _upstream_target = None  # the upstream that connection goes to
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - signature of the base class
         pass
@@ -319,10 +321,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, request: ProxiedRequest) -> tuple[int, tuple[tuple[str, str], ...], bytes]:
         upstream = self.server.proxy.upstream
         for fresh in (False, True):
-            if self._upstream is None or fresh:
+            if self._upstream is None or fresh or self._upstream_target != upstream:
                 if self._upstream is not None:
                     self._upstream.close()
                 self._upstream = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
+                self._upstream_target = upstream
             connection = self._upstream
             try:
                 connection.putrequest(request.method, request.path, skip_host=True, skip_accept_encoding=True)
@@ -368,10 +371,7 @@ class FaultProxy:
     context manager. `plan` may be changed while it runs (`proxy.plan = ...`)."""
 
     def __init__(self, upstream: str, plan: FaultPlan | None = None) -> None:
-        parts = urlsplit(upstream)
-        if parts.scheme != "http" or not parts.hostname or not parts.port:
-            raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
-        self.upstream = parts
+        self.upstream = _upstream_parts(upstream)
         self.plan: FaultPlan | None = plan
         self._lock = threading.Lock()
         self._faults: Counter[str] = Counter()
@@ -380,6 +380,10 @@ class FaultProxy:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
+
+    def switch_upstream(self, upstream: str) -> None:
+        """Forward every request from now on to `upstream`: a failover to another node, say."""
+        self.upstream = _upstream_parts(upstream)
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -451,3 +455,10 @@ class FaultProxy:
     def upstream_errors(self) -> int:
         with self._lock:
             return self._upstream_errors
+
+
+def _upstream_parts(upstream: str):
+    parts = urlsplit(upstream)
+    if parts.scheme != "http" or not parts.hostname or not parts.port:
+        raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
+    return parts

@@ -65,6 +65,9 @@ def test_delivery_id_is_deterministic_and_differs_by_each_part():
         (base[0], "0x" + "ac" * 32, *base[2:]),
         (*base[:2], True, base[3]),
         (*base[:3], 1),
+        (*base, 1),
+        (*base[:2], True, base[3], 1),
+        (*base, 2),
     ]
     ids = [delivery_id(*variant) for variant in variants]
     assert len(set(ids)) == len(variants)
@@ -80,6 +83,26 @@ def test_delivery_id_ignores_block_hash_case():
 def test_delivery_id_refuses_bad_chunk(chunk):
     with pytest.raises(ValueError):
         delivery_id("mon_1", "0xabc", False, chunk)
+
+
+def test_generation_zero_keeps_the_id_of_a_block_seen_once():
+    assert delivery_id("mon_1", "0xabc", False, 0, 0) == delivery_id("mon_1", "0xabc", False, 0)
+    assert delivery_id("mon_1", "0xabc", False, 0, 1) != delivery_id("mon_1", "0xabc", False, 0)
+
+
+@pytest.mark.parametrize("generation", [-1, 1.0, "1", True, None])
+def test_delivery_id_refuses_bad_generation(generation):
+    with pytest.raises(ValueError):
+        delivery_id("mon_1", "0xabc", False, 0, generation)
+
+
+def test_payloads_of_a_later_generation_have_ids_of_their_own():
+    events = [make_event(n, None) for n in range(150)]
+    first = build_payloads("mon_1", 1, BLOCK, events, removed=False)
+    again = build_payloads("mon_1", 1, BLOCK, events, removed=False, generation=1)
+    assert [p["id"] for p in again] == [delivery_id("mon_1", BLOCK["hash"], False, n, 1) for n in range(2)]
+    assert not {p["id"] for p in first} & {p["id"] for p in again}
+    assert [p["events"] for p in first] == [p["events"] for p in again]
 
 
 def test_event_sort_key_orders_by_tx_then_log_with_none_first():

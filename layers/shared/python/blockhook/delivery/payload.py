@@ -1,9 +1,11 @@
 """Webhook bodies: one monitor's events of one block, in chain order, at most 100 per delivery.
 
-The delivery id is derived from (monitor, block hash, removed, chunk), so building the same
-block twice gives the same ids and the delivery store can refuse the repeat (at-least-once,
-never twice by our own doing). A `removed: true` delivery holds the same event ids, sorted and
-chunked the same way, under different delivery ids.
+The delivery id is derived from (monitor, block hash, removed, chunk, generation), so building
+the same block twice gives the same ids and the delivery store can refuse the repeat
+(at-least-once, never twice by our own doing). A `removed: true` delivery holds the same event
+ids, sorted and chunked the same way, under different delivery ids. The generation counts the
+times a block came back after a revert (a chain that flips A, B, A): each return is sent under
+ids of its own.
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ DELIVERY_ID_PREFIX = "dlv_"
 BLOCK_FIELDS = ("number", "hash", "parent_hash", "timestamp")
 
 
-def delivery_id(monitor_id: str, block_hash: str, removed: bool, chunk: int) -> str:
-    """`dlv_` + first 32 hex digits of sha256(`monitor_id:block_hash:true|false:chunk`).
+def delivery_id(monitor_id: str, block_hash: str, removed: bool, chunk: int, generation: int = 0) -> str:
+    """`dlv_` + first 32 hex digits of sha256(`monitor_id:block_hash:true|false:chunk`), with
+    `:generation` appended when the generation is above 0.
 
     The block hash is lowercased (hashes are case-insensitive hex), `removed` is written
-    `true`/`false`, `chunk` is the 0-based chunk number in decimal.
+    `true`/`false`, `chunk` is the 0-based chunk number and `generation` in decimal.
     """
-    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 0:
-        raise ValueError(f"delivery chunk must be a non-negative integer, got {chunk!r}")
-    key = ":".join((str(monitor_id), str(block_hash).lower(), "true" if removed else "false", str(chunk)))
-    return DELIVERY_ID_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+    for name, value in (("chunk", chunk), ("generation", generation)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"delivery {name} must be a non-negative integer, got {value!r}")
+    parts = [str(monitor_id), str(block_hash).lower(), "true" if removed else "false", str(chunk)]
+    if generation:
+        parts.append(str(generation))
+    return DELIVERY_ID_PREFIX + hashlib.sha256(":".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
 def event_sort_key(event: dict) -> tuple:
@@ -44,7 +50,7 @@ def _block_header(block: Mapping) -> dict:
 
 
 def build_payloads(
-    monitor_id: str, chain_id: int, block: Mapping, events: Sequence[dict], removed: bool
+    monitor_id: str, chain_id: int, block: Mapping, events: Sequence[dict], removed: bool, generation: int = 0
 ) -> list[dict]:
     """One payload (CONTRACT section 4 shape) per chunk of at most 100 sorted events.
 
@@ -57,7 +63,7 @@ def build_payloads(
     for chunk, start in enumerate(range(0, len(ordered), MAX_EVENTS_PER_DELIVERY)):
         payloads.append(
             {
-                "id": delivery_id(monitor_id, header["hash"], removed, chunk),
+                "id": delivery_id(monitor_id, header["hash"], removed, chunk, generation),
                 "monitor_id": monitor_id,
                 "chain_id": chain_id,
                 "block": dict(header),

@@ -1,7 +1,8 @@
 """Deliveries as a small state machine: pending -> delivered, or pending -> retrying -> ... -> failed.
 
 `enqueue` writes the record before its queue message, under an id derived from
-(monitor, block, removed, chunk), so a repeat of the same matches writes nothing new.
+(monitor, block, removed, chunk, generation), so a repeat of the same matches writes nothing new.
+It is the one place deliveries are created.
 `attempt` posts once and records the outcome; a retry is a delayed queue message, never
 a sleeping function.
 
@@ -125,6 +126,22 @@ def send_test_delivery(
     return post_signed(monitor, delivery_id, body, now, allow_private_webhooks, signing_secrets(monitor, now, box))
 
 
+def _payloads(
+    monitor_id: str,
+    header: BlockHeader,
+    events: Sequence[dict[str, Any]],
+    removed: bool,
+    block_part: int | str | None,
+    generation: int,
+) -> list[dict[str, Any]]:
+    payloads = build_payloads(monitor_id, header.chain_id, header.as_payload_block(), events, removed, generation)
+    if block_part is not None:
+        block_key = f"{header.hash}#{block_part}"
+        for chunk, payload in enumerate(payloads):
+            payload["id"] = make_delivery_id(monitor_id, block_key, removed, chunk, generation)
+    return payloads
+
+
 class DeliveryService:
     def __init__(
         self,
@@ -150,16 +167,14 @@ class DeliveryService:
         events: Sequence[dict[str, Any]],
         removed: bool = False,
         block_part: int | str | None = None,
+        generation: int = 0,
     ) -> list[str]:
         """Record and queue the deliveries of one monitor's events of one block.
 
         `block_part` tells apart the chunks of a block that crossed Kafka in several
-        messages, and backfill runs from live delivery, so their deliveries get distinct ids."""
-        block_key = header.hash if block_part is None else f"{header.hash}#{block_part}"
-        payloads = build_payloads(monitor_id, header.chain_id, header.as_payload_block(), events, removed)
-        if block_part is not None:
-            for chunk, payload in enumerate(payloads):
-                payload["id"] = make_delivery_id(monitor_id, block_key, removed, chunk)
+        messages, and backfill runs from live delivery, so their deliveries get distinct ids;
+        `generation` tells apart each time the block came back after a revert."""
+        payloads = _payloads(monitor_id, header, events, removed, block_part, generation)
         to_queue = []
         for payload in payloads:
             record, created = record_delivery(tenant_id, payload)
@@ -168,6 +183,25 @@ class DeliveryService:
                 to_queue.append(record.delivery_id)
         self.queue.send(to_queue, correlation_id=header.correlation_id, monitor_id=monitor_id)
         return [payload["id"] for payload in payloads]
+
+    def recorded(
+        self,
+        monitor_id: str,
+        header: BlockHeader,
+        events: Sequence[dict[str, Any]],
+        removed: bool = False,
+        block_part: int | str | None = None,
+        generation: int = 0,
+    ) -> bool:
+        """Whether `enqueue` with these arguments has recorded its deliveries (the first is written first)."""
+        payloads = _payloads(monitor_id, header, events, removed, block_part, generation)
+        if not payloads:
+            return False
+        try:
+            get_delivery(payloads[0]["id"])
+        except DeliveryNotFound:
+            return False
+        return True
 
     def attempt(self, delivery_id: str) -> str:
         """Post one delivery once; returns the resulting status."""

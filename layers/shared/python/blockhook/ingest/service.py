@@ -4,7 +4,13 @@ Order of one step: fetch a batch of blocks, check each block's parent hash again
 block before it, produce the blocks, wait for the broker's acknowledgement, then move
 the checkpoint. A crash anywhere repeats blocks, never skips one. A parent-hash mismatch
 is a reorganisation: walk back to the common ancestor, publish a `revert` for each
-replaced block (newest first), and continue on the new branch.
+replaced block (newest first), and continue on the new branch. So is a node whose head is
+below the checkpoint on another branch (a failover node on another fork).
+
+The checkpoint is rewound, with the reverts it owes, before they are published: after a crash
+in between, the next poll publishes them first. Had it moved after them, a chain that came back
+to the reverted blocks meanwhile would find its checkpoint on them again and never publish them
+anew, though the matcher had taken them back.
 """
 
 from __future__ import annotations
@@ -99,6 +105,11 @@ class ChainIngest:
         checkpoint = load_checkpoint(self.chain_id)
         head = self.reader.head()
         result.head = head
+        if checkpoint.reverting:
+            checkpoint = self._publish_reverts(checkpoint)  # owed since a poll that failed
+        if self._left_our_branch(checkpoint, head):
+            checkpoint, reverted = self._unwind(checkpoint)
+            result.reverts += reverted
         next_number = self._first_block(checkpoint, head)
         size = self.config.max_blocks_per_batch
         # The next batch is fetched while this one is produced, so the node works while we do
@@ -133,6 +144,17 @@ class ChainIngest:
         if checkpoint.head != head and result.blocks == 0 and result.reverts == 0:
             record_head(self.chain_id, head)
         return result
+
+    def _left_our_branch(self, checkpoint: Checkpoint, head: int) -> bool:
+        """Whether a node behind our checkpoint is on another branch: a node that is only behind
+        (a lagging failover node) has our block at its head. At or past our checkpoint, the next
+        block's parent hash tells."""
+        if checkpoint.number is None or head >= checkpoint.number or head not in checkpoint.window:
+            return False
+        found = self.reader.block_hash(head)
+        # No block there (a load balancer's node further behind than the one that told the head)
+        # says nothing about branches.
+        return found is not None and found != checkpoint.window[head]
 
     def _first_block(self, checkpoint: Checkpoint, head: int) -> int:
         if checkpoint.number is not None:
@@ -170,18 +192,24 @@ class ChainIngest:
                 extra={"chain_id": self.chain_id, "window_from": oldest, "checkpoint": checkpoint.number},
             )
         replaced = sorted(((n, h) for n, h in checkpoint.window.items() if n > ancestor), reverse=True)
-        for number, block_hash in replaced:
+        logger.warning(
+            "reorg", extra={"chain_id": self.chain_id, "ancestor": ancestor, "reverted": len(replaced)}
+        )
+        checkpoint = rewind_checkpoint(checkpoint, ancestor, reverting=replaced)
+        return self._publish_reverts(checkpoint), len(replaced)
+
+    def _publish_reverts(self, checkpoint: Checkpoint) -> Checkpoint:
+        """Publish the reverts the checkpoint owes, wait for the broker's acknowledgement, then
+        forget them."""
+        for number, block_hash in checkpoint.reverting:
             self.producer.send_revert(self.chain_id, number, block_hash)
         self.producer.flush()
-        for number, block_hash in replaced:
+        for number, block_hash in checkpoint.reverting:
             logger.info(
                 "revert published",
                 extra={"correlation_id": correlation_id(self.chain_id, block_hash), "block_number": number},
             )
-        logger.warning(
-            "reorg", extra={"chain_id": self.chain_id, "ancestor": ancestor, "reverted": len(replaced)}
-        )
-        return rewind_checkpoint(checkpoint, ancestor), len(replaced)
+        return save_checkpoint(checkpoint, [], checkpoint.head)
 
 
 @dataclass

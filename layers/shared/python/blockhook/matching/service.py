@@ -3,11 +3,15 @@
 Per block: match, keep each monitor's events of the block (store/matches.py), send those
 of monitors with 0 confirmations at once, then release the pending matches of this chain
 that the block makes deep enough. Per revert: drop the block's pending matches and take
-back the sent ones with a `removed: true` delivery of the same events.
+back the sent ones with a `removed: true` delivery of the same events. A block that comes back
+after its revert (a chain that flips A, B, A) is kept again in a new generation of its matches:
+pending again, or sent at once with 0 confirmations, in new deliveries (store/matches.py).
 
 Idempotent on re-delivery of the same records: matches are written once per
 (block, monitor, chunk) and delivery ids are derived from (monitor, block hash, removed,
-chunk), so a repeat records nothing new.
+chunk, generation), so a repeat records nothing new. Records given as `TopicRecord`s carry their
+place on the topic, which tells a repeat from a block that came back even when the repeat spans
+a flip; plain values are told apart by the match's status alone.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from blockhook.delivery.service import DeliveryService
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.matcher import Match, match_events
 from blockhook.store import matches as match_store
+from blockhook.store.matches import Position
 from blockhook.store.models import MatchModel
 from blockhook.streaming.codec import (
     BlockHeader,
@@ -32,6 +37,15 @@ from blockhook.streaming.codec import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicRecord:
+    """A record's value with its place on the topic."""
+
+    value: bytes | str
+    partition: str  # "<topic>-<partition>"
+    offset: int
 
 
 @dataclass
@@ -59,13 +73,17 @@ class MatchService:
         # view changes, they are matched again (see _catch_up).
         self._recent: list[_LiveBlock] = []
 
-    def process(self, values: Iterable[bytes]) -> BatchResult:
+    def process(self, values: Iterable[bytes | str | TopicRecord]) -> BatchResult:
         result = BatchResult()
         if self.index.refresh():  # one version read per batch
             self._catch_up(self._recent, result)
         progress: dict[int, int] = {}
         live: list[_LiveBlock] = []
-        for value in values:
+        for record in values:
+            if isinstance(record, TopicRecord):
+                value, position = record.value, Position(record.partition, record.offset)
+            else:
+                value, position = record, None
             try:
                 message = decode(value)
             except MalformedMessage as error:
@@ -74,13 +92,13 @@ class MatchService:
                 logger.error("malformed message on the blocks topic", extra={"error": str(error)})
                 continue
             if isinstance(message, RevertMessage):
-                self._process_revert(message, result)
+                self._process_revert(message, result, position)
                 progress[message.chain_id] = message.number - 1
             elif message.backfill is not None:
                 self._process_backfill(message, result)  # a past block: no live progress, no release
             else:
-                self._process_block(message, result)
-                live.append(_LiveBlock(message.header, value))
+                self._process_block(message, result, position)
+                live.append(_LiveBlock(message.header, value, position))
                 progress[message.header.chain_id] = message.header.number
         if live:
             self._recent = live
@@ -92,14 +110,14 @@ class MatchService:
         _settle_garbage()
         return result
 
-    def _process_block(self, message: BlockMessage, result: BatchResult) -> None:
+    def _process_block(self, message: BlockMessage, result: BatchResult, position: Position | None = None) -> None:
         result.blocks += 1
         result.events += len(message.events)
         matches = self._match(message)
         result.matches += len(matches)
         chunk = message.chunk if message.chunks > 1 else None
         for monitor_id, group in _by_monitor(matches).items():
-            self._keep(message, monitor_id, group, result, chunk=chunk)
+            self._keep(message, monitor_id, group, result, chunk=chunk, position=position)
         self._release(message.header.chain_id, message.header.number, result)
 
     def _match(self, message: BlockMessage) -> list[Match]:
@@ -122,23 +140,34 @@ class MatchService:
         result: BatchResult,
         chunk: int | None = None,
         part: str | None = None,
+        position: Position | None = None,
     ) -> None:
-        """Record one monitor's matches of a block; send them now if it needs no confirmations."""
+        """Record one monitor's matches of a block; send them now if it needs no confirmations.
+
+        A match of this block taken back by a revert is armed again in its next generation: the
+        block is back (unless the record is one the match has seen: a repeat)."""
         header = message.header
         monitor = self.index.monitors[monitor_id]
         confirmations = (
             monitor.confirmations if monitor.confirmations is not None else self.default_confirmations(header.chain_id)
         )
-        item, _ = match_store.record_match(
+        events = [match.delivered_event() for match in group]
+        item, created = match_store.record_match(
             tenant_id=monitor.tenant_id,
             monitor_id=monitor_id,
             chain_id=header.chain_id,
             block=header.as_payload_block(),
             chunk=chunk,
-            events=[match.delivered_event() for match in group],
+            events=events,
             confirmations=confirmations,
             part=part,
+            position=position,
         )
+        back = None if created or match_store.is_repeat(item, position) else match_store.on_block(item.status, confirmations)
+        if back is not None and not match_store.rearm(
+            item, status=back, events=events, confirmations=confirmations, position=position
+        ):
+            item = match_store.get_match(item)  # moved meanwhile: act on what it is now
         if item.status == "sent":
             # Sent again on a repeat too: delivery ids make that a no-op, and it covers a
             # crash between recording the match and queueing its delivery.
@@ -169,6 +198,8 @@ class MatchService:
             if start is not None and header.number < start.get(header.chain_id, header.number + 1):
                 continue
             message = decode(block.value)
+            # Taken-back matches count as known too: their block was reverted, or came back and
+            # was kept again with the view of that moment.
             known: dict[str, set[str]] = {}
             for item in match_store.matches_of_block(header.chain_id, header.hash):
                 known.setdefault(item.monitor_id, set()).update(e["id"] for e in match_store.decode_events(item))
@@ -176,7 +207,14 @@ class MatchService:
                 missed = [match for match in group if match.event["id"] not in known.get(monitor_id, ())]
                 if missed:
                     result.matches += len(missed)
-                    self._keep(message, monitor_id, missed, result, part=f"catchup{version}-{message.chunk}")
+                    self._keep(
+                        message,
+                        monitor_id,
+                        missed,
+                        result,
+                        part=f"catchup{version}-{message.chunk}",
+                        position=block.position,
+                    )
 
     def _process_backfill(self, message: BlockMessage, result: BatchResult) -> None:
         """A past block replayed for one monitor: match it for that monitor alone and send at once
@@ -208,18 +246,32 @@ class MatchService:
         )
 
     def _release(self, chain_id: int, number: int, result: BatchResult) -> None:
-        for item in match_store.due_matches(chain_id, number):
+        for due in match_store.due_matches(chain_id, number):
+            # The index is eventually consistent: it may still show a match a revert just dropped.
+            item = match_store.get_match(due)
+            if item.status != "pending" or match_store.generation(item) != match_store.generation(due):
+                continue
             result.deliveries += self._send(item, removed=False)
             match_store.settle(item, "sent", expected="pending")
 
-    def _process_revert(self, message: RevertMessage, result: BatchResult) -> None:
+    def _process_revert(self, message: RevertMessage, result: BatchResult, position: Position | None = None) -> None:
         result.reverts += 1
         for item in match_store.matches_of_block(message.chain_id, message.hash):
-            if item.status == "pending":
-                match_store.settle(item, "dropped", expected="pending")
-            elif item.status in ("sent", "removed"):
+            if match_store.is_repeat(item, position):
+                # Seen before, and maybe followed by the block's return: only what it is now is
+                # sent again (a no-op once recorded).
+                if item.status == "sent":
+                    result.deliveries += self._send(item, removed=False)
+                elif item.status == "removed":
+                    result.removed += self._send(item, removed=True)
+                continue
+            if item.status == "pending" and not self._released(item):
+                match_store.settle(item, "dropped", expected="pending", position=position)
+            elif item.status in ("pending", "sent", "removed"):
+                # Sent again on a repeat of the revert too: the same ids make that a no-op.
                 result.removed += self._send(item, removed=True)
-                match_store.settle(item, "removed", expected="sent")
+                if item.status != "removed":
+                    match_store.settle(item, "removed", expected=item.status, position=position)
         logger.info(
             "block reverted",
             extra={
@@ -229,12 +281,25 @@ class MatchService:
             },
         )
 
+    def _released(self, item: MatchModel) -> bool:
+        """Whether a pending match was sent: released by a run that stopped before it settled the match."""
+        return self.deliveries.recorded(
+            item.monitor_id,
+            _header_of(item),
+            match_store.decode_events(item),
+            block_part=_block_part(item),
+            generation=match_store.generation(item),
+        )
+
     def _send(self, item: MatchModel, removed: bool) -> int:
-        block = match_store.block_of(item)
-        header = BlockHeader(int(item.chain_id), block["number"], block["hash"], block["parent_hash"], block["timestamp"])
-        part = item.part if item.part else (None if item.chunk is None else int(item.chunk))
         return self._enqueue(
-            item.tenant_id, item.monitor_id, header, match_store.decode_events(item), removed=removed, block_part=part
+            item.tenant_id,
+            item.monitor_id,
+            _header_of(item),
+            match_store.decode_events(item),
+            removed=removed,
+            block_part=_block_part(item),
+            generation=match_store.generation(item),
         )
 
     def _enqueue(
@@ -245,10 +310,13 @@ class MatchService:
         events: list[dict],
         removed: bool = False,
         block_part: int | str | None = None,
+        generation: int = 0,
     ) -> int:
         """Record and queue a monitor's deliveries of a block, logged under the block's correlation id
         (a match released by a later block is still its own block's work)."""
-        ids = self.deliveries.enqueue(tenant_id, monitor_id, header, events, removed=removed, block_part=block_part)
+        ids = self.deliveries.enqueue(
+            tenant_id, monitor_id, header, events, removed=removed, block_part=block_part, generation=generation
+        )
         logger.info(
             "deliveries recorded",
             extra={
@@ -256,6 +324,7 @@ class MatchService:
                 "monitor_id": monitor_id,
                 "block_number": header.number,
                 "removed": removed,
+                "generation": generation,
                 "delivery_ids": ids,
             },
         )
@@ -284,6 +353,16 @@ class _LiveBlock:
 
     header: BlockHeader
     value: bytes | str
+    position: Position | None = None
+
+
+def _header_of(item: MatchModel) -> BlockHeader:
+    block = match_store.block_of(item)
+    return BlockHeader(int(item.chain_id), block["number"], block["hash"], block["parent_hash"], block["timestamp"])
+
+
+def _block_part(item: MatchModel) -> int | str | None:
+    return item.part if item.part else (None if item.chunk is None else int(item.chunk))
 
 
 def _by_monitor(matches: Iterable[Match]) -> dict[str, list[Match]]:

@@ -24,6 +24,8 @@ class Checkpoint:
     hash: str | None
     window: dict[int, str]  # number -> hash, the last HASH_WINDOW blocks
     head: int | None
+    # (number, hash) of the blocks rewound past, newest first, while their reverts are unpublished
+    reverting: tuple[tuple[int, str], ...] = ()
 
 
 def _key(chain_id: int) -> str:
@@ -35,13 +37,18 @@ def load_checkpoint(chain_id: int) -> Checkpoint:
         item = ChainStateModel.get(_key(chain_id), consistent_read=True)
     except DoesNotExist:
         return Checkpoint(chain_id, None, None, {}, None)
-    window = {}
-    for entry in item.window or []:
-        number, _, block_hash = entry.partition(":")
-        window[int(number)] = block_hash
+    window = dict(_pairs(item.window))
     number = None if item.number is None else int(item.number)
     head = None if item.head is None else int(item.head)
-    return Checkpoint(chain_id, number, item.hash, window, head)
+    return Checkpoint(chain_id, number, item.hash, window, head, tuple(_pairs(item.reverting)))
+
+
+def _pairs(entries: list[str] | None) -> list[tuple[int, str]]:
+    pairs = []
+    for entry in entries or []:
+        number, _, block_hash = entry.partition(":")
+        pairs.append((int(number), block_hash))
+    return pairs
 
 
 def save_checkpoint(previous: Checkpoint, blocks: Sequence[tuple[int, str]], head: int | None) -> Checkpoint:
@@ -55,15 +62,21 @@ def save_checkpoint(previous: Checkpoint, blocks: Sequence[tuple[int, str]], hea
     return _write(previous, number, block_hash, kept, head)
 
 
-def rewind_checkpoint(previous: Checkpoint, ancestor: int) -> Checkpoint:
-    """After a reorg: forget the blocks above the common ancestor. A reorg deeper than the
-    window leaves the ancestor's hash unknown (None): the next block is then taken as is."""
+def rewind_checkpoint(previous: Checkpoint, ancestor: int, reverting: Sequence[tuple[int, str]] = ()) -> Checkpoint:
+    """After a reorg: forget the blocks above the common ancestor, and remember `reverting`, the
+    reverts still to publish (the next save forgets them). A reorg deeper than the window leaves
+    the ancestor's hash unknown (None): the next block is then taken as is."""
     window = {n: h for n, h in previous.window.items() if n <= ancestor}
-    return _write(previous, ancestor, window.get(ancestor), window, previous.head)
+    return _write(previous, ancestor, window.get(ancestor), window, previous.head, tuple(reverting))
 
 
 def _write(
-    previous: Checkpoint, number: int | None, block_hash: str | None, window: dict[int, str], head: int | None
+    previous: Checkpoint,
+    number: int | None,
+    block_hash: str | None,
+    window: dict[int, str],
+    head: int | None,
+    reverting: tuple[tuple[int, str], ...] = (),
 ) -> Checkpoint:
     head = head if head is not None else previous.head
     item = ChainStateModel(
@@ -74,6 +87,7 @@ def _write(
         window=[f"{n}:{h}" for n, h in sorted(window.items())],
         head=head,
         updated_at=int(time.time()),
+        reverting=[f"{n}:{h}" for n, h in reverting] or None,
     )
     # Guarded on the number read before: two ingests racing cannot both move it.
     condition = (
@@ -87,7 +101,7 @@ def _write(
         if error.cause_response_code == "ConditionalCheckFailedException":
             raise CheckpointConflict(f"chain {previous.chain_id}: checkpoint moved by another ingest") from None
         raise
-    return Checkpoint(previous.chain_id, number, block_hash, window, head)
+    return Checkpoint(previous.chain_id, number, block_hash, window, head, reverting)
 
 
 def record_head(chain_id: int, head: int) -> None:

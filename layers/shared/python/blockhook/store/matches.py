@@ -1,4 +1,19 @@
-"""Matches kept per (block, monitor): released once confirmed, taken back on a reorg."""
+"""Matches kept per (block, monitor): released once confirmed, taken back on a reorg, armed
+again when their block comes back.
+
+A match's life, per block message (`on_block`) and revert (`on_revert`):
+
+    absent  --block-->  pending (confirmations > 0) or sent (0)
+    pending --release (deep enough)--> sent
+    pending --revert--> dropped        (never sent: nothing to take back)
+    sent    --revert--> removed        (a `removed: true` delivery)
+    removed, dropped --block--> pending or sent, generation + 1   (the block is back)
+
+Each generation's deliveries get ids of their own, so a block that flips A, B, A is sent, taken
+back and sent again in three deliveries, while a repeat of the same record finds its deliveries
+already recorded. A record is told to be a repeat by its place on the topic (`Position`), when
+known: one at or before the record that last changed the match changed nothing since.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +21,47 @@ import json
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynamodb.exceptions import PutError, UpdateError
 
 from blockhook.store.models import MatcherProgressModel, MatchModel
 
 SETTLED_RETENTION_SECONDS = 7 * 24 * 3600  # far beyond any reorg a chain recovers from
+LIVE = frozenset({"pending", "sent"})  # the block is canonical as far as the match knows
+TAKEN_BACK = frozenset({"dropped", "removed"})
+
+
+class Position(NamedTuple):
+    """A record's place on the topic: its partition ("<topic>-<partition>") and offset."""
+
+    partition: str
+    offset: int
+
+
+def generation(item: MatchModel) -> int:
+    return int(item.generation or 0)
+
+
+def on_block(status: str, confirmations: int) -> str | None:
+    """The status a block message moves a match in `status` to, or None when it changes nothing
+    (the block is live already: a repeat). A block back after a revert waits for its confirmations
+    again, as a new block would: N blocks must stand on it on the branch that brought it back."""
+    if status in TAKEN_BACK:
+        return "pending" if confirmations > 0 else "sent"
+    return None
+
+
+def on_revert(status: str) -> str | None:
+    """The status a revert moves a match in `status` to, or None when it changes nothing."""
+    return {"pending": "dropped", "sent": "removed"}.get(status)
+
+
+def is_repeat(item: MatchModel, position: Position | None) -> bool:
+    """Whether the record at `position` is one the match has seen (handed again), not a new one."""
+    if position is None or item.applied_offset is None or item.applied_partition != position.partition:
+        return False
+    return position.offset <= int(item.applied_offset)
 
 
 def block_key(chain_id: int, block_hash: str) -> str:
@@ -41,6 +90,7 @@ def record_match(
     events: Sequence[Mapping[str, Any]],
     confirmations: int,
     part: str | None = None,
+    position: Position | None = None,
 ) -> tuple[MatchModel, bool]:
     """Keep a monitor's events of a block; returns the stored item and whether this call made it.
 
@@ -62,6 +112,9 @@ def record_match(
         release_at=block["number"] + confirmations if pending else None,
         pending_chain=chain_id if pending else None,
         expires_at=None if pending else int(time.time()) + SETTLED_RETENTION_SECONDS,
+        generation=0,
+        applied_partition=position.partition if position else None,
+        applied_offset=position.offset if position else None,
     )
     try:
         item.save(condition=MatchModel.block_key.does_not_exist())
@@ -81,17 +134,76 @@ def matches_of_block(chain_id: int, block_hash: str) -> list[MatchModel]:
     return list(MatchModel.query(block_key(chain_id, block_hash), consistent_read=True))
 
 
-def settle(item: MatchModel, status: str, expected: str) -> bool:
-    """Move a match from `expected` to `status`; False if someone else moved it first."""
+def get_match(item: MatchModel) -> MatchModel:
+    return MatchModel.get(item.block_key, item.match_key, consistent_read=True)
+
+
+def settle(item: MatchModel, status: str, expected: str, position: Position | None = None) -> bool:
+    """Move a match from `expected` to `status` (sent, dropped or removed) within its generation;
+    False if someone else moved it first."""
+    return _update(
+        item,
+        [
+            MatchModel.status.set(status),
+            MatchModel.pending_chain.remove(),
+            MatchModel.expires_at.set(int(time.time()) + SETTLED_RETENTION_SECONDS),
+            *_applied(position),
+        ],
+        expected,
+    )
+
+
+def rearm(
+    item: MatchModel,
+    *,
+    status: str,
+    events: Sequence[Mapping[str, Any]],
+    confirmations: int,
+    position: Position | None,
+) -> bool:
+    """The block of a removed or dropped match is canonical again: start the match's next
+    generation as `status` (pending or sent), holding `events` (the block matched with the view of
+    now). False if someone else moved it first."""
+    number = int(item.block_number)
+    if status == "pending":
+        waiting = [
+            MatchModel.release_at.set(number + confirmations),
+            MatchModel.pending_chain.set(int(item.chain_id)),
+            MatchModel.expires_at.remove(),  # nothing in flight expires
+        ]
+    else:
+        waiting = [
+            MatchModel.release_at.remove(),
+            MatchModel.pending_chain.remove(),
+            MatchModel.expires_at.set(int(time.time()) + SETTLED_RETENTION_SECONDS),
+        ]
+    return _update(
+        item,
+        [
+            MatchModel.status.set(status),
+            MatchModel.generation.set(generation(item) + 1),
+            MatchModel.events.set(encode_events(events)),
+            *waiting,
+            *_applied(position),
+        ],
+        item.status,
+    )
+
+
+def _applied(position: Position | None) -> list:
+    if position is None:
+        return []
+    return [MatchModel.applied_partition.set(position.partition), MatchModel.applied_offset.set(position.offset)]
+
+
+def _update(item: MatchModel, actions: list, expected: str) -> bool:
+    """Apply `actions` if the match is still in `expected` and in the generation read; the item is
+    updated in place."""
+    same_generation = (
+        MatchModel.generation.does_not_exist() if item.generation is None else MatchModel.generation == item.generation
+    )
     try:
-        item.update(
-            actions=[
-                MatchModel.status.set(status),
-                MatchModel.pending_chain.remove(),
-                MatchModel.expires_at.set(int(time.time()) + SETTLED_RETENTION_SECONDS),
-            ],
-            condition=MatchModel.status == expected,
-        )
+        item.update(actions=actions, condition=(MatchModel.status == expected) & same_generation)
         return True
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":

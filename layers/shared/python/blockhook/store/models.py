@@ -125,6 +125,8 @@ class ChainStateModel(Model):
     window = ListAttribute(of=UnicodeAttribute, default=list)
     head = NumberAttribute(null=True)
     updated_at = NumberAttribute(null=True)
+    # "number:hash" of the blocks a rewind took back whose reverts are not yet acknowledged by Kafka
+    reverting = ListAttribute(of=UnicodeAttribute, null=True)
     # On the item "traces#<chain_id>": the trace format the chain's blocks are read with, or "none".
     traces = UnicodeAttribute(null=True)
 
@@ -178,7 +180,9 @@ class MatchModel(Model):
     released once confirmed, and taken back with a `removed` delivery if the block is replaced.
 
     Status: pending (waiting for confirmations) -> sent, or pending -> dropped (reverted
-    before it was sent), or sent -> removed (reverted after it was sent)."""
+    before it was sent), or sent -> removed (reverted after it was sent). A removed or dropped
+    match whose block is canonical again starts a new generation, pending or sent: each
+    generation's deliveries have ids of their own (store/matches.py)."""
 
     class Meta:
         table_name = _table("BLOCKHOOK_MATCHES_TABLE", "blockhook-matches")
@@ -198,6 +202,11 @@ class MatchModel(Model):
     release_at = NumberAttribute(null=True)  # block number at which it is deep enough
     pending_chain = NumberAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # TTL once settled
+    generation = NumberAttribute(null=True)  # times the block came back after a revert (absent: 0)
+    # The topic record that last changed it ("<topic>-<partition>", offset): a record at or before
+    # it is a repeat, not the block coming back.
+    applied_partition = UnicodeAttribute(null=True)
+    applied_offset = NumberAttribute(null=True)
     pending_by_chain = PendingByChain()
 
 
