@@ -63,6 +63,7 @@ TOKENS = [f"0x00000000000000000000000000000000000e2e3{n}" for n in (1, 2, 3)]
 EMITTER = "0x00000000000000000000000000000000000e2e40"
 ACTORS = [f"0x00000000000000000000000000000000000e2e5{n}" for n in range(4)]
 REVERTER = "0x00000000000000000000000000000000000e2e60"  # fails every call, value or not
+PRECOMPILES = ["0x0000000000000000000000000000000000000001", "0x0000000000000000000000000000000000000004"]
 TRANSFER_SIGNATURE = "Transfer(address indexed from, address indexed to, uint256 value)"
 TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 APPROVAL_TOPIC = "0x" + keccak(text="Approval(address,address,uint256)").hex()
@@ -262,7 +263,7 @@ def random_act(rng: random.Random, world: World, depth: int, revert: bool | None
         revert = rng.random() < 0.12
     nested = depth < 3 and rng.random() < 0.8
     roll = rng.random()
-    if roll < 0.45:  # a call: to an actor (which acts in turn), WETH9, or an account
+    if roll < 0.45:  # a call: to an actor (which acts in turn), WETH9, an account or a precompile
         target_roll = rng.random()
         if target_roll < 0.6:
             target = rng.choice(ACTORS)
@@ -271,7 +272,8 @@ def random_act(rng: random.Random, world: World, depth: int, revert: bool | None
             target = world.weth
             forward = selector("deposit()") if rng.random() < 0.5 else weth_withdraw(rng.randrange(1, 10**15))
         else:
-            target, forward = rng.choice(world.accounts), "0x"
+            target = rng.choice(PRECOMPILES) if rng.random() < 0.5 else rng.choice(world.accounts)
+            forward = "0x"
         return act(ACT_CALL, target, value, revert, forward)
     if roll < 0.6:  # another actor's code run as this one: its value moves from here
         forward = random_act(rng, world, depth + 1) if nested else "0x"
@@ -648,6 +650,9 @@ def test_randomized_traffic_is_delivered_exactly(stack, record_property):
         "by_kind": by_kind,
         "internal_transfers_by_call_type": dict(
             sorted(Counter(e["call_type"] for e in events if e["kind"] == "internal_transfer").items())
+        ),
+        "internal_transfers_to_precompiles": sum(
+            e["kind"] == "internal_transfer" and e["to"] in PRECOMPILES for e in events
         ),
         "inner_frames_moving_nothing": dict(sorted(frames_left_out.items())),
         "deliveries": deliveries,
