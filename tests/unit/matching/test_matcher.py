@@ -20,10 +20,13 @@ OTHER_TOPIC = "0x" + "42" * 32
 BLOCK_HASH = "0x" + "b1" * 32
 ALICE, BOB, CAROL, DAVE = ("0x" + c * 40 for c in "abcd")
 TOKEN, NFT = "0x" + "7" * 40, "0x" + "8" * 40
-ALL_KINDS = ("transaction", "native_transfer", "erc20_transfer", "erc721_transfer", "erc1155_transfer", "log")
+ALL_KINDS = (
+    "transaction", "native_transfer", "internal_transfer", "withdrawal",
+    "erc20_transfer", "erc721_transfer", "erc1155_transfer", "log",
+)  # fmt: skip
 
 
-# --- event builders: CONTRACT section 3 shapes, ids as DESIGN "Ids" --------------------------------
+# --- event builders: CONTRACT section 3 shapes, ids as docs/events.md ------------------------------
 
 
 def _common(kind: str, tx_index: int, log_index: int | None, chain_id: int, suffix: str = "") -> dict:
@@ -51,11 +54,39 @@ def transaction(sender, to, contract_address=None, tx_index=0, chain_id=1):
         "status": 1,
         "gas_used": 21000,
         "contract_address": contract_address,
+        "type": 2,
     }
 
 
 def native_transfer(sender, to, tx_index=0, chain_id=1):
     return {**_common("native_transfer", tx_index, None, chain_id), "from": sender, "to": to, "value": "5"}
+
+
+def internal_transfer(sender, to, trace_address="0", tx_index=0, chain_id=1):
+    """Value moved by a call, create or selfdestruct inside a transaction, at `trace_address` of its call tree."""
+    return {
+        **_common("internal_transfer", tx_index, None, chain_id, f":{trace_address}"),
+        "from": sender, "to": to, "value": "3", "call_type": "call", "trace_address": trace_address,
+    }  # fmt: skip
+
+
+def withdrawal(to, withdrawal_index=0, chain_id=1):
+    """A beacon-chain withdrawal: made by no transaction, so no tx_hash or tx_index."""
+    return {
+        "id": f"{chain_id}:{BLOCK_HASH}:withdrawal:{withdrawal_index}",
+        "kind": "withdrawal",
+        "chain_id": chain_id,
+        "block_number": 100,
+        "block_hash": BLOCK_HASH,
+        "block_timestamp": 1730000000,
+        "tx_hash": None,
+        "tx_index": None,
+        "log_index": None,
+        "to": to,
+        "value": "32000000000",
+        "validator_index": 7,
+        "withdrawal_index": withdrawal_index,
+    }
 
 
 def erc20(token, sender, to, tx_index=0, log_index=0, chain_id=1):
@@ -186,6 +217,22 @@ def test_log_address_is_its_only_party():
     assert run([event], [monitor()], {ALICE: [("m1", None)]}) == []
 
 
+def test_internal_transfer_matches_on_from_and_to():
+    events = [internal_transfer(ALICE, BOB), internal_transfer(CAROL, ALICE, "0.1", tx_index=1)]
+    matches = run(events, [monitor()], {ALICE: [("m1", "vault")], BOB: [("m1", None)]})
+    assert [(match.event["id"], match.matched_addresses) for match in matches] == [
+        (events[0]["id"], [ALICE, BOB]), (events[1]["id"], [ALICE])
+    ]  # fmt: skip
+
+
+def test_withdrawal_matches_on_its_address_only():
+    # The withdrawal address is its one party; a withdrawal has no sender, and a stray field named
+    # like one is not a party.
+    event = {**withdrawal(BOB, withdrawal_index=9), "from": ALICE}
+    assert pairs(run([event], [monitor()], {BOB: [("m1", None)]})) == [("m1", event["id"])]
+    assert run([event], [monitor()], {ALICE: [("m1", None)]}) == []
+
+
 # --- contracts ------------------------------------------------------------------------------------------
 
 
@@ -209,7 +256,8 @@ def test_contracts_hold_the_address_of_logs():
 
 
 def test_transactions_have_no_emitting_contract_so_a_contracts_filter_excludes_them():
-    events = [transaction(ALICE, TOKEN), native_transfer(ALICE, TOKEN)]
+    events = [transaction(ALICE, TOKEN), native_transfer(ALICE, TOKEN), internal_transfer(TOKEN, ALICE),
+              withdrawal(TOKEN)]  # fmt: skip
     m = monitor(contracts=frozenset({TOKEN}))
     assert run(events, [m], {ALICE: [("m1", None)], TOKEN: [("m1", None)]}) == []
 
@@ -267,7 +315,7 @@ def test_erc1155_transfers_come_from_transfer_single_or_transfer_batch():
 
 
 def test_transaction_kinds_have_no_topic0_so_a_signature_filter_excludes_them():
-    events = [transaction(ALICE, BOB), native_transfer(ALICE, BOB)]
+    events = [transaction(ALICE, BOB), native_transfer(ALICE, BOB), internal_transfer(ALICE, BOB), withdrawal(ALICE)]
     m = monitor(topics=frozenset({TRANSFER}))
     assert run(events, [m], {ALICE: [("m1", None)]}) == []
 
@@ -395,6 +443,14 @@ def generated_event(draw, n: int) -> Generated:
         return Generated(transaction(draw(addresses), to, created, tx_index=n, chain_id=chain_id), None)
     if kind == "native_transfer":
         return Generated(native_transfer(draw(addresses), draw(addresses), tx_index=n, chain_id=chain_id), None)
+    if kind == "internal_transfer":
+        path = ".".join(map(str, draw(st.lists(st.integers(0, 3), min_size=1, max_size=3))))
+        # A created contract or a selfdestruct's heir can be any account, a token contract too.
+        target = draw(st.sampled_from(ADDRESS_POOL + CONTRACT_POOL))
+        event = internal_transfer(draw(st.sampled_from(ADDRESS_POOL + CONTRACT_POOL)), target, path, n, chain_id)
+        return Generated(event, None)
+    if kind == "withdrawal":
+        return Generated(withdrawal(draw(st.sampled_from(ADDRESS_POOL + CONTRACT_POOL)), n, chain_id), None)
     if kind in ("erc20_transfer", "erc721_transfer"):
         build = erc20 if kind == "erc20_transfer" else erc721
         event = build(draw(contracts), draw(addresses), draw(addresses), tx_index=n, chain_id=chain_id)
@@ -445,10 +501,15 @@ def reference(generated: list[Generated], monitors: list[RefMonitor]) -> set[tup
     found = set()
     for item in generated:
         event = item.event
+        # The parties, as the contract states them: a log's address; a withdrawal's address (`to`);
+        # else from, to and contract_address, whichever the event has.
         if event["kind"] == "log":
             event_parties = {event["address"]}
+        elif event["kind"] == "withdrawal":
+            event_parties = {event["to"]}
         else:
             event_parties = {event.get(name) for name in ("from", "to", "contract_address")} - {None}
+        # The emitting contract: a token event's token, a log's address; other kinds have none.
         emitting = event.get("token", event.get("address"))
         for m in monitors:
             if not m.active or event["chain_id"] not in m.chain_ids or event["kind"] not in m.kinds:
