@@ -145,7 +145,9 @@ def encode_block(
 
     `claims` stores an event too large to go inline and returns its key (see `stand_in`)."""
     budget = limit - 512  # room for the envelope
-    encoded_events = _with_claim_checks(events, [_encode_event(event) for event in events], claims, budget)
+    # The most one event can be and still go alone in a message (whatever its chunk numbers).
+    room = limit - len(_block_document(header, 10**9, 10**9, [], backfill))
+    encoded_events = _with_claim_checks(events, [_encode_event(event) for event in events], claims, room)
     groups: list[list[bytes]] = [[]]
     size = 0
     for event in encoded_events:
@@ -161,10 +163,10 @@ def _with_claim_checks(
     events: Sequence[Mapping[str, Any]],
     encoded: list[bytes],
     claims: Callable[[bytes], str] | None,
-    budget: int,
+    room: int,
 ) -> list[bytes]:
-    """The encoded events, each one over MAX_INLINE_EVENT_BYTES replaced by its stand-in."""
-    inline_limit = min(MAX_INLINE_EVENT_BYTES, budget)
+    """The encoded events, each one over MAX_INLINE_EVENT_BYTES (or `room`) replaced by its stand-in."""
+    inline_limit = min(MAX_INLINE_EVENT_BYTES, room)
     for position, data in enumerate(encoded):
         if len(data) <= inline_limit:
             continue
@@ -172,7 +174,7 @@ def _with_claim_checks(
         if claims is None:
             raise EventTooLarge(f"event {event.get('id')!r} is {len(data)} bytes and no claim store is configured")
         replaced = _encode_event(stand_in(event, claims(data), len(data)))
-        if len(replaced) > budget:
+        if len(replaced) > room:
             raise EventTooLarge(f"event {event.get('id')!r}: even its stand-in is {len(replaced)} bytes")
         encoded[position] = replaced
     return encoded
