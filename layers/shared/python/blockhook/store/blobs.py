@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from functools import lru_cache
 from typing import Any
 
@@ -31,14 +32,18 @@ class BlobStore:
     def __init__(self, bucket: str, client: Any = None) -> None:
         self.bucket = bucket
         self._client = client
+        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import boto3
+        # Made once, under a lock: each chain's ingest thread may be the first to need it, and boto3's
+        # default session is not safe to make clients from at once (the client itself is).
+        with self._lock:
+            if self._client is None:
+                import boto3
 
-            self._client = boto3.client("s3")
-        return self._client
+                self._client = boto3.client("s3")
+            return self._client
 
     def put(self, prefix: str, data: bytes) -> str:
         """Store `data`; returns its key."""
