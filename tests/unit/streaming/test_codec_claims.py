@@ -18,6 +18,7 @@ from blockhook.streaming.codec import (
     BackfillTarget,
     ClaimMismatch,
     EventTooLarge,
+    MalformedMessage,
     decode,
     encode_block,
     is_stand_in,
@@ -100,6 +101,13 @@ def test_no_message_passes_its_limit_even_for_a_lone_event_close_to_it():
     assert all(len(value) <= limit for value in values)
     decoded = [e for value in values for e in decode(value).events]
     assert [resolve_event(e, store.get) for e in decoded] == events
+
+
+@pytest.mark.parametrize("claim", ["nowhere", {"bytes": 5}, {"key": 7, "bytes": 5}, {"key": "k", "bytes": "5"}, None])
+def test_a_stand_in_whose_claim_is_not_key_and_bytes_is_a_malformed_message(claim):
+    (value,) = encode_block(HEADER, [{**event(1), CLAIM_FIELD: claim}])
+    with pytest.raises(MalformedMessage, match="claim is not"):
+        decode(value)
 
 
 def test_an_oversized_event_without_a_store_is_refused_not_sent_over_the_limit():

@@ -309,11 +309,22 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
 
 
 def _has_stand_ins(value: bytes | str, events: list[Any]) -> bool:
-    # A search of the raw message (in C) spares looking into every event of nearly every block; a
-    # string value holding the key would have its quotes escaped, so only a key can match.
+    """Whether some event is a stand-in; a stand-in whose claim is not {key, bytes} is malformed.
+
+    A search of the raw message (in C) spares looking into every event of nearly every block; a
+    string value holding the key would have its quotes escaped, so only a key can match."""
     marker = f'"{CLAIM_FIELD}":'
-    found = (marker.encode() in value) if isinstance(value, bytes) else (marker in value)
-    return found and any(isinstance(event, dict) and CLAIM_FIELD in event for event in events)
+    if not ((marker.encode() in value) if isinstance(value, bytes) else (marker in value)):
+        return False
+    found = False
+    for event in events:
+        if CLAIM_FIELD not in event:
+            continue
+        claim = event[CLAIM_FIELD]
+        if not (isinstance(claim, dict) and isinstance(claim.get("key"), str) and type(claim.get("bytes")) is int):
+            raise MalformedMessage(f"event {event.get('id')!r}: claim is not {{key, bytes}}: {claim!r}")
+        found = True
+    return found
 
 
 def _backfill(value: Any) -> BackfillTarget | None:
