@@ -13,6 +13,7 @@ from constructs import Construct
 
 from .data import DataTables
 from .delivery_queue import DeliveryQueue
+from .large_objects import BUCKET_ENV, LargeObjects
 from .paths import ASSET_EXCLUDES, deps_layer_dir, function_dir, shared_layer_dir
 from .streaming import TOPIC, Streaming
 
@@ -57,10 +58,12 @@ class Functions(Construct):
         delivery_queue: DeliveryQueue,
         streaming: Streaming,
         chains_json: str,
+        large_objects: LargeObjects,
         rpc_secrets: list[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self._data = data
+        self._large_objects = large_objects
         self._queue = delivery_queue.queue
         self._streaming = streaming
 
@@ -124,6 +127,7 @@ class Functions(Construct):
         )
 
         self._grant_data()
+        self._grant_large_objects()
         self._grant_kafka()
         self._grant_rpc_secrets(rpc_secrets)
 
@@ -225,6 +229,19 @@ class Functions(Construct):
         # create); deliver only opens them to sign.
         data.webhook_secrets_key.grant_encrypt_decrypt(self.api)
         data.webhook_secrets_key.grant_decrypt(self.deliver)
+
+    def _grant_large_objects(self) -> None:
+        """Values too large for a Kafka message or a DynamoDB item (large_objects.py): ingest writes the
+        claim checks the matcher reads; the matcher writes and reads back its large match records and
+        writes the large delivery bodies deliver reads. The api reads none of them."""
+        large = self._large_objects
+        for function in (self.ingest, self.matcher, self.deliver):
+            function.add_environment(BUCKET_ENV, large.bucket.bucket_name)
+        large.grant(self.ingest, ["s3:PutObject"], "events")
+        large.grant(self.matcher, ["s3:GetObject"], "events")
+        large.grant(self.matcher, ["s3:GetObject", "s3:PutObject"], "matches")
+        large.grant(self.matcher, ["s3:PutObject"], "deliveries")
+        large.grant(self.deliver, ["s3:GetObject"], "deliveries")
 
     def _grant_rpc_secrets(self, names: list[str]) -> None:
         """GetSecretValue on exactly the chains' RPC URL secrets, for the functions that load the chains."""

@@ -70,6 +70,16 @@ def acknowledge_findings(stack: Stack) -> None:
          "mapping writes one object per failed batch under keys it chooses, in the failed-batches bucket only.")
     _ack(provider_framework, f"IAM5[Resource::<{_logical_id(stack.topics.function)}.Arn>:*]", "The custom "
          "resource provider framework invokes any version of our own onEvent function.")
+    large_objects = _logical_id(stack.large_objects.bucket)
+    for function, prefixes in ((functions.ingest, ["events"]), (functions.matcher, ["events", "matches", "deliveries"]),
+                               (functions.deliver, ["deliveries"])):  # fmt: skip
+        for prefix in prefixes:
+            _ack(function.role, f"IAM5[Resource::<{large_objects}.Arn>/{prefix}/*]", "Objects are content-addressed "
+                 f"(<prefix>/<sha256>), so unknown in advance: the grant names one action on the `{prefix}/` "
+                 "objects of the large-objects bucket alone (functions.py, _grant_large_objects).")
+    _ack(stack.large_objects, "S1", "Written and read only by our functions under least-privilege grants, each "
+         "value content-addressed; CloudTrail data events are the audit trail if wanted. An access-log bucket "
+         "would need its own, and so on.")
     _ack(stack.failed_batches, "S1", "Written only by Lambda's event source mapping and read by operators; "
          "CloudTrail data events are the audit trail if wanted. An access-log bucket would need its own, and so on.")
     _ack(api, "APIG2", "The api function validates every body and query with pydantic models and answers the "

@@ -13,6 +13,7 @@ from .data import DataTables
 from .delivery_queue import DeliveryQueue
 from .failed_batches import FailedBatches
 from .functions import ARCHITECTURE, RUNTIME, SPECS, Functions
+from .large_objects import LargeObjects
 from .monitoring import Monitoring
 from .nag import acknowledge_findings
 from .streaming import Streaming
@@ -40,6 +41,7 @@ class BlockhookStack(Stack):
         self.data = DataTables(self, "Data")
         self.delivery_queue = DeliveryQueue(self, "Queue", consumer_timeout=SPECS["deliver"].timeout)
         self.streaming = Streaming(self, "Streaming")
+        self.large_objects = LargeObjects(self, "LargeObjects")
         self.functions = Functions(
             self,
             "Functions",
@@ -47,6 +49,7 @@ class BlockhookStack(Stack):
             delivery_queue=self.delivery_queue,
             streaming=self.streaming,
             chains_json=chains_json,
+            large_objects=self.large_objects,
             rpc_secrets=rpc_secret_names(chains_json),
         )
         self.topics = Topics(
@@ -109,6 +112,12 @@ class BlockhookStack(Stack):
             "FailedBatchesBucket",
             value=self.failed_batches.bucket.bucket_name,
             description="Matcher batches given up after retries (replay their blocks with backfill)",
+        )
+        CfnOutput(
+            self,
+            "LargeObjectsBucket",
+            value=self.large_objects.bucket.bucket_name,
+            description="Events too large for a Kafka message, match records and webhook bodies too large for DynamoDB",
         )
         CfnOutput(
             self,

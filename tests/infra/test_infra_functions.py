@@ -32,10 +32,11 @@ EXTRA_ENV = {
         "BLOCKHOOK_KAFKA_TOPIC",
         "BLOCKHOOK_CHAINS",
         "BLOCKHOOK_INGEST_STOP_MARGIN_SECONDS",
+        "BLOCKHOOK_LARGE_OBJECTS_BUCKET",  # test_infra_large_objects.py
     },
     # The key id only (DeliveryService is built with it); no KMS grant (test_infra_operations.py).
-    "matcher": {"BLOCKHOOK_CHAINS", "BLOCKHOOK_SECRETS_KEY_ID"},
-    "deliver": {"BLOCKHOOK_SECRETS_KEY_ID"},
+    "matcher": {"BLOCKHOOK_CHAINS", "BLOCKHOOK_SECRETS_KEY_ID", "BLOCKHOOK_LARGE_OBJECTS_BUCKET"},
+    "deliver": {"BLOCKHOOK_SECRETS_KEY_ID", "BLOCKHOOK_LARGE_OBJECTS_BUCKET"},
 }
 SIZES = {"api": (512, 29), "ingest": (1024, 75), "matcher": (1024, 120), "deliver": (512, 120)}
 

@@ -47,7 +47,7 @@ assert callable(handler.handler)
 from blockhook import wiring
 from blockhook.chain.registry import load_chains
 from blockhook.config import settings
-from blockhook.store import idempotency, models
+from blockhook.store import blobs, idempotency, models
 
 built = {
     "api": lambda: (wiring.delivery_service(), load_chains()),
@@ -65,6 +65,7 @@ print(json.dumps({
         models.ActiveBackfillsModel, models.DeliveryModel, models.MatchModel,
     )},
     "idempotency_table": idempotency.table_name(),
+    "large_objects_bucket": blobs.bucket_name(),
     "producer": {key: value for key, value in producer_options.items()
                  if key in ("bootstrap_servers", "security_protocol", "sasl_mechanism")},
 }))
@@ -82,6 +83,8 @@ def placeholder(value, resources: dict) -> str:
             return f"table-{lid}"
         if kind == "AWS::SQS::Queue":
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{lid}"
+        if kind == "AWS::S3::Bucket":
+            return f"bucket-{lid.lower()}"
     if "Fn::GetAtt" in value:
         lid, attribute = value["Fn::GetAtt"]
         kind = resources[lid]["Type"]
@@ -135,6 +138,10 @@ def test_function_starts_with_the_template_environment(name: str, functions: dic
         "MatchModel": "BLOCKHOOK_MATCHES_TABLE",
     }
     assert found["tables"] == {model: env[variable] for model, variable in tables.items()}
+    if name in ("ingest", "matcher", "deliver"):  # they keep or read values too large for Kafka or DynamoDB
+        assert found["large_objects_bucket"] == env["BLOCKHOOK_LARGE_OBJECTS_BUCKET"]
+    else:
+        assert "BLOCKHOOK_LARGE_OBJECTS_BUCKET" not in env
     if name == "api":
         assert found["auth_mode"] == "apigateway"
         assert found["idempotency_table"] == env["BLOCKHOOK_IDEMPOTENCY_TABLE"]

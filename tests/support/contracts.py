@@ -30,9 +30,9 @@ ANVIL_ACCOUNTS: list[str] = [
 TRANSFER_SELECTOR = "a9059cbb"  # transfer(address,uint256)
 
 _OPCODES = {
-    "STOP": 0x00, "ADD": 0x01, "EQ": 0x14, "ISZERO": 0x15, "AND": 0x16, "SHL": 0x1B, "SHR": 0x1C,
+    "STOP": 0x00, "ADD": 0x01, "MUL": 0x02, "EQ": 0x14, "ISZERO": 0x15, "AND": 0x16, "SHL": 0x1B, "SHR": 0x1C,
     "CALLER": 0x33, "CALLDATALOAD": 0x35, "CALLDATASIZE": 0x36, "CALLDATACOPY": 0x37, "CODECOPY": 0x39,
-    "SUB": 0x03, "POP": 0x50, "MSTORE": 0x52, "JUMPI": 0x57, "JUMPDEST": 0x5B,
+    "SUB": 0x03, "POP": 0x50, "MSTORE": 0x52, "JUMP": 0x56, "JUMPI": 0x57, "JUMPDEST": 0x5B,
     "DUP1": 0x80, "DUP2": 0x81, "DUP3": 0x82, "DUP4": 0x83, "DUP5": 0x84, "DUP6": 0x85, "SWAP1": 0x90,
     "LOG0": 0xA0, "LOG1": 0xA1, "LOG2": 0xA2, "LOG3": 0xA3, "LOG4": 0xA4,
     "RETURN": 0xF3, "REVERT": 0xFD, "INVALID": 0xFE,
@@ -100,6 +100,23 @@ LOG_EMITTER_RUNTIME: str = assemble(
     *[op for n in range(5) for op in ("DUP1", n, "EQ", ("push_label", f"log{n}"), "JUMPI")],
     0, "DUP1", "REVERT",                                  # n > 4
     *[op for n in range(5) for op in _emit_with_topics(n)],
+)  # fmt: skip
+
+# Calldata: times (word 0), topic (word 1), then a piece of data. Emits one LOG1 with that topic whose data
+# is the piece `times` over: a log of megabytes from a transaction small enough for a node's request limit.
+LOG_REPEATER_RUNTIME: str = assemble(
+    0x40, "CALLDATASIZE", "SUB",                          # [len]
+    0, "CALLDATALOAD",                                    # [times, len]
+    0,                                                    # [i, times, len]
+    ("label", "copy"),
+    "DUP2", "DUP2", "EQ", ("push_label", "emit"), "JUMPI",
+    "DUP3", 0x40, "DUP3", "DUP6", "MUL",                  # [i*len, 0x40, len, i, times, len]
+    "CALLDATACOPY",                                       # memory[i*len:(i+1)*len] = the piece
+    1, "ADD", ("push_label", "copy"), "JUMP",             # [i+1, times, len]
+    ("label", "emit"),
+    "POP", "MUL",                                         # [times*len]
+    0x20, "CALLDATALOAD", "SWAP1", 0,                     # [0, size, topic]
+    "LOG1", "STOP",
 )  # fmt: skip
 
 REVERTING_RUNTIME: str = "0xfe"  # INVALID: every call fails and uses all its gas
@@ -189,6 +206,12 @@ def emitter_calldata(topics: list[str], data: str) -> str:
 def emit_log(url: str, emitter: str, sender: str, topics: list[str], data: str) -> dict:
     """Have LOG_EMITTER_RUNTIME at `emitter` emit one log with these topics (32-byte hex each) and data."""
     return send_tx(url, sender, emitter, data=emitter_calldata(topics, data))
+
+
+def emit_repeated_log(url: str, emitter: str, sender: str, topic: str, piece: str, times: int) -> dict:
+    """Have LOG_REPEATER_RUNTIME at `emitter` emit one log with `topic` whose data is `piece` (hex) `times` over."""
+    calldata = "0x" + _word(times) + topic.removeprefix("0x").rjust(64, "0") + piece.removeprefix("0x")
+    return send_tx(url, sender, emitter, data=calldata)
 
 
 def address_topic(address: str) -> str:

@@ -111,6 +111,23 @@ def json_rpc_error(code: int = -32000, message: str = "injected node fault: inte
     return make
 
 
+def json_rpc_result(result: Any, kind: str = "wrong_result") -> FaultMaker:
+    """A 200 with a well-formed JSON-RPC answer whose `result` is `result` (for a batch, one per call,
+    each with its call's id): garbage that only a client checking what it is given can refuse."""
+
+    def make(request: ProxiedRequest) -> Fault:
+        sent = request.json()
+        calls = sent if isinstance(sent, list) else [sent]
+        answers = [
+            {"jsonrpc": "2.0", "id": call.get("id") if isinstance(call, dict) else None, "result": result}
+            for call in calls
+        ]
+        body = answers if isinstance(sent, list) else answers[0]
+        return Fault(kind, 200, json.dumps(body).encode(), (("Content-Type", "application/json"),))
+
+    return make
+
+
 def dynamodb_throttle() -> FaultMaker:
     """DynamoDB's own throttling answer; botocore retries it, then raises it to the caller."""
     body = json.dumps({"__type": THROTTLE_TYPE, "message": "Rate exceeded"}).encode()

@@ -15,6 +15,7 @@ from blockhook.ingest.backfill import BackfillRunner
 from blockhook.ingest.service import ChainIngest
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import MatchService
+from blockhook.store.blobs import configured_blobs
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.producer import BlockProducer
 
@@ -44,7 +45,14 @@ def match_service() -> MatchService:
 @lru_cache(maxsize=1)
 def chain_ingests() -> tuple[ChainIngest, ...]:
     config = settings()
-    producer = BlockProducer(config.kafka_bootstrap, config.kafka_topic, auth=config.kafka_auth)
+    blobs = configured_blobs()
+    producer = BlockProducer(
+        config.kafka_bootstrap,
+        config.kafka_topic,
+        auth=config.kafka_auth,
+        # An event too large to cross inline: kept in S3, a stand-in crosses (streaming/codec.py).
+        claims=lambda chain_id, data: blobs.put(f"events/{chain_id}", data),
+    )
     return tuple(
         ChainIngest(chain, RpcChainReader(JsonRpcClient(chain.rpc_urls)), producer) for chain in load_chains()
     )

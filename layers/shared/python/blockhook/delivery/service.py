@@ -38,6 +38,7 @@ from blockhook.delivery.url_policy import WebhookUrlRefused, resolve_webhook_url
 from blockhook.store.deliveries import (
     DeliveryNotFound,
     claim_attempt,
+    delivery_payload,
     get_delivery,
     make_due,
     record_attempt,
@@ -248,7 +249,8 @@ class DeliveryService:
             # spent without a request, on the delivery's own schedule, and the endpoint is not blamed again.
             return self._settle(record, _not_sent(monitor), now, claim)
         result = post_signed(
-            monitor, record.delivery_id, record.payload.encode(), now, self.allow_private_webhooks, signing_with
+            monitor, record.delivery_id, delivery_payload(record).encode(), now, self.allow_private_webhooks,
+            signing_with,
         )
         status = self._settle(record, result, now, claim)
         self._note_health(monitor, result, now)

@@ -20,8 +20,9 @@ class BackfillRunner:
     def __init__(self, ingests: Sequence[ChainIngest]) -> None:
         self.by_chain = {ingest.chain_id: ingest for ingest in ingests}
 
-    def step(self) -> int:
-        """Publish one batch of every active backfill; returns how many blocks it published."""
+    def step(self, chain_id: int | None = None) -> int:
+        """Publish one batch of every active backfill (of `chain_id` alone when given: each chain's
+        thread runs its own, with its own node); returns how many blocks it published."""
         published = 0
         for tenant_id, monitor_id in backfills.active_backfills():
             try:
@@ -34,6 +35,8 @@ class BackfillRunner:
                 backfills.retire(tenant_id, monitor_id)
                 continue
             ingest = self.by_chain.get(int(job.chain_id))
+            if chain_id is not None and int(job.chain_id) != chain_id and ingest is not None:
+                continue  # another chain's thread runs it
             if ingest is None:
                 backfills.fail_backfill(monitor, job.job_id, f"chain {job.chain_id} is not served here")
                 backfills.retire(tenant_id, monitor_id)

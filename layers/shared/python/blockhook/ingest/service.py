@@ -16,6 +16,7 @@ anew, though the matcher had taken them back.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -41,7 +42,8 @@ from blockhook.streaming.producer import BlockProducer, ProduceFailed
 
 logger = logging.getLogger(__name__)
 
-# Failures that end one chain's poll and are retried at the next one; nothing was checkpointed.
+# The expected failures that end one chain's poll (logged without a trace); any other ends it too, and
+# every one is retried at the chain's next poll: nothing was checkpointed.
 RETRYABLE = (RpcUnavailable, RpcError, ChainReadError, CheckpointConflict, ProduceFailed, MalformedBlockError)
 
 
@@ -242,37 +244,66 @@ def run_ingest(
     should_stop: Callable[[], bool],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    backfills: Callable[[], int] | None = None,
+    backfills: Callable[[int], int] | None = None,
 ) -> list[PollResult]:
-    """Poll every chain at its own interval until `should_stop` says the time is up; between
-    polls, publish a batch of each pending backfill (live blocks always go first)."""
+    """Poll every chain at its own interval until `should_stop` says the time is up; after a chain's
+    poll, publish a batch of that chain's pending backfills (its live blocks always go first).
+
+    Each chain runs in a thread of its own: a node that hangs holds up its own chain for as long as
+    its RPC timeout, never another chain, and whatever one chain's poll raises ends that poll alone."""
     results: list[PollResult] = []
-    next_poll = {ingest.chain_id: 0.0 for ingest in ingests}
-    while True:
-        for ingest in ingests:
-            if clock() < next_poll[ingest.chain_id]:
-                continue
-            next_poll[ingest.chain_id] = clock() + ingest.config.poll_interval
-            results.append(_poll_safely(ingest, should_stop))
-        if backfills is not None and not should_stop() and _backfill_safely(backfills):
-            continue  # more backfill work may be waiting: poll again without sleeping
-        if should_stop() or not ingests:
-            return results
-        sleep(max(0.0, min(min(next_poll.values()) - clock(), 1.0)))
+    lock = threading.Lock()
+
+    def run_chain(ingest: ChainIngest) -> None:
+        while not should_stop():
+            started = clock()
+            result = _poll_safely(ingest, should_stop)
+            with lock:
+                results.append(result)
+            if backfills is not None and not should_stop() and _backfill_safely(backfills, ingest.chain_id):
+                continue  # more backfill work may be waiting: poll again without sleeping
+            while not should_stop():
+                left = started + ingest.config.poll_interval - clock()
+                if left <= 0:
+                    break
+                sleep(min(left, 0.5))
+
+    threads = [
+        threading.Thread(target=run_chain, args=(ingest,), name=f"ingest-{ingest.chain_id}", daemon=True)
+        for ingest in ingests
+    ]
+    for thread in threads:
+        thread.start()
+    # Every chain's thread ends once `should_stop` holds and its current call returns (bounded by the
+    # node's RPC timeout): none is left running into the next invocation of a warm Lambda.
+    for thread in threads:
+        thread.join()
+    return results
 
 
-def _backfill_safely(step: Callable[[], int]) -> int:
+def _backfill_safely(step: Callable[[int], int], chain_id: int) -> int:
     try:
-        return step()
-    except RETRYABLE as error:
-        logger.warning("backfill step failed", extra={"error": str(error)})
+        return step(chain_id)
+    except Exception as error:  # one chain's backfill trouble is that chain's alone; retried next time
+        logger.warning(
+            "backfill step failed",
+            extra={"chain_id": chain_id, "error": f"{type(error).__name__}: {error}"},
+            exc_info=not isinstance(error, RETRYABLE),
+        )
         return 0
 
 
 def _poll_safely(ingest: ChainIngest, should_stop: Callable[[], bool]) -> PollResult:
     try:
         return ingest.poll(should_stop)
-    except RETRYABLE as error:
-        # Nothing past the last acknowledged batch was checkpointed: the next poll resumes there.
-        logger.warning("ingest poll failed", extra={"chain_id": ingest.chain_id, "error": str(error)})
+    except Exception as error:
+        # Nothing past the last acknowledged batch was checkpointed: the next poll resumes there, and the
+        # chain waits at the block that failed (a node down or answering garbage, a block that cannot be
+        # read or encoded, a produce refused). The other chains go on. An unexpected kind is logged whole.
+        ingest.producer.discard()
+        logger.warning(
+            "ingest poll failed",
+            extra={"chain_id": ingest.chain_id, "error": f"{type(error).__name__}: {error}"},
+            exc_info=not isinstance(error, RETRYABLE),
+        )
         return PollResult(ingest.chain_id, error=f"{type(error).__name__}: {error}")

@@ -117,10 +117,18 @@ def _json_rpc_ready(port: int) -> Callable[[], bool]:
     return probe
 
 
-def anvil(port: int, chain_id: int = 31337, block_time: float | None = None, log_path: Path | None = None) -> ServerProcess:
+def anvil(
+    port: int,
+    chain_id: int = 31337,
+    block_time: float | None = None,
+    log_path: Path | None = None,
+    gas_limit: int | None = None,
+) -> ServerProcess:
     argv = [anvil_binary(), "--host", HOST, "--port", str(port), "--chain-id", str(chain_id)]
     if block_time:
         argv += ["--block-time", str(block_time)]
+    if gas_limit:
+        argv += ["--gas-limit", str(gas_limit)]  # the block's: room for a transaction of megabytes
     return ServerProcess("anvil", argv, port, _json_rpc_ready(port), log_path)
 
 

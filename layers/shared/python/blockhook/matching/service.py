@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from blockhook.delivery.service import DeliveryService
 from blockhook.matching.index import WatchIndex
-from blockhook.matching.matcher import Match, match_events
+from blockhook.matching.matcher import Match, MonitorView, accepts, match_events
 from blockhook.store import matches as match_store
+from blockhook.store.blobs import configured_blobs
 from blockhook.store.matches import Position
 from blockhook.store.models import MatchModel
 from blockhook.streaming.codec import (
@@ -34,6 +35,8 @@ from blockhook.streaming.codec import (
     RevertMessage,
     correlation_id,
     decode,
+    is_stand_in,
+    resolve_event,
 )
 
 logger = logging.getLogger(__name__)
@@ -65,10 +68,13 @@ class MatchService:
         index: WatchIndex,
         deliveries: DeliveryService,
         default_confirmations: Callable[[int], int] = lambda chain_id: 0,
+        fetch_claim: Callable[[str], bytes] | None = None,
     ) -> None:
         self.index = index
         self.deliveries = deliveries
         self.default_confirmations = default_confirmations
+        # Reads the object of a claim check (streaming/codec.py `stand_in`): the configured S3 bucket.
+        self.fetch_claim = fetch_claim or (lambda key: configured_blobs().get(key))
         # The live blocks of the last batch, matched with the view of that moment: if the
         # view changes, they are matched again (see _catch_up).
         self._recent: list[_LiveBlock] = []
@@ -129,8 +135,22 @@ class MatchService:
             # Without a monitor of every address, only an event with a watched party can match: the
             # others (nearly all of a block) are not looked at again.
             candidates, events = index.candidates_and_events(message.events)
+        if message.has_stand_ins:
+            events = self._resolve_stand_ins(events, index.monitors.values())
         watchers = index.watchers(candidates) if candidates else {}
         return match_events(events, index.monitors, watchers, index.all_address_monitors)
+
+    def _resolve_stand_ins(self, events: list[dict], monitors: Iterable[MonitorView]) -> list[dict]:
+        """The events, each stand-in that a monitor's filters accept replaced by the whole event: a
+        condition, `args` and the delivery read fields the stand-in leaves out. One no monitor can
+        match is not read."""
+        monitors = list(monitors)
+        return [
+            resolve_event(event, self.fetch_claim)
+            if is_stand_in(event) and any(accepts(monitor, event) for monitor in monitors)
+            else event
+            for event in events
+        ]
 
     def _keep(
         self,
@@ -231,7 +251,8 @@ class MatchService:
             for address, found in (self.index.watchers(candidates) if candidates else {}).items()
         }
         everyone = [monitor] if monitor.watches_all_addresses else []
-        matches = match_events(message.events, {monitor.monitor_id: monitor}, watchers, everyone)
+        events = self._resolve_stand_ins(message.events, [monitor]) if message.has_stand_ins else message.events
+        matches = match_events(events, {monitor.monitor_id: monitor}, watchers, everyone)
         if not matches:
             return
         result.matches += len(matches)

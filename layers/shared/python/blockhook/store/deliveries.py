@@ -11,6 +11,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from blockhook.store.blobs import spill, unspill
 from blockhook.store.models import DeliveryModel
 from blockhook.store.paging import decode_cursor, encode_cursor
 
@@ -34,7 +35,7 @@ def record_delivery(tenant_id: str, payload: Mapping[str, Any]) -> tuple[Deliver
         block_hash=payload["block"]["hash"],
         removed=payload["removed"],
         event_count=len(payload["events"]),
-        payload=json.dumps(payload, separators=(",", ":")),
+        **_payload_attributes(payload),
         status="pending",
         attempts=0,
         created_at=int(time.time() * 1000),
@@ -46,6 +47,20 @@ def record_delivery(tenant_id: str, payload: Mapping[str, Any]) -> tuple[Deliver
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
     return get_delivery(payload["id"]), False
+
+
+def _payload_attributes(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """`payload`, or `payload_ref` when the body would pass a DynamoDB item's size (an event of
+    megabytes, or a hundred large ones)."""
+    inline, key = spill("deliveries", json.dumps(payload, separators=(",", ":")).encode())
+    return {"payload": None if inline is None else inline.decode(), "payload_ref": key}
+
+
+def delivery_payload(record: DeliveryModel) -> str:
+    """The JSON body of a delivery, wherever it is kept."""
+    if record.payload_ref:
+        return unspill(None, record.payload_ref).decode()
+    return record.payload
 
 
 def get_delivery(delivery_id: str) -> DeliveryModel:

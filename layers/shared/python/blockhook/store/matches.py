@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from blockhook.store.blobs import spill, unspill
 from blockhook.store.models import MatcherProgressModel, MatchModel
 
 SETTLED_RETENTION_SECONDS = 7 * 24 * 3600  # far beyond any reorg a chain recovers from
@@ -73,7 +74,7 @@ def encode_events(events: Sequence[Mapping[str, Any]]) -> bytes:
 
 
 def decode_events(item: MatchModel) -> list[dict[str, Any]]:
-    return json.loads(zlib.decompress(item.events))
+    return json.loads(zlib.decompress(unspill(item.events, item.events_ref)))
 
 
 def block_of(item: MatchModel) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def record_match(
         block=json.dumps(dict(block), separators=(",", ":")),
         chunk=chunk,
         part=part,
-        events=encode_events(events),
+        **_events_attributes(events),
         status="pending" if pending else "sent",
         release_at=block["number"] + confirmations if pending else None,
         pending_chain=chain_id if pending else None,
@@ -123,6 +124,12 @@ def record_match(
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
     return MatchModel.get(item.block_key, item.match_key, consistent_read=True), False
+
+
+def _events_attributes(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """`events`, or `events_ref` when the compressed events would pass a DynamoDB item's size."""
+    inline, key = spill("matches", encode_events(events))
+    return {"events": inline, "events_ref": key}
 
 
 def due_matches(chain_id: int, number: int) -> list[MatchModel]:

@@ -197,7 +197,10 @@ class MatchModel(Model):
     block = UnicodeAttribute()  # JSON: number, hash, parent_hash, timestamp
     chunk = NumberAttribute(null=True)  # set when the block crossed Kafka in several messages
     part = UnicodeAttribute(null=True)  # set for a catch-up: events found after the index changed
-    events = BinaryAttribute(legacy_encoding=False)  # zlib-compressed JSON list of delivered events
+    # zlib-compressed JSON list of delivered events; or, when that would pass an item's size, null and
+    # `events_ref` holds the S3 key of those bytes (store/blobs.py)
+    events = BinaryAttribute(legacy_encoding=False, null=True)
+    events_ref = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
     release_at = NumberAttribute(null=True)  # block number at which it is deep enough
     pending_chain = NumberAttribute(null=True)
@@ -243,7 +246,10 @@ class DeliveryModel(Model):
     block_hash = UnicodeAttribute()
     removed = BooleanAttribute(default=False)
     event_count = NumberAttribute()
-    payload = UnicodeAttribute()  # the JSON body to post, without the signature
+    # The JSON body to post, without the signature; or, when that would pass an item's size, null and
+    # `payload_ref` holds the S3 key of the body (store/blobs.py)
+    payload = UnicodeAttribute(null=True)
+    payload_ref = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default="pending")
     attempts = NumberAttribute(default=0)
     created_at = NumberAttribute()  # unix milliseconds: orders the log
@@ -272,7 +278,10 @@ ALL_MODELS: tuple[type[Model], ...] = (
 
 
 def create_tables() -> None:
-    """Create every table that does not exist yet (local stack and tests; the cloud uses CDK)."""
+    """Create every table that does not exist yet, and the bucket of values too large for an item (local
+    stack and tests; the cloud uses CDK)."""
+    from blockhook.store.blobs import create_local_bucket
+
     # Not a PynamoDB model: powertools' idempotency records, in its own layout.
     from blockhook.store.idempotency import create_idempotency_table
 
@@ -280,3 +289,4 @@ def create_tables() -> None:
         if not model.exists():
             model.create_table(wait=True)
     create_idempotency_table()
+    create_local_bucket()  # not a table: the values too large for an item (store/blobs.py)

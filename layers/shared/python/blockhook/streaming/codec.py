@@ -5,6 +5,11 @@
 "hash"}`. A block whose document would pass MAX_MESSAGE_BYTES is split into chunks of
 the same block (numbered from 0), so no message exceeds the broker's 1 MB default.
 
+An event larger than MAX_INLINE_EVENT_BYTES (a log with megabytes of data) crosses as a claim
+check: its stand-in keeps every field of STAND_IN_FIELD_BYTES or less (id, kind, parties, topics,
+chain, block and transaction fields: all the matcher's filters read) and names, under `claim`,
+the object that holds the whole event; `resolve_event` gives the event back.
+
 A block's work is followed through the logs of ingest, matcher and deliveries by its correlation
 id, `<chain_id>:<hash>` (`correlation_id`); a revert carries the id of the block it takes back.
 """
@@ -12,7 +17,7 @@ id, `<chain_id>:<hash>` (`correlation_id`); a revert carries the id of the block
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Required, TypedDict
 
@@ -23,6 +28,11 @@ from blockhook.chain.kinds import ADDRESS, fields_of_type
 
 MESSAGE_VERSION = 1
 MAX_MESSAGE_BYTES = 900_000
+# Far above nearly every event (a few hundred bytes), far below a message: a chunk still packs many events,
+# and the matcher reads a large one only when a monitor may match it.
+MAX_INLINE_EVENT_BYTES = 64 * 1024
+STAND_IN_FIELD_BYTES = 1024
+CLAIM_FIELD = "claim"
 
 
 _EVENT_STRINGS = ("id", "kind")
@@ -50,6 +60,14 @@ class MalformedMessage(ValueError):
     """A record on the topic that is not a message of this codec."""
 
 
+class EventTooLarge(ValueError):
+    """An event that cannot cross in a message, not even as a stand-in."""
+
+
+class ClaimMismatch(ValueError):
+    """A claim check whose object is not the event the stand-in stands for."""
+
+
 @dataclass(frozen=True)
 class BlockHeader:
     chain_id: int
@@ -73,6 +91,7 @@ class BlockMessage:
     chunks: int
     events: list[dict[str, Any]] = field(default_factory=list)
     backfill: BackfillTarget | None = None  # set: a past block replayed for one monitor alone
+    has_stand_ins: bool = False  # some event is a claim check's stand-in (see `stand_in`)
 
 
 @dataclass(frozen=True)
@@ -124,12 +143,17 @@ def encode_block(
     events: Sequence[Mapping[str, Any]],
     limit: int = MAX_MESSAGE_BYTES,
     backfill: BackfillTarget | None = None,
+    claims: Callable[[bytes], str] | None = None,
 ) -> list[bytes]:
-    """The block as one message, or as several chunks when it is too large for one."""
-    encoded_events = [_encode_event(event) for event in events]
+    """The block as one message, or as several chunks when it is too large for one.
+
+    `claims` stores an event too large to go inline and returns its key (see `stand_in`)."""
+    budget = limit - 512  # room for the envelope
+    # The most one event can be and still go alone in a message (whatever its chunk numbers).
+    room = limit - len(_block_document(header, 10**9, 10**9, [], backfill))
+    encoded_events = _with_claim_checks(events, [_encode_event(event) for event in events], claims, room)
     groups: list[list[bytes]] = [[]]
     size = 0
-    budget = limit - 512  # room for the envelope
     for event in encoded_events:
         if groups[-1] and size + len(event) + 1 > budget:
             groups.append([])
@@ -137,6 +161,55 @@ def encode_block(
         groups[-1].append(event)
         size += len(event) + 1
     return [_block_document(header, index, len(groups), group, backfill) for index, group in enumerate(groups)]
+
+
+def _with_claim_checks(
+    events: Sequence[Mapping[str, Any]],
+    encoded: list[bytes],
+    claims: Callable[[bytes], str] | None,
+    room: int,
+) -> list[bytes]:
+    """The encoded events, each one over MAX_INLINE_EVENT_BYTES (or `room`) replaced by its stand-in."""
+    inline_limit = min(MAX_INLINE_EVENT_BYTES, room)
+    for position, data in enumerate(encoded):
+        if len(data) <= inline_limit:
+            continue
+        event = events[position]
+        if claims is None:
+            raise EventTooLarge(f"event {event.get('id')!r} is {len(data)} bytes and no claim store is configured")
+        replaced = _encode_event(stand_in(event, claims(data), len(data)))
+        if len(replaced) > room:
+            raise EventTooLarge(f"event {event.get('id')!r}: even its stand-in is {len(replaced)} bytes")
+        encoded[position] = replaced
+    return encoded
+
+
+def stand_in(event: Mapping[str, Any], key: str, size: int) -> dict[str, Any]:
+    """What crosses in place of a large event: every field of STAND_IN_FIELD_BYTES or less (all the
+    matcher's filters read), and `claim`, where the whole event is and how large it is."""
+    kept = {name: value for name, value in event.items() if len(_encode_event(value)) <= STAND_IN_FIELD_BYTES}
+    kept[CLAIM_FIELD] = {"key": key, "bytes": size}
+    return kept
+
+
+def is_stand_in(event: Mapping[str, Any]) -> bool:
+    return CLAIM_FIELD in event
+
+
+def resolve_event(event: Mapping[str, Any], fetch: Callable[[str], bytes]) -> dict[str, Any]:
+    """The whole event a stand-in stands for (`fetch` reads a key); any other event as it is."""
+    claim = event.get(CLAIM_FIELD)
+    if claim is None:
+        return dict(event)
+    if not isinstance(claim, dict) or not isinstance(claim.get("key"), str):
+        raise ClaimMismatch(f"event {event.get('id')!r}: claim is not {{key, bytes}}: {claim!r}")
+    try:
+        whole = _parse(fetch(claim["key"]))
+    except (ValueError, RecursionError) as error:
+        raise ClaimMismatch(f"event {event.get('id')!r}: {claim['key']} is not JSON: {error}") from None
+    if not isinstance(whole, dict) or whole.get("id") != event.get("id") or CLAIM_FIELD in whole:
+        raise ClaimMismatch(f"event {event.get('id')!r}: {claim['key']} holds another event")
+    return whole
 
 
 def _encode_event(event: Mapping[str, Any]) -> bytes:
@@ -231,10 +304,31 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
             chunk, chunks = _int(document.get("chunk", 0)), _int(document.get("chunks", 1))
             if not 0 <= chunk < chunks:
                 raise MalformedMessage(f"chunk {chunk} of {chunks} is out of range")
-            return BlockMessage(header, chunk, chunks, events, _backfill(document.get("backfill")))
+            return BlockMessage(
+                header, chunk, chunks, events, _backfill(document.get("backfill")), _has_stand_ins(value, events)
+            )
     except KeyError as missing:
         raise MalformedMessage(f"missing field {missing}") from None
     raise MalformedMessage(f"unknown message type {document.get('type')!r}")
+
+
+def _has_stand_ins(value: bytes | str, events: list[Any]) -> bool:
+    """Whether some event is a stand-in; a stand-in whose claim is not {key, bytes} is malformed.
+
+    A search of the raw message (in C) spares looking into every event of nearly every block; a
+    string value holding the key would have its quotes escaped, so only a key can match."""
+    marker = f'"{CLAIM_FIELD}":'
+    if not ((marker.encode() in value) if isinstance(value, bytes) else (marker in value)):
+        return False
+    found = False
+    for event in events:
+        if CLAIM_FIELD not in event:
+            continue
+        claim = event[CLAIM_FIELD]
+        if not (isinstance(claim, dict) and isinstance(claim.get("key"), str) and type(claim.get("bytes")) is int):
+            raise MalformedMessage(f"event {event.get('id')!r}: claim is not {{key, bytes}}: {claim!r}")
+        found = True
+    return found
 
 
 def _backfill(value: Any) -> BackfillTarget | None:

@@ -1,9 +1,14 @@
 """Produce blocks and reverts to the `blocks` topic, acknowledged by the broker
-before the caller moves its checkpoint."""
+before the caller moves its checkpoint.
+
+One producer serves every chain, each polled in its own thread: a thread's `flush` answers for the
+messages that thread sent, so one chain's failed produce is never reported to, or hidden from, another.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaProducer
@@ -19,9 +24,18 @@ class ProduceFailed(RuntimeError):
 
 
 class BlockProducer:
-    def __init__(self, bootstrap: str, topic: str, auth: str = "plaintext", **overrides: Any) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        auth: str = "plaintext",
+        claims: Callable[[int, bytes], str] | None = None,
+        **overrides: Any,
+    ) -> None:
+        """`claims(chain_id, data)` stores an event too large for a message and returns its key."""
         self.topic = topic
-        self._pending: list[Any] = []
+        self.claims = claims
+        self._sent = threading.local()
         self._producer = KafkaProducer(
             **connection_options(bootstrap, auth),
             acks="all",  # a message counts once every in-sync replica has it
@@ -33,20 +47,37 @@ class BlockProducer:
     def send_block(
         self, header: BlockHeader, events: Sequence[Mapping[str, Any]], backfill: BackfillTarget | None = None
     ) -> None:
-        for value in encode_block(header, events, backfill=backfill):
+        claims = self.claims
+        store = None if claims is None else (lambda data: claims(header.chain_id, data))
+        for value in encode_block(header, events, backfill=backfill, claims=store):
             self._send(header.chain_id, value)
 
     def send_revert(self, chain_id: int, number: int, block_hash: str) -> None:
         self._send(chain_id, encode_revert(chain_id, number, block_hash))
 
+    @property
+    def _pending(self) -> list[Any]:
+        if not hasattr(self._sent, "futures"):
+            self._sent.futures = []
+        return self._sent.futures
+
     def _send(self, chain_id: int, value: bytes) -> None:
         self._pending.append(self._producer.send(self.topic, key=message_key(chain_id), value=value))
 
+    def discard(self) -> None:
+        """Forget what this thread sent since its last flush (after a failure mid-poll: the poll is
+        repeated, and these outcomes must not be counted against the next one)."""
+        self._sent.futures = []
+
     def flush(self, timeout: float = 30.0) -> int:
-        """Wait for the broker's acknowledgement of everything sent; raise if any failed."""
+        """Wait for the broker's acknowledgement of everything this thread sent; raise if any failed."""
         self._producer.flush(timeout=timeout)
-        pending, self._pending = self._pending, []
-        failures = [future.exception for future in pending if not future.succeeded()]
+        pending, self._sent.futures = self._pending, []
+        failures = [
+            future.exception if future.is_done else "no acknowledgement in time"
+            for future in pending
+            if not future.succeeded()
+        ]
         if failures:
             raise ProduceFailed(f"{len(failures)} of {len(pending)} messages not acknowledged: {failures[0]!r}")
         return len(pending)
