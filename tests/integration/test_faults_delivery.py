@@ -274,7 +274,7 @@ def test_a_deliver_function_killed_mid_batch_loses_no_delivery(queue_url, tenant
 
 
 def test_a_malformed_message_goes_to_the_dead_letter_queue_and_holds_up_nothing(
-    deliver_function, queue_url, tenant_id, chain_id
+    deliver_function, queue_url, tenant_id, chain_id  # noqa: F811 (the fixture imported above)
 ):
     # The moto server's SQS applies the redrive policy as SQS does: after maxReceiveCount receives of a
     # message that was never deleted, it moves to the dead-letter queue.
