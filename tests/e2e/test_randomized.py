@@ -4,9 +4,9 @@ Hundreds of mixed transactions (ETH and token transfers, creations, reverts, arb
 transactions that carry value, random call trees of value-moving contracts, WETH9 deposits and
 withdrawals) among dozens of accounts, in all three common transaction types, packed into blocks of
 random size, are watched by monitors with different filters. The expected (monitor, event id) set is
-computed here from raw JSON-RPC and CONTRACT section 3's rules, without blockhook's chain or matching
-code: internal transfers from the node's Parity-style `trace_block` (ingest reads the other format,
-geth's callTracer, on Anvil). Recall and precision of what the webhooks received must be exactly 1,
+computed here from raw JSON-RPC and the event rules of docs/events.md, without blockhook's chain or matching
+code: internal transfers from the node's callTracer (`debug_traceBlockByNumber`; ingest reads the other
+format, Parity's `trace_block`, on Anvil). Recall and precision of what the webhooks received must be exactly 1,
 overall and for each kind.
 """
 
@@ -374,41 +374,36 @@ def topic_address(topic: str) -> str | None:
     return "0x" + body[24:] if len(body) == 64 and body[:24] == "0" * 24 else None
 
 
-def traced_moves(frames: list[dict]) -> list[tuple[str, str, str, int, str]]:
-    """Value moved inside one transaction that did not fail, from its `trace_block` frames: every call,
-    create, create2 or selfdestruct below the transaction's own frame that moves value > 0, unless it or
-    a frame above it reverted. (trace_address, from, to, value, call_type), in call-tree order."""
-    reverted = [tuple(frame["traceAddress"]) for frame in frames if frame.get("error")]
+_MOVES_VALUE = {"CALL": "call", "CREATE": "create", "CREATE2": "create2", "SELFDESTRUCT": "selfdestruct"}
+
+
+def inner_frames(tree: dict, path: tuple[int, ...] = (), alive: bool = True):
+    """(path, frame, alive) of every frame below a callTracer tree's root, in call-tree order; `alive` is
+    False for a frame that reverted or sits beneath one that did."""
+    for index, child in enumerate(tree.get("calls") or []):
+        child_path, child_alive = (*path, index), alive and not child.get("error")
+        yield child_path, child, child_alive
+        yield from inner_frames(child, child_path, child_alive)
+
+
+def traced_moves(tree: dict) -> list[tuple[str, str, str, int, str]]:
+    """Value moved inside one transaction that did not fail, from its callTracer tree: every call, create,
+    create2 or selfdestruct below the transaction's own frame that moves value > 0, unless it or a frame
+    above it reverted. (trace_address, from, to, value, call_type), in call-tree order."""
     moves = []
-    for frame in frames:
-        path = tuple(frame["traceAddress"])
-        action = frame["action"]
-        if not path or any(path[: len(above)] == above for above in reverted):
-            continue
-        if frame["type"] == "call" and action["callType"] != "call":
-            continue  # delegatecall, staticcall and callcode move nothing
-        if frame["type"] == "call":
-            move = (action["from"], action["to"], hex_int(action["value"]), "call")
-        elif frame["type"] == "create":
-            call_type = "create2" if action.get("creationMethod") == "create2" else "create"
-            move = (action["from"], frame["result"]["address"], hex_int(action["value"]), call_type)
-        elif frame["type"] == "suicide":
-            move = (action["address"], action["refundAddress"], hex_int(action["balance"]), "selfdestruct")
-        else:
-            raise AssertionError(f"a trace frame of a type this reading does not know: {frame}")
-        if move[2] > 0:
-            moves.append((".".join(map(str, path)), move[0].lower(), move[1].lower(), move[2], move[3]))
-    return sorted(moves, key=lambda move: [int(step) for step in move[0].split(".")])
+    for path, frame, alive in inner_frames(tree):
+        call_type, value = _MOVES_VALUE.get(frame["type"]), hex_int(frame.get("value") or "0x0")
+        if alive and call_type and value > 0:
+            moves.append((".".join(map(str, path)), frame["from"].lower(), frame["to"].lower(), value, call_type))
+    return moves
 
 
-def count_left_out(frames: list[dict], failed: bool, moved: int, seen: Counter[str]) -> None:
+def count_left_out(tree: dict, failed: bool, moved: int, seen: Counter[str]) -> None:
     """Inner frames that carried value but moved none by the rule (to show the traffic tried them)."""
-    inner = [frame["action"] for frame in frames if frame["traceAddress"]]
-    seen["delegatecall_frames"] += sum(action.get("callType") == "delegatecall" for action in inner)
+    inner = [frame for _, frame, _ in inner_frames(tree)]
+    seen["delegatecall_frames"] += sum(frame["type"] == "DELEGATECALL" for frame in inner)
     carrying = sum(
-        hex_int(action.get("value") or action.get("balance") or "0x0") > 0
-        and action.get("callType") != "delegatecall"
-        for action in inner
+        hex_int(frame.get("value") or "0x0") > 0 and frame["type"] in _MOVES_VALUE for frame in inner
     )
     if failed:
         seen["value_frames_in_failed_transactions"] += carrying
@@ -426,10 +421,11 @@ def reference_events(url: str, first: int, last: int) -> tuple[list[dict], dict[
         block = rpc(url, "eth_getBlockByNumber", [hex(number), True])
         blocks[number] = block
         block_hash = block["hash"].lower()
-        frames_of: dict[int, list[dict]] = {}
-        for frame in rpc(url, "trace_block", [hex(number)]):
-            if frame.get("transactionPosition") is not None:  # not a block reward
-                frames_of.setdefault(frame["transactionPosition"], []).append(frame)
+        # The other trace format than ingest reads on Anvil (trace_block): geth's callTracer, a tree per transaction.
+        frames_of = {
+            position: traced["result"]
+            for position, traced in enumerate(rpc(url, "debug_traceBlockByNumber", [hex(number), {"tracer": "callTracer"}]))
+        }
         for tx in block["transactions"]:
             receipt = rpc(url, "eth_getTransactionReceipt", [tx["hash"]])
             tx_index = hex_int(tx["transactionIndex"])
