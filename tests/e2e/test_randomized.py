@@ -77,7 +77,9 @@ class MonitorSpec:
             {"address": spelled(address), "label": label} if label is not None else spelled(address)
             for address, label in self.addresses.items()
         ]
-        filters: dict[str, Any] = {"kinds": self.kinds, "addresses": addresses, "contracts": self.contracts}
+        filters: dict[str, Any] = {"kinds": self.kinds, "contracts": self.contracts}
+        if addresses:  # without them the monitor watches every party
+            filters["addresses"] = addresses
         if self.event_signatures:
             filters["event_signatures"] = self.event_signatures
         return {"name": f"randomized {self.key}", "chain_ids": [CHAIN_ID], "webhook_url": webhook_url,

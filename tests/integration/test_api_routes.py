@@ -213,6 +213,7 @@ def test_create_answers_201_with_the_secret_and_get_never_shows_it(api, rng):
     assert created["id"].startswith("mon_")
     assert created["chain_ids"] == [1, 31337]
     assert created["filters"] == {
+        "address_scope": "all",
         "kinds": ["native_transfer", "erc20_transfer"],
         "contracts": [contract.lower()],
         "event_signatures": [TRANSFER],
@@ -364,6 +365,7 @@ def test_patch_filters_changes_only_the_filters_it_names(api, rng):
     answer = api.call("PATCH", f"/v1/monitors/{created['id']}", {"filters": {"kinds": ["native_transfer"]}})
     assert answer.status == 200, answer.raw
     assert answer.body["filters"] == {
+        "address_scope": "all",
         "kinds": ["native_transfer"],
         "contracts": [contract],
         "event_signatures": [TRANSFER],
@@ -476,7 +478,7 @@ def test_each_tenant_lists_its_own_monitors(api):
 
 
 def test_add_plain_labelled_and_checksummed_addresses(api, rng):
-    monitor = api.create()
+    monitor = api.create(filters={"addresses": []})
     path = f"/v1/monitors/{monitor['id']}/addresses"
     plain, labelled, checksummed = new_address(rng), new_address(rng), checksummed_with_letters(rng)
     upper = "0x" + new_address(rng)[2:].upper()
@@ -507,7 +509,7 @@ def test_add_plain_labelled_and_checksummed_addresses(api, rng):
 
 
 def test_add_and_remove_in_one_call(api, rng):
-    monitor = api.create()
+    monitor = api.create(filters={"addresses": []})
     path = f"/v1/monitors/{monitor['id']}/addresses"
     first, second, third, never = (new_address(rng) for _ in range(4))
     assert api.call("POST", path, {"add": [first, second]}).body == {
@@ -522,7 +524,7 @@ def test_add_and_remove_in_one_call(api, rng):
 
 
 def test_addresses_are_listed_in_pages_with_labels(api, rng):
-    monitor = api.create()
+    monitor = api.create(filters={"addresses": []})
     path = f"/v1/monitors/{monitor['id']}/addresses"
     added = {new_address(rng): f"label-{number}" if number % 2 else None for number in range(7)}
     add = [{"address": address, "label": label} if label else address for address, label in added.items()]
@@ -545,7 +547,7 @@ def test_addresses_are_listed_in_pages_with_labels(api, rng):
 
 
 def test_an_address_cursor_of_another_monitor_answers_400(api, rng):
-    first, second = api.create(), api.create()
+    first, second = api.create(filters={"addresses": []}), api.create(filters={"addresses": []})
     api.call("POST", f"/v1/monitors/{first['id']}/addresses", {"add": [new_address(rng) for _ in range(3)]})
     cursor = api.call("GET", f"/v1/monitors/{first['id']}/addresses?limit=1").body["next_cursor"]
     assert cursor
@@ -600,7 +602,7 @@ def test_a_mixed_case_address_with_a_bad_checksum_answers_422(api, rng):
 
 
 def test_more_than_10000_addresses_a_call_answers_413(api, rng):
-    monitor = api.create()
+    monitor = api.create(filters={"addresses": []})
     path = f"/v1/monitors/{monitor['id']}/addresses"
     many = [new_address(rng) for _ in range(10_001)]
     assert_error(api.call("POST", path, {"add": many}), 413, "too_many_addresses")

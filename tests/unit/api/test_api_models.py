@@ -121,7 +121,8 @@ def test_normalise_address_accepts_only_addresses(text):
 
 def test_monitor_create_defaults():
     monitor = MonitorCreate.model_validate(MINIMAL)
-    assert monitor.filters == Filters(kinds=DEFAULT_KINDS, addresses=[], contracts=[], event_signatures=[])
+    # No addresses: it watches every party.
+    assert monitor.filters == Filters(kinds=DEFAULT_KINDS, addresses=None, contracts=[], event_signatures=[])
     assert monitor.active is True and monitor.condition is None and monitor.confirmations is None
 
 

@@ -362,8 +362,9 @@ def create_monitor(
 
 def _create_monitor(body: MonitorCreate) -> tuple[MonitorModel, str]:
     _check_semantics(body.chain_ids, body.webhook_url, body.condition, body.confirmations)
-    addresses = _labelled(body.filters.addresses)
-    _check_address_limits(None, len(addresses), len(body.filters.addresses))
+    given = body.filters.addresses
+    addresses = None if given is None else _labelled(given)  # None: every party
+    _check_address_limits(None, len(addresses or ()), len(given or ()))
     if store.count_monitors(_tenant()) >= settings().max_monitors_per_tenant:
         raise ApiError(
             409, "monitor_limit", f"a tenant holds at most {settings().max_monitors_per_tenant} monitors"
@@ -420,8 +421,7 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
         # A partial filters object changes only the filters it names, like a JSON merge patch.
         changes.update(_filter_fields(body.filters, only_given=True))
         if "addresses" in body.filters.model_fields_set:
-            _replace_addresses(monitor, _labelled(body.filters.addresses), len(body.filters.addresses))
-            monitor = _monitor(monitor_id)
+            monitor = _replace_addresses(monitor, body.filters.addresses)
     new_endpoint = changes.get("webhook_url") not in (None, monitor.webhook_url)
     monitor = store.update_monitor(monitor, changes)
     if new_endpoint:
@@ -431,20 +431,24 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
     return monitor_out(monitor)
 
 
-def _replace_addresses(monitor: MonitorModel, wanted: list[tuple[str, str | None]], total_items: int) -> None:
-    _check_address_limits(None, len(wanted), total_items)
-    current: set[str] = set()
-    cursor = None
-    while True:
-        page, cursor = store.list_addresses(monitor.monitor_id, 1000, cursor)
-        current.update(item.address for item in page)
-        if not cursor:
-            break
-    stale = sorted(current - {address for address, _ in wanted})
-    if stale:
-        store.remove_addresses(monitor, stale)
-    if wanted:
-        store.add_addresses(monitor, wanted)
+def _replace_addresses(monitor: MonitorModel, addresses: list[str | LabelledAddress] | None) -> MonitorModel:
+    """filters.addresses given to PATCH: a list makes the monitor watch exactly it, null every party."""
+    if addresses is None:
+        return _change_addresses(monitor, [], [], replace=True, scope=store.SCOPE_ALL)[2]
+    wanted = _labelled(addresses)
+    _check_address_limits(None, len(wanted), len(addresses))
+    return _change_addresses(monitor, wanted, [], replace=True, scope=store.SCOPE_LIST)[2]
+
+
+def _change_addresses(
+    monitor: MonitorModel, add: list[tuple[str, str | None]], remove: list[str], **options: Any
+) -> tuple[int, int, MonitorModel]:
+    try:
+        return store.change_addresses(monitor, add, remove, **options)
+    except store.WatchesEveryParty as refused:
+        raise ApiError(409, "watches_every_party", str(refused)) from None
+    except store.AddressChangeBusy as busy:
+        raise ApiError(409, "address_change_in_progress", str(busy)) from None
 
 
 @app.delete(
@@ -467,10 +471,9 @@ def change_addresses(monitor_id: str, body: AddressChange) -> AddressChangeResul
     monitor = _monitor(monitor_id)
     adding = _labelled(body.add)
     _check_address_limits(monitor, len(adding), len(body.add) + len(body.remove))
-    removed = store.remove_addresses(monitor, sorted(set(body.remove))) if body.remove else 0
-    added = store.add_addresses(monitor, adding) if adding else 0
-    count = int(_monitor(monitor_id).address_count or 0)
-    return AddressChangeResult(added=added, removed=removed, address_count=count)
+    # One change: the adds and removes take effect together.
+    added, removed, monitor = _change_addresses(monitor, adding, sorted(set(body.remove)))
+    return AddressChangeResult(added=added, removed=removed, address_count=int(monitor.address_count or 0))
 
 
 @app.get(
@@ -483,8 +486,7 @@ def list_addresses(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> AddressPage:
-    _monitor(monitor_id)
-    items, next_cursor = store.list_addresses(monitor_id, limit, cursor)
+    items, next_cursor = store.list_addresses(_monitor(monitor_id), limit, cursor)
     return AddressPage(
         items=[{"address": item.address, "label": item.label} for item in items], next_cursor=next_cursor
     )
