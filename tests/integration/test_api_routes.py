@@ -21,10 +21,14 @@ from blockhook.local.api_gateway import proxy_event
 from blockhook.local.lambdas import LocalFunction
 
 KEY_A, KEY_B = "key-a", "key-b"
+# Chains only the backfill tests record a head for (the state table is shared by the session).
+BACKFILL_CHAIN, HEADLESS_CHAIN = 7_000_001, 7_000_002
 CHAINS = {
     "chains": [
         {"chain_id": 31337, "rpc_urls": ["http://127.0.0.1:9"]},
         {"chain_id": 1, "rpc_urls": ["http://127.0.0.1:9"]},
+        {"chain_id": BACKFILL_CHAIN, "rpc_urls": ["http://127.0.0.1:9"], "confirmations": 5},
+        {"chain_id": HEADLESS_CHAIN, "rpc_urls": ["http://127.0.0.1:9"]},
     ]
 }
 ERROR_STATUSES = {400, 401, 403, 404, 409, 413, 422, 429}
@@ -921,3 +925,52 @@ def test_neither_api_keys_nor_secrets_reach_the_logs(api, caplog, capsys):
     logs = caplog.text + captured.out + captured.err
     for secret in (KEY_A, KEY_B, created["secret"]):
         assert secret not in logs
+
+
+# --- backfill ----------------------------------------------------------------------------------
+
+
+def ingested(chain_id: int, last: int, head: int) -> None:
+    """Record that ingest produced blocks up to `last` and saw the chain's head at `head`."""
+    from blockhook.store.chain_state import load_checkpoint, save_checkpoint
+
+    save_checkpoint(load_checkpoint(chain_id), [(last, "0x" + f"{last:064x}")], head)
+
+
+def test_a_backfill_reaches_only_blocks_the_chains_default_confirmations_cover(api):
+    ingested(BACKFILL_CHAIN, last=1_000, head=1_000)  # the chain's default is 5 confirmations
+    monitor = api.create(chain_ids=[BACKFILL_CHAIN])
+    path = f"/v1/monitors/{monitor['id']}/backfill"
+    error = assert_error(api.call("POST", path, {"from_block": 900, "to_block": 996}), 422, "unconfirmed_blocks")
+    assert "995" in error["message"] and error["details"] == [{"last_block": 995, "head": 1_000, "confirmations": 5}]
+    assert api.call("GET", f"/v1/monitors/{monitor['id']}").body["backfill"] is None  # nothing was started
+    answer = api.call("POST", path, {"from_block": 900, "to_block": 995})
+    assert answer.status == 202, answer.raw
+    assert (answer.body["to_block"], answer.body["status"]) == (995, "queued")
+
+
+def test_a_backfill_reaches_only_blocks_the_monitors_own_confirmations_cover(api):
+    ingested(BACKFILL_CHAIN, last=1_000, head=1_000)
+    deep = api.create(chain_ids=[BACKFILL_CHAIN], confirmations=20)
+    path = f"/v1/monitors/{deep['id']}/backfill"
+    assert_error(api.call("POST", path, {"from_block": 900, "to_block": 981}), 422, "unconfirmed_blocks")
+    assert api.call("POST", path, {"from_block": 900, "to_block": 980}).status == 202
+
+    at_once = api.create(chain_ids=[BACKFILL_CHAIN], confirmations=0)  # its own 0, not the chain's 5
+    assert api.call("POST", f"/v1/monitors/{at_once['id']}/backfill", {"from_block": 999, "to_block": 1_000}).status == 202
+
+
+def test_a_backfill_follows_the_head_ingest_last_saw_and_the_blocks_it_ingested(api):
+    monitor = api.create(chain_ids=[BACKFILL_CHAIN], confirmations=0)
+    path = f"/v1/monitors/{monitor['id']}/backfill"
+    ingested(BACKFILL_CHAIN, last=1_990, head=2_000)  # ingest is 10 blocks behind the head
+    assert_error(api.call("POST", path, {"from_block": 1_900, "to_block": 2_001}), 422, "unconfirmed_blocks")
+    assert_error(api.call("POST", path, {"from_block": 1_900, "to_block": 1_995}), 422, "beyond_head")
+    assert api.call("POST", path, {"from_block": 1_900, "to_block": 1_990}).status == 202
+
+
+def test_a_backfill_on_a_chain_whose_head_is_unknown_answers_409(api):
+    monitor = api.create(chain_ids=[HEADLESS_CHAIN], confirmations=0)
+    answer = api.call("POST", f"/v1/monitors/{monitor['id']}/backfill", {"from_block": 0, "to_block": 0})
+    error = assert_error(answer, 409, "head_unknown")
+    assert str(HEADLESS_CHAIN) in error["message"]

@@ -47,12 +47,12 @@ from blockhook.api.models import (
 )
 from blockhook.api.presenters import backfill_out, monitor_out, monitor_with_secret
 from blockhook.api.rate_limit import RateLimiter
-from blockhook.chain.registry import ChainConfig, load_chains
+from blockhook.chain.registry import DEFAULT_CONFIRMATIONS, ChainConfig, load_chains
 from blockhook.config import settings
 from blockhook.delivery.url_policy import WebhookUrlRefused, validate_webhook_url
 from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.store import monitors as store
-from blockhook.store.backfills import BackfillConflict, start_backfill
+from blockhook.store.backfills import BackfillConflict, backfill_reach, start_backfill
 from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, IdempotencyInProgress, run_once
 from blockhook.store.matches import matcher_progress
@@ -513,7 +513,9 @@ def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
         raise ApiError(422, "invalid_range", "to_block is before from_block")
     if body.to_block - body.from_block + 1 > MAX_BACKFILL_BLOCKS:
         raise ApiError(422, "range_too_large", f"at most {MAX_BACKFILL_BLOCKS} blocks a backfill")
-    last = load_checkpoint(chain_id).number
+    checkpoint = load_checkpoint(chain_id)
+    _check_backfill_reach(monitor, chain_id, checkpoint.head, body.to_block)
+    last = checkpoint.number
     if last is None or body.to_block > last:
         # Later blocks are matched live; a backfill covers what already went by.
         raise ApiError(422, "beyond_head", f"to_block {body.to_block} is past the last block ingested ({last})")
@@ -522,6 +524,28 @@ def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
     except BackfillConflict as conflict:
         raise ApiError(409, "backfill_running", str(conflict)) from None
     return backfill_out(job)
+
+
+def _check_backfill_reach(monitor: MonitorModel, chain_id: int, head: int | None, to_block: int) -> None:
+    """Refuse a backfill past the blocks the monitor's confirmations already cover."""
+    if monitor.confirmations is not None:
+        confirmations = int(monitor.confirmations)
+    else:
+        chain = known_chains().get(chain_id)
+        confirmations = chain.confirmations if chain is not None else DEFAULT_CONFIRMATIONS.get(chain_id, 0)
+    reach = backfill_reach(head, confirmations)
+    if reach is None:
+        raise ApiError(
+            409, "head_unknown", f"the head of chain {chain_id} is not known yet: retry once ingest has seen it"
+        )
+    if to_block > reach:
+        raise ApiError(
+            422,
+            "unconfirmed_blocks",
+            f"to_block {to_block} is above block {reach}, the last that the monitor's {confirmations}"
+            f" confirmations cover at head {head}: later blocks could still be replaced by a reorg",
+            [{"last_block": reach, "head": head, "confirmations": confirmations}],
+        )
 
 
 @app.get(
