@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -400,6 +401,78 @@ def test_patch_filters_addresses_replaces_the_set(api, rng):
     assert emptied.body["address_count"] == 0 and api.all_addresses(created["id"]) == []
 
 
+def test_the_address_scope_is_set_at_creation_and_changed_only_by_patch(api, rng):
+    everyone = api.create()
+    also_everyone = api.create(filters={"addresses": None})
+    empty_list = api.create(filters={"addresses": []})
+    listed = api.create(filters={"addresses": [new_address(rng)]})
+    assert [m["filters"]["address_scope"] for m in (everyone, also_everyone, empty_list, listed)] == [
+        "all", "all", "list", "list",
+    ]  # fmt: skip
+
+    # Removing the last address leaves a list monitor with an empty list (it matches nothing).
+    path = f"/v1/monitors/{listed['id']}"
+    only = api.all_addresses(listed["id"])[0]["address"]
+    assert api.call("POST", f"{path}/addresses", {"remove": [only]}).body["address_count"] == 0
+    fetched = api.call("GET", path).body
+    assert (fetched["filters"]["address_scope"], fetched["address_count"]) == ("list", 0)
+
+    # PATCH of other filters leaves the scope as it is; of addresses, sets it.
+    assert api.call("PATCH", path, {"filters": {"kinds": ["transaction"]}}).body["filters"]["address_scope"] == "list"
+    widened = api.call("PATCH", path, {"filters": {"addresses": None}})
+    assert widened.status == 200, widened.raw
+    assert (widened.body["filters"]["address_scope"], widened.body["address_count"]) == ("all", 0)
+    assert widened.body["filters"]["kinds"] == ["transaction"]
+    address = new_address(rng)
+    narrowed = api.call("PATCH", path, {"filters": {"addresses": [{"address": address, "label": "x"}]}})
+    assert (narrowed.body["filters"]["address_scope"], narrowed.body["address_count"]) == ("list", 1)
+    assert api.all_addresses(listed["id"]) == [{"address": address, "label": "x"}]
+    emptied = api.call("PATCH", f"/v1/monitors/{everyone['id']}", {"filters": {"addresses": []}})
+    assert (emptied.body["filters"]["address_scope"], emptied.body["address_count"]) == ("list", 0)
+
+
+def test_a_list_set_to_null_by_patch_empties_it(api, rng):
+    created = api.create(filters={"addresses": [new_address(rng), new_address(rng)]})
+    answer = api.call("PATCH", f"/v1/monitors/{created['id']}", {"filters": {"addresses": None}})
+    assert (answer.body["filters"]["address_scope"], answer.body["address_count"]) == ("all", 0)
+    assert api.all_addresses(created["id"]) == []
+
+
+def test_adding_addresses_to_a_monitor_of_every_party_answers_409(api, rng):
+    monitor = api.create()
+    path = f"/v1/monitors/{monitor['id']}/addresses"
+    error = assert_error(api.call("POST", path, {"add": [new_address(rng)]}), 409, "watches_every_party")
+    assert "filters.addresses" in error["message"]
+    fetched = api.call("GET", f"/v1/monitors/{monitor['id']}").body
+    assert (fetched["filters"]["address_scope"], fetched["address_count"]) == ("all", 0)
+    assert api.all_addresses(monitor["id"]) == []
+    assert api.call("POST", path, {"remove": [new_address(rng)]}).body == {"added": 0, "removed": 0, "address_count": 0}
+
+
+def test_an_address_change_while_another_is_written_answers_409(api, rng, monkeypatch):
+    from blockhook.store import monitors as monitor_store
+    from blockhook.store.models import MonitorModel
+
+    monitor = api.create(filters={"addresses": []})
+    item = next(m for m in MonitorModel.scan(MonitorModel.monitor_id == monitor["id"]))
+    item.update(actions=[MonitorModel.list_pending.set(1), MonitorModel.list_pending_at.set(int(time.time()))])
+    monkeypatch.setattr(monitor_store, "CHANGE_WAIT_SECONDS", 0.2)
+    path = f"/v1/monitors/{monitor['id']}/addresses"
+    assert_error(api.call("POST", path, {"add": [new_address(rng)]}), 409, "address_change_in_progress")
+    assert_error(
+        api.call("PATCH", f"/v1/monitors/{monitor['id']}", {"filters": {"addresses": []}}), 409, "address_change_in_progress"
+    )
+    item.update(actions=[MonitorModel.list_pending.remove(), MonitorModel.list_pending_at.remove()])
+    assert api.call("POST", path, {"add": [new_address(rng)]}).body["address_count"] == 1
+
+
+def test_an_address_both_added_and_removed_in_one_call_stays_watched(api, rng):
+    monitor = api.create(filters={"addresses": [{"address": (kept := new_address(rng)), "label": "k"}]})
+    path = f"/v1/monitors/{monitor['id']}/addresses"
+    assert api.call("POST", path, {"add": [kept], "remove": [kept]}).body == {"added": 0, "removed": 0, "address_count": 1}
+    assert api.all_addresses(monitor["id"]) == [{"address": kept, "label": "k"}]
+
+
 def test_patch_refuses_bad_fields(api):
     path = f"/v1/monitors/{api.create(name='stays')['id']}"
     for body in (
@@ -510,6 +583,11 @@ def test_add_plain_labelled_and_checksummed_addresses(api, rng):
     )
     assert again.body == {"added": 0, "removed": 0, "address_count": 4}
     assert {"address": plain, "label": "now labelled"} in api.all_addresses(monitor["id"])
+    # Without a label it keeps the one it has.
+    kept = api.call("POST", path, {"add": [plain, labelled]})
+    assert kept.body == {"added": 0, "removed": 0, "address_count": 4}
+    assert {"address": plain, "label": "now labelled"} in api.all_addresses(monitor["id"])
+    assert {"address": labelled, "label": "customer-42"} in api.all_addresses(monitor["id"])
 
 
 def test_add_and_remove_in_one_call(api, rng):

@@ -156,6 +156,8 @@ class WatchIndex:
             kept = watchers[address] = []
             for item in items:
                 monitor = monitors.get(item.monitor_id)
-                if monitor is not None and is_listed(item.since, item.until, monitor.list_version, monitor.aborted_lists):
+                if monitor is not None and is_listed(
+                    item.since, item.until, monitor.list_version, monitor.aborted_lists, item.earlier
+                ):
                     kept.append(Watcher(item.monitor_id, item.label))
         return watchers

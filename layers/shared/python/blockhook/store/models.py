@@ -101,9 +101,12 @@ class MonitorAddressModel(Model):
     label = UnicodeAttribute(null=True)
     added_at = NumberAttribute()
     # The list versions from which the address counts and from which it no longer does (absent:
-    # always / never); a removed item stays as a tombstone until `expires_at` (TTL).
+    # always / never); a removed item stays as a tombstone until `expires_at` (TTL). `earlier`
+    # holds the spans it counted before it was removed and added again, as flat since, until
+    # pairs (since 0: always), for readers holding an older version of the list.
     since = NumberAttribute(null=True)
     until = NumberAttribute(null=True)
+    earlier = ListAttribute(of=NumberAttribute, null=True)
     expires_at = NumberAttribute(null=True)
 
 
@@ -123,6 +126,7 @@ class AddressIndexModel(Model):
     label = UnicodeAttribute(null=True)
     since = NumberAttribute(null=True)  # as in MonitorAddressModel
     until = NumberAttribute(null=True)
+    earlier = ListAttribute(of=NumberAttribute, null=True)
     expires_at = NumberAttribute(null=True)
 
 

@@ -33,7 +33,6 @@ BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem limit
 MONITOR_KEY = frozenset({"tenant_id", "monitor_id"})
 MONITOR_ADDRESS_KEY = frozenset({"monitor_id", "address"})
 
-
 SCOPE_ALL = "all"  # every party of an event
 SCOPE_LIST = "list"  # only the listed addresses; an empty list matches nothing
 # How long an address change may hold its monitor's list before another call may take it over
@@ -45,6 +44,9 @@ CHANGE_WAIT_SECONDS = 10.0
 # A removed address's items stay (not counted) until then, so that a reader whose copy of the
 # monitor is older than the removal still finds them; DynamoDB's TTL then deletes them.
 TOMBSTONE_SECONDS = 24 * 3600
+# How many earlier spans an address removed and added again keeps, for readers holding an older
+# version of the list (the matcher's copy is at most one batch old).
+EARLIER_SPANS = 8
 
 
 class MonitorNotFound(LookupError):
@@ -65,18 +67,34 @@ def address_scope(monitor: MonitorModel) -> str:
     return monitor.address_scope or SCOPE_LIST
 
 
-def is_listed(since: float | None, until: float | None, list_version: int, aborted: Collection[int]) -> bool:
-    """Whether an address item with these since/until counts for a monitor whose list is at
-    `list_version` (items of an aborted change never count, nor do its removals)."""
-    if since is not None and (since > list_version or since in aborted):
+def is_listed(
+    since: float | None,
+    until: float | None,
+    list_version: int,
+    aborted: Collection[int],
+    earlier: Sequence[float] | None = None,
+) -> bool:
+    """Whether an address item with these since/until (and earlier spans) counts for a monitor
+    whose list is at `list_version` (items of an aborted change never count, nor do its removals)."""
+    if _in_span(since, until, list_version, aborted):
+        return True
+    if earlier:
+        for start in range(0, len(earlier) - 1, 2):
+            if _in_span(earlier[start] or None, earlier[start + 1], list_version, aborted):
+                return True
+    return False
+
+
+def _in_span(since: float | None, until: float | None, version: int, aborted: Collection[int]) -> bool:
+    if since is not None and (since > version or since in aborted):
         return False
-    return until is None or until > list_version or until in aborted
+    return until is None or until > version or until in aborted
 
 
 def listed_in(monitor: MonitorModel) -> Callable[[Any], bool]:
     """is_listed for the items of this monitor (as stored now or as read)."""
     version, aborted = int(monitor.list_version or 0), frozenset(int(v) for v in monitor.list_aborted or ())
-    return lambda item: is_listed(item.since, item.until, version, aborted)
+    return lambda item: is_listed(item.since, item.until, version, aborted, item.earlier)
 
 
 _MONITOR_ID = re.compile(r"mon_[0-9a-f]{24}")
@@ -107,9 +125,8 @@ def create_monitor(
     secret = new_secret()
     sealed = box.seal(secret, monitor_id)  # first: a KMS failure leaves nothing half written
     unique = dict(addresses or ())
-    _write_address_items(
-        monitor_id, tenant_id, [MonitorAddressModel(monitor_id, address, label=label, added_at=now) for address, label in unique.items()]
-    )
+    items = [MonitorAddressModel(monitor_id, address, label=label, added_at=now) for address, label in unique.items()]
+    _write_address_items(monitor_id, tenant_id, items)
     monitor = MonitorModel(
         tenant_id,
         monitor_id,
@@ -291,29 +308,42 @@ def _write_change(
     listed = listed_in(monitor)
     wanted = dict(add) if scope != SCOPE_ALL else {}
     if replace or scope == SCOPE_ALL:
-        current = {item.address: item for item in _all_address_items(monitor.monitor_id) if listed(item)}
+        stored_items = list(_all_address_items(monitor.monitor_id))
+        current = {item.address: item for item in stored_items if listed(item)}
         gone = set(current) - set(wanted)
     else:
-        current = {item.address: item for item in _address_items(monitor.monitor_id, [*wanted, *remove]) if listed(item)}
+        stored_items = _address_items(monitor.monitor_id, [*wanted, *remove])
+        current = {item.address: item for item in stored_items if listed(item)}
         gone = (set(remove) & set(current)) - set(wanted)
     now = int(time.time())
     writes = []
     added = []
+    stored = {item.address: item for item in stored_items}
     for address, label in wanted.items():
         item = current.get(address)
         if item is None:
             added.append(address)
-            writes.append(MonitorAddressModel(monitor.monitor_id, address, label=label, added_at=now, since=version))
+            writes.append(
+                MonitorAddressModel(
+                    monitor.monitor_id, address, label=label, added_at=now, since=version,
+                    earlier=_earlier_spans(stored.get(address)),
+                )
+            )
         elif (label is not None and label != item.label) or item.until is not None:
-            # Kept as it is counted now (its since); an until can only be a dead change's.
+            # Kept as it is counted now (its since); an until on a listed item is a dead change's.
             keep = label if label is not None else item.label
-            writes.append(MonitorAddressModel(monitor.monitor_id, address, label=keep, added_at=item.added_at, since=item.since))
+            writes.append(
+                MonitorAddressModel(
+                    monitor.monitor_id, address, label=keep, added_at=item.added_at, since=item.since,
+                    earlier=item.earlier,
+                )
+            )
     for address in sorted(gone):
         item = current[address]
         writes.append(
             MonitorAddressModel(
                 monitor.monitor_id, address, label=item.label, added_at=item.added_at, since=item.since,
-                until=version, expires_at=now + TOMBSTONE_SECONDS,
+                until=version, earlier=item.earlier, expires_at=now + TOMBSTONE_SECONDS,
             )
         )
     _write_address_items(monitor.monitor_id, monitor.tenant_id, writes)
@@ -336,6 +366,17 @@ def _write_change(
     return added, gone
 
 
+def _earlier_spans(item: MonitorAddressModel | None) -> list[int] | None:
+    """The spans an address added again keeps from the item it replaces (a tombstone, or what a
+    change that died wrote): the item's earlier spans and its own ended one, the last EARLIER_SPANS."""
+    if item is None:
+        return None
+    spans = [int(value) for value in item.earlier or ()]
+    if item.until is not None:
+        spans += [int(item.since or 0), int(item.until)]
+    return spans[-2 * EARLIER_SPANS :] or None
+
+
 def _abort_change(monitor: MonitorModel, version: int) -> None:
     """Give the list back after a change that failed: whatever it wrote never counts."""
     try:
@@ -351,11 +392,11 @@ def _abort_change(monitor: MonitorModel, version: int) -> None:
         logger.warning("could not abort an address change", extra={"monitor_id": monitor.monitor_id})
 
 
-def _begin_change(monitor: MonitorModel, wait: float = CHANGE_WAIT_SECONDS) -> tuple[MonitorModel, int]:
+def _begin_change(monitor: MonitorModel) -> tuple[MonitorModel, int]:
     """Take the monitor's list for one change; returns the monitor as read then and the version
     the change writes. Waits for a change in progress; takes over one whose writer is presumed
     dead (its version is then aborted: what it wrote never counts)."""
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + CHANGE_WAIT_SECONDS
     pause = 0.05
     while True:
         current = get_monitor(monitor.tenant_id, monitor.monitor_id)
@@ -439,7 +480,7 @@ def _write_address_items(monitor_id: str, tenant_id: str, items: Sequence[Monito
             index_side.save(
                 AddressIndexModel(
                     item.address, monitor_id, tenant_id=tenant_id, label=item.label,
-                    since=item.since, until=item.until, expires_at=item.expires_at,
+                    since=item.since, until=item.until, earlier=item.earlier, expires_at=item.expires_at,
                 )
             )
 
