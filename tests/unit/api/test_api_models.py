@@ -188,6 +188,16 @@ def test_monitor_patch_knows_which_fields_were_given():
     assert MonitorPatch.model_validate({}).model_fields_set == set()
 
 
+def test_addresses_null_absent_and_empty_are_told_apart():
+    """Absent or null: every party; a list, even empty: only it. PATCH acts only on a given one."""
+    assert MonitorCreate.model_validate(MINIMAL).filters.addresses is None
+    assert MonitorCreate.model_validate({**MINIMAL, "filters": {"addresses": None}}).filters.addresses is None
+    assert MonitorCreate.model_validate({**MINIMAL, "filters": {"addresses": []}}).filters.addresses == []
+    nulled = MonitorPatch.model_validate({"filters": {"addresses": None}}).filters
+    assert nulled.addresses is None and nulled.model_fields_set == {"addresses"}
+    assert "addresses" not in MonitorPatch.model_validate({"filters": {"kinds": ["log"]}}).filters.model_fields_set
+
+
 @pytest.mark.parametrize("field", ["name", "webhook_url", "filters", "active"])
 def test_monitor_patch_refuses_null_for_what_always_has_a_value(field):
     with pytest.raises(ValidationError, match=field):
