@@ -431,6 +431,20 @@ def test_the_address_scope_is_set_at_creation_and_changed_only_by_patch(api, rng
     assert (emptied.body["filters"]["address_scope"], emptied.body["address_count"]) == ("list", 0)
 
 
+def test_a_patch_of_addresses_and_other_fields_changes_them_all(api, rng):
+    created = api.create(filters={"addresses": [new_address(rng)]})
+    address = new_address(rng)
+    body = {"name": "renamed", "confirmations": 2, "filters": {"kinds": ["transaction"], "addresses": [address]}}
+    answer = api.call("PATCH", f"/v1/monitors/{created['id']}", body)
+    assert answer.status == 200, answer.raw
+    assert (answer.body["name"], answer.body["confirmations"], answer.body["filters"]["kinds"]) == (
+        "renamed", 2, ["transaction"],
+    )  # fmt: skip
+    assert answer.body["address_count"] == 1 and answer.body["updated_at"] >= created["updated_at"]
+    assert api.call("GET", f"/v1/monitors/{created['id']}").body == answer.body
+    assert api.all_addresses(created["id"]) == [{"address": address, "label": None}]
+
+
 def test_a_list_set_to_null_by_patch_empties_it(api, rng):
     created = api.create(filters={"addresses": [new_address(rng), new_address(rng)]})
     answer = api.call("PATCH", f"/v1/monitors/{created['id']}", {"filters": {"addresses": None}})

@@ -420,10 +420,12 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
     if body.filters is not None:
         # A partial filters object changes only the filters it names, like a JSON merge patch.
         changes.update(_filter_fields(body.filters, only_given=True))
-        if "addresses" in body.filters.model_fields_set:
-            monitor = _replace_addresses(monitor, body.filters.addresses)
     new_endpoint = changes.get("webhook_url") not in (None, monitor.webhook_url)
-    monitor = store.update_monitor(monitor, changes)
+    if body.filters is not None and "addresses" in body.filters.model_fields_set:
+        # The addresses and the rest of the PATCH take effect together, as one change.
+        monitor = _replace_addresses(monitor, body.filters.addresses, changes)
+    else:
+        monitor = store.update_monitor(monitor, changes)
     if new_endpoint:
         from blockhook.wiring import delivery_service  # the queue, only when there may be waiting deliveries
 
@@ -431,13 +433,15 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
     return monitor_out(monitor)
 
 
-def _replace_addresses(monitor: MonitorModel, addresses: list[str | LabelledAddress] | None) -> MonitorModel:
+def _replace_addresses(
+    monitor: MonitorModel, addresses: list[str | LabelledAddress] | None, settings: dict[str, Any]
+) -> MonitorModel:
     """filters.addresses given to PATCH: a list makes the monitor watch exactly it, null every party."""
     if addresses is None:
-        return _change_addresses(monitor, [], [], replace=True, scope=store.SCOPE_ALL)[2]
+        return _change_addresses(monitor, [], [], replace=True, scope=store.SCOPE_ALL, settings=settings)[2]
     wanted = _labelled(addresses)
     _check_address_limits(None, len(wanted), len(addresses))
-    return _change_addresses(monitor, wanted, [], replace=True, scope=store.SCOPE_LIST)[2]
+    return _change_addresses(monitor, wanted, [], replace=True, scope=store.SCOPE_LIST, settings=settings)[2]
 
 
 def _change_addresses(

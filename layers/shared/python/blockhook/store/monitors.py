@@ -177,19 +177,22 @@ def update_monitor(monitor: MonitorModel, changes: Mapping[str, Any]) -> Monitor
 
     An update of the named attributes, not a save of the whole item: a save would undo a
     concurrent address_count change and re-create a monitor deleted meanwhile."""
-    actions = [
-        getattr(MonitorModel, name).remove() if value is None else getattr(MonitorModel, name).set(value)
-        for name, value in changes.items()
-    ]
-    actions += [MonitorModel.updated_at.set(int(time.time())), MonitorModel.version.add(1)]
     try:
-        monitor.update(actions=actions, condition=MonitorModel.monitor_id.exists())
+        monitor.update(actions=_setting_actions(changes), condition=MonitorModel.monitor_id.exists())
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
         raise MonitorNotFound(monitor.monitor_id) from None
     bump_monitors_version()
     return monitor
+
+
+def _setting_actions(changes: Mapping[str, Any]) -> list[Any]:
+    actions = [
+        getattr(MonitorModel, name).remove() if value is None else getattr(MonitorModel, name).set(value)
+        for name, value in changes.items()
+    ]
+    return [*actions, MonitorModel.updated_at.set(int(time.time())), MonitorModel.version.add(1)]
 
 
 SECRET_ROTATION_GRACE_SECONDS = 24 * 3600
@@ -266,11 +269,12 @@ def change_addresses(
     *,
     replace: bool = False,
     scope: str | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> tuple[int, int, MonitorModel]:
     """One change of the monitor's list, seen by every reader at once: watch `add` ((address,
     label) pairs) and stop watching `remove`; an address in both stays watched. With `replace`
     the list becomes `add` exactly. `scope` sets the address scope in the same change (SCOPE_ALL
-    empties the list).
+    empties the list), and `settings` other attributes of the monitor, as update_monitor does.
 
     An address already listed keeps its label unless the add gives one. Returns how many
     addresses were added and removed, and the monitor as stored now. Raises WatchesEveryParty
@@ -286,11 +290,11 @@ def change_addresses(
             raise WatchesEveryParty(
                 f"monitor {monitor.monitor_id} watches every party: set filters.addresses to a list first"
             )
-        added, gone = _write_change(monitor, version, add, remove, replace=replace, scope=scope)
+        added, gone = _write_change(monitor, version, add, remove, replace=replace, scope=scope, settings=settings)
     except BaseException:
         _abort_change(monitor, version)
         raise
-    if added or gone or scope is not None:
+    if added or gone or scope is not None or settings is not None:
         bump_monitors_version(_heads(monitor) if added else None, added)
     return len(added), len(gone), monitor
 
@@ -303,6 +307,7 @@ def _write_change(
     *,
     replace: bool,
     scope: str | None,
+    settings: Mapping[str, Any] | None,
 ) -> tuple[list[str], set[str]]:
     """Write change `version` of the monitor's list and commit it; returns the added and removed addresses."""
     listed = listed_in(monitor)
@@ -355,6 +360,8 @@ def _write_change(
     ]
     if scope is not None:
         actions.append(MonitorModel.address_scope.set(scope))
+    if settings is not None:
+        actions += _setting_actions(settings)
     try:
         # Conditional on still holding the change: the count moves once per change, never twice.
         monitor.update(actions=actions, condition=MonitorModel.monitor_id.exists() & (MonitorModel.list_pending == version))
