@@ -53,7 +53,7 @@ from blockhook.delivery.url_policy import WebhookUrlRefused, validate_webhook_ur
 from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.store import monitors as store
 from blockhook.store.backfills import BackfillConflict, backfill_reach, start_backfill
-from blockhook.store.chain_state import load_checkpoint
+from blockhook.store.chain_state import Checkpoint, load_checkpoint
 from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, IdempotencyInProgress, run_once
 from blockhook.store.matches import matcher_progress
 from blockhook.store.models import MonitorModel
@@ -518,7 +518,7 @@ def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
     if body.to_block - body.from_block + 1 > MAX_BACKFILL_BLOCKS:
         raise ApiError(422, "range_too_large", f"at most {MAX_BACKFILL_BLOCKS} blocks a backfill")
     checkpoint = load_checkpoint(chain_id)
-    _check_backfill_reach(monitor, chain_id, checkpoint.head, body.to_block)
+    _check_backfill_reach(monitor, checkpoint, body.to_block)
     last = checkpoint.number
     if last is None or body.to_block > last:
         # Later blocks are matched live; a backfill covers what already went by.
@@ -530,14 +530,15 @@ def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
     return backfill_out(job)
 
 
-def _check_backfill_reach(monitor: MonitorModel, chain_id: int, head: int | None, to_block: int) -> None:
+def _check_backfill_reach(monitor: MonitorModel, checkpoint: Checkpoint, to_block: int) -> None:
     """Refuse a backfill past the blocks the monitor's confirmations already cover."""
+    chain_id, head = checkpoint.chain_id, checkpoint.head
     if monitor.confirmations is not None:
         confirmations = int(monitor.confirmations)
     else:
         chain = known_chains().get(chain_id)
         confirmations = chain.confirmations if chain is not None else DEFAULT_CONFIRMATIONS.get(chain_id, 0)
-    reach = backfill_reach(head, confirmations)
+    reach = backfill_reach(checkpoint, confirmations)
     if reach is None:
         raise ApiError(
             409, "head_unknown", f"the head of chain {chain_id} is not known yet: retry once ingest has seen it"
