@@ -21,12 +21,16 @@ class DataTables(Construct):
         super().__init__(scope, construct_id)
 
         self.monitors = self._table("Monitors", partition=("tenant_id", S), sort=("monitor_id", S))
+        # A removed address stays as a tombstone for a day (its expires_at), for readers whose copy
+        # of the monitor is older than the removal.
         self.monitor_addresses = self._table(
-            "MonitorAddresses", partition=("monitor_id", S), sort=("address", S)
+            "MonitorAddresses", partition=("monitor_id", S), sort=("address", S), ttl="expires_at"
         )
         # One item per (address, monitor): adds are plain BatchWrites and the matcher gets
         # every monitor and label watching a candidate address with one Query.
-        self.address_index = self._table("AddressIndex", partition=("address", S), sort=("monitor_id", S))
+        self.address_index = self._table(
+            "AddressIndex", partition=("address", S), sort=("monitor_id", S), ttl="expires_at"
+        )
         # Chain checkpoints (number, hash window) and the monitors version item.
         self.state = self._table("State", partition=("key", S))
         # Delivered records expire (expires_at is set only once delivered: nothing in flight expires).

@@ -70,7 +70,7 @@ def test_a_backfill_is_refused_with_a_clear_error_when_it_cannot_run(stack):
     head = int(rpc(stack.rpc, "eth_blockNumber", []), 16)
     for body, code in [
         ({"from_block": 5, "to_block": 4}, "invalid_range"),
-        ({"from_block": 0, "to_block": head + 1000}, "beyond_head"),
+        ({"from_block": 0, "to_block": head + 1000}, "unconfirmed_blocks"),
         ({"from_block": 0, "to_block": 1, "chain_id": 1}, "unknown_chain"),
         ({"from_block": -1, "to_block": 1}, "validation_failed"),
         ({"from_block": 0}, "validation_failed"),

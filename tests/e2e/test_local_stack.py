@@ -3,6 +3,7 @@ webhooks for exactly the watched transfers of a real chain, through a real Kafka
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -13,8 +14,10 @@ from tests.support.contracts import (
     TOKEN_RUNTIME,
     place_contract,
     rpc,
+    send_transaction,
     send_tx,
     token_transfer,
+    wait_for_receipt,
 )
 from tests.support.local_stack import LocalStack
 from tests.support.receiver import WebhookReceiver
@@ -162,3 +165,62 @@ def test_an_added_address_is_matched_from_the_head_of_that_moment(stack):
         got = sorted(event["tx_hash"] for request in receiver.requests for event in request.json()["events"])
         assert got == sorted([before["transactionHash"], after["transactionHash"]])
         receiver.verify_all(monitor["secret"])
+
+
+def test_address_swaps_under_traffic_take_effect_whole_and_match_nothing_outside_the_list(stack):
+    """A monitor's list is swapped between A and B through the API while every block pays A, B
+    and C: each block is matched with A or with B (never with neither: no moment without an
+    address), and C, never listed, is never sent."""
+    a, b, c = "0x" + "c1" * 20, "0x" + "c2" * 20, "0x" + "c3" * 20
+    sender = ANVIL_ACCOUNTS[8]
+    with WebhookReceiver() as receiver:
+        monitor = stack.create_monitor(
+            {"name": "swaps", "chain_ids": [31337], "webhook_url": receiver.url,
+             "filters": {"kinds": ["native_transfer"], "addresses": [a]}, "confirmations": 0}
+        )  # fmt: skip
+        path = f"/monitors/{monitor['id']}/addresses"
+        stop, answers = threading.Event(), []
+
+        def swap() -> None:
+            current, other = a, b
+            while not stop.is_set():
+                answer = stack.call("POST", path, json={"add": [other], "remove": [current]})
+                answers.append((answer.status_code, answer.json()))
+                current, other = other, current
+
+        swapper = threading.Thread(target=swap)
+        blocks: list[int] = []
+        rpc(stack.rpc, "evm_setAutomine", [False])
+        swapper.start()
+        try:
+            for n in range(20):
+                hashes = [send_transaction(stack.rpc, sender, to, value=1 + n) for to in (a, b, c)]
+                rpc(stack.rpc, "evm_mine", [])
+                numbers = {int(wait_for_receipt(stack.rpc, tx)["blockNumber"], 16) for tx in hashes}
+                assert len(numbers) == 1  # the three payments share a block
+                blocks += numbers
+                time.sleep(0.3)  # the matcher works on the blocks while the list changes
+        finally:
+            stop.set()
+            swapper.join(60)
+            rpc(stack.rpc, "evm_setAutomine", [True])
+        assert len(answers) >= 3
+        assert all(status == 200 and body["address_count"] == 1 for status, body in answers), answers
+
+        def by_block(seen) -> dict[int, list[dict]]:
+            found: dict[int, list[dict]] = {}
+            for request in seen:
+                payload = request.json()
+                for event in payload["events"]:
+                    found.setdefault(payload["block"]["number"], []).append(event)
+            return found
+
+        stack.wait_processed(31337, blocks[-1])
+        receiver.wait_for(lambda seen: set(blocks) <= set(by_block(seen)), timeout=30)
+        time.sleep(2)  # a stray delivery would have arrived by now
+        receiver.verify_all(monitor["secret"])
+    delivered = by_block(receiver.requests)
+    assert set(delivered) == set(blocks)
+    for events in delivered.values():
+        for event in events:
+            assert event["to"] in (a, b) and event["matched_addresses"] == [event["to"]], event

@@ -82,9 +82,19 @@ def test_deliveries_ttl_and_by_monitor_index(table_by_env: dict) -> None:
     assert definitions["created_at"] == "N"
 
 
-def test_only_deliveries_and_matches_expire(table_by_env: dict) -> None:
-    expiring = [v for v, t in table_by_env.items() if "TimeToLiveSpecification" in t["Properties"]]
-    assert sorted(expiring) == ["BLOCKHOOK_DELIVERIES_TABLE", "BLOCKHOOK_MATCHES_TABLE"]
+def test_only_deliveries_matches_and_address_tombstones_expire(table_by_env: dict) -> None:
+    expiring = {
+        v: t["Properties"]["TimeToLiveSpecification"]
+        for v, t in table_by_env.items()
+        if "TimeToLiveSpecification" in t["Properties"]
+    }
+    assert sorted(expiring) == [
+        "BLOCKHOOK_ADDRESS_INDEX_TABLE",
+        "BLOCKHOOK_DELIVERIES_TABLE",
+        "BLOCKHOOK_MATCHES_TABLE",
+        "BLOCKHOOK_MONITOR_ADDRESSES_TABLE",
+    ]
+    assert all(spec == {"AttributeName": "expires_at", "Enabled": True} for spec in expiring.values())
 
 
 def test_matches_pending_index_is_sparse_on_pending_chain(table_by_env: dict) -> None:

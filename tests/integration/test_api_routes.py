@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,8 @@ from blockhook.local.lambdas import LocalFunction
 
 KEY_A, KEY_B = "key-a", "key-b"
 NO_TRACES, TRACED, AUTO_TRACES = 424201, 424202, 424203  # chains of these tests alone
+# Chains only the backfill tests record a head for (the state table is shared by the session).
+BACKFILL_CHAIN, HEADLESS_CHAIN = 7_000_001, 7_000_002
 CHAINS = {
     "chains": [
         {"chain_id": 31337, "rpc_urls": ["http://127.0.0.1:9"]},
@@ -29,6 +32,8 @@ CHAINS = {
         {"chain_id": NO_TRACES, "rpc_urls": ["http://127.0.0.1:9"], "traces": "off"},
         {"chain_id": TRACED, "rpc_urls": ["http://127.0.0.1:9"], "traces": "call_tracer"},
         {"chain_id": AUTO_TRACES, "rpc_urls": ["http://127.0.0.1:9"]},
+        {"chain_id": BACKFILL_CHAIN, "rpc_urls": ["http://127.0.0.1:9"], "confirmations": 5},
+        {"chain_id": HEADLESS_CHAIN, "rpc_urls": ["http://127.0.0.1:9"]},
     ]
 }
 ERROR_STATUSES = {400, 401, 403, 404, 409, 413, 422, 429}
@@ -217,6 +222,7 @@ def test_create_answers_201_with_the_secret_and_get_never_shows_it(api, rng):
     assert created["id"].startswith("mon_")
     assert created["chain_ids"] == [1, 31337]
     assert created["filters"] == {
+        "address_scope": "all",
         "kinds": ["native_transfer", "erc20_transfer"],
         "contracts": [contract.lower()],
         "event_signatures": [TRANSFER],
@@ -369,6 +375,7 @@ def test_patch_filters_changes_only_the_filters_it_names(api, rng):
     answer = api.call("PATCH", f"/v1/monitors/{created['id']}", {"filters": {"kinds": ["native_transfer"]}})
     assert answer.status == 200, answer.raw
     assert answer.body["filters"] == {
+        "address_scope": "all",
         "kinds": ["native_transfer"],
         "contracts": [contract],
         "event_signatures": [TRANSFER],
@@ -397,6 +404,92 @@ def test_patch_filters_addresses_replaces_the_set(api, rng):
     }
     emptied = api.call("PATCH", f"/v1/monitors/{created['id']}", {"filters": {"addresses": []}})
     assert emptied.body["address_count"] == 0 and api.all_addresses(created["id"]) == []
+
+
+def test_the_address_scope_is_set_at_creation_and_changed_only_by_patch(api, rng):
+    everyone = api.create()
+    also_everyone = api.create(filters={"addresses": None})
+    empty_list = api.create(filters={"addresses": []})
+    listed = api.create(filters={"addresses": [new_address(rng)]})
+    assert [m["filters"]["address_scope"] for m in (everyone, also_everyone, empty_list, listed)] == [
+        "all", "all", "list", "list",
+    ]  # fmt: skip
+
+    # Removing the last address leaves a list monitor with an empty list (it matches nothing).
+    path = f"/v1/monitors/{listed['id']}"
+    only = api.all_addresses(listed["id"])[0]["address"]
+    assert api.call("POST", f"{path}/addresses", {"remove": [only]}).body["address_count"] == 0
+    fetched = api.call("GET", path).body
+    assert (fetched["filters"]["address_scope"], fetched["address_count"]) == ("list", 0)
+
+    # PATCH of other filters leaves the scope as it is; of addresses, sets it.
+    assert api.call("PATCH", path, {"filters": {"kinds": ["transaction"]}}).body["filters"]["address_scope"] == "list"
+    widened = api.call("PATCH", path, {"filters": {"addresses": None}})
+    assert widened.status == 200, widened.raw
+    assert (widened.body["filters"]["address_scope"], widened.body["address_count"]) == ("all", 0)
+    assert widened.body["filters"]["kinds"] == ["transaction"]
+    address = new_address(rng)
+    narrowed = api.call("PATCH", path, {"filters": {"addresses": [{"address": address, "label": "x"}]}})
+    assert (narrowed.body["filters"]["address_scope"], narrowed.body["address_count"]) == ("list", 1)
+    assert api.all_addresses(listed["id"]) == [{"address": address, "label": "x"}]
+    emptied = api.call("PATCH", f"/v1/monitors/{everyone['id']}", {"filters": {"addresses": []}})
+    assert (emptied.body["filters"]["address_scope"], emptied.body["address_count"]) == ("list", 0)
+
+
+def test_a_patch_of_addresses_and_other_fields_changes_them_all(api, rng):
+    created = api.create(filters={"addresses": [new_address(rng)]})
+    address = new_address(rng)
+    body = {"name": "renamed", "confirmations": 2, "filters": {"kinds": ["transaction"], "addresses": [address]}}
+    answer = api.call("PATCH", f"/v1/monitors/{created['id']}", body)
+    assert answer.status == 200, answer.raw
+    assert (answer.body["name"], answer.body["confirmations"], answer.body["filters"]["kinds"]) == (
+        "renamed", 2, ["transaction"],
+    )  # fmt: skip
+    assert answer.body["address_count"] == 1 and answer.body["updated_at"] >= created["updated_at"]
+    assert api.call("GET", f"/v1/monitors/{created['id']}").body == answer.body
+    assert api.all_addresses(created["id"]) == [{"address": address, "label": None}]
+
+
+def test_a_list_set_to_null_by_patch_empties_it(api, rng):
+    created = api.create(filters={"addresses": [new_address(rng), new_address(rng)]})
+    answer = api.call("PATCH", f"/v1/monitors/{created['id']}", {"filters": {"addresses": None}})
+    assert (answer.body["filters"]["address_scope"], answer.body["address_count"]) == ("all", 0)
+    assert api.all_addresses(created["id"]) == []
+
+
+def test_adding_addresses_to_a_monitor_of_every_party_answers_409(api, rng):
+    monitor = api.create()
+    path = f"/v1/monitors/{monitor['id']}/addresses"
+    error = assert_error(api.call("POST", path, {"add": [new_address(rng)]}), 409, "watches_every_party")
+    assert "filters.addresses" in error["message"]
+    fetched = api.call("GET", f"/v1/monitors/{monitor['id']}").body
+    assert (fetched["filters"]["address_scope"], fetched["address_count"]) == ("all", 0)
+    assert api.all_addresses(monitor["id"]) == []
+    assert api.call("POST", path, {"remove": [new_address(rng)]}).body == {"added": 0, "removed": 0, "address_count": 0}
+
+
+def test_an_address_change_while_another_is_written_answers_409(api, rng, monkeypatch):
+    from blockhook.store import monitors as monitor_store
+    from blockhook.store.models import MonitorModel
+
+    monitor = api.create(filters={"addresses": []})
+    item = next(m for m in MonitorModel.scan(MonitorModel.monitor_id == monitor["id"]))
+    item.update(actions=[MonitorModel.list_pending.set(1), MonitorModel.list_pending_at.set(int(time.time()))])
+    monkeypatch.setattr(monitor_store, "CHANGE_WAIT_SECONDS", 0.2)
+    path = f"/v1/monitors/{monitor['id']}/addresses"
+    assert_error(api.call("POST", path, {"add": [new_address(rng)]}), 409, "address_change_in_progress")
+    assert_error(
+        api.call("PATCH", f"/v1/monitors/{monitor['id']}", {"filters": {"addresses": []}}), 409, "address_change_in_progress"
+    )
+    item.update(actions=[MonitorModel.list_pending.remove(), MonitorModel.list_pending_at.remove()])
+    assert api.call("POST", path, {"add": [new_address(rng)]}).body["address_count"] == 1
+
+
+def test_an_address_both_added_and_removed_in_one_call_stays_watched(api, rng):
+    monitor = api.create(filters={"addresses": [{"address": (kept := new_address(rng)), "label": "k"}]})
+    path = f"/v1/monitors/{monitor['id']}/addresses"
+    assert api.call("POST", path, {"add": [kept], "remove": [kept]}).body == {"added": 0, "removed": 0, "address_count": 1}
+    assert api.all_addresses(monitor["id"]) == [{"address": kept, "label": "k"}]
 
 
 def test_patch_refuses_bad_fields(api):
@@ -481,7 +574,7 @@ def test_each_tenant_lists_its_own_monitors(api):
 
 
 def test_add_plain_labelled_and_checksummed_addresses(api, rng):
-    monitor = api.create()
+    monitor = api.create(filters={"addresses": []})
     path = f"/v1/monitors/{monitor['id']}/addresses"
     plain, labelled, checksummed = new_address(rng), new_address(rng), checksummed_with_letters(rng)
     upper = "0x" + new_address(rng)[2:].upper()
@@ -509,10 +602,15 @@ def test_add_plain_labelled_and_checksummed_addresses(api, rng):
     )
     assert again.body == {"added": 0, "removed": 0, "address_count": 4}
     assert {"address": plain, "label": "now labelled"} in api.all_addresses(monitor["id"])
+    # Without a label it keeps the one it has.
+    kept = api.call("POST", path, {"add": [plain, labelled]})
+    assert kept.body == {"added": 0, "removed": 0, "address_count": 4}
+    assert {"address": plain, "label": "now labelled"} in api.all_addresses(monitor["id"])
+    assert {"address": labelled, "label": "customer-42"} in api.all_addresses(monitor["id"])
 
 
 def test_add_and_remove_in_one_call(api, rng):
-    monitor = api.create()
+    monitor = api.create(filters={"addresses": []})
     path = f"/v1/monitors/{monitor['id']}/addresses"
     first, second, third, never = (new_address(rng) for _ in range(4))
     assert api.call("POST", path, {"add": [first, second]}).body == {
@@ -527,7 +625,7 @@ def test_add_and_remove_in_one_call(api, rng):
 
 
 def test_addresses_are_listed_in_pages_with_labels(api, rng):
-    monitor = api.create()
+    monitor = api.create(filters={"addresses": []})
     path = f"/v1/monitors/{monitor['id']}/addresses"
     added = {new_address(rng): f"label-{number}" if number % 2 else None for number in range(7)}
     add = [{"address": address, "label": label} if label else address for address, label in added.items()]
@@ -550,7 +648,7 @@ def test_addresses_are_listed_in_pages_with_labels(api, rng):
 
 
 def test_an_address_cursor_of_another_monitor_answers_400(api, rng):
-    first, second = api.create(), api.create()
+    first, second = api.create(filters={"addresses": []}), api.create(filters={"addresses": []})
     api.call("POST", f"/v1/monitors/{first['id']}/addresses", {"add": [new_address(rng) for _ in range(3)]})
     cursor = api.call("GET", f"/v1/monitors/{first['id']}/addresses?limit=1").body["next_cursor"]
     assert cursor
@@ -605,7 +703,7 @@ def test_a_mixed_case_address_with_a_bad_checksum_answers_422(api, rng):
 
 
 def test_more_than_10000_addresses_a_call_answers_413(api, rng):
-    monitor = api.create()
+    monitor = api.create(filters={"addresses": []})
     path = f"/v1/monitors/{monitor['id']}/addresses"
     many = [new_address(rng) for _ in range(10_001)]
     assert_error(api.call("POST", path, {"add": many}), 413, "too_many_addresses")
@@ -973,3 +1071,52 @@ def test_internal_transfer_only_on_chains_that_serve_call_traces(api):
     path = f"/v1/monitors/{plain['id']}"
     assert_error(api.call("PATCH", path, {"filters": {"kinds": ["internal_transfer"]}}), 422, "traces_unavailable")
     assert api.call("GET", path).body["filters"]["kinds"] == ["native_transfer"]  # nothing changed
+
+
+# --- backfill ----------------------------------------------------------------------------------
+
+
+def ingested(chain_id: int, last: int, head: int) -> None:
+    """Record that ingest produced blocks up to `last` and saw the chain's head at `head`."""
+    from blockhook.store.chain_state import load_checkpoint, save_checkpoint
+
+    save_checkpoint(load_checkpoint(chain_id), [(last, "0x" + f"{last:064x}")], head)
+
+
+def test_a_backfill_reaches_only_blocks_the_chains_default_confirmations_cover(api):
+    ingested(BACKFILL_CHAIN, last=1_000, head=1_000)  # the chain's default is 5 confirmations
+    monitor = api.create(chain_ids=[BACKFILL_CHAIN])
+    path = f"/v1/monitors/{monitor['id']}/backfill"
+    error = assert_error(api.call("POST", path, {"from_block": 900, "to_block": 996}), 422, "unconfirmed_blocks")
+    assert "995" in error["message"] and error["details"] == [{"last_block": 995, "head": 1_000, "confirmations": 5}]
+    assert api.call("GET", f"/v1/monitors/{monitor['id']}").body["backfill"] is None  # nothing was started
+    answer = api.call("POST", path, {"from_block": 900, "to_block": 995})
+    assert answer.status == 202, answer.raw
+    assert (answer.body["to_block"], answer.body["status"]) == (995, "queued")
+
+
+def test_a_backfill_reaches_only_blocks_the_monitors_own_confirmations_cover(api):
+    ingested(BACKFILL_CHAIN, last=1_000, head=1_000)
+    deep = api.create(chain_ids=[BACKFILL_CHAIN], confirmations=20)
+    path = f"/v1/monitors/{deep['id']}/backfill"
+    assert_error(api.call("POST", path, {"from_block": 900, "to_block": 981}), 422, "unconfirmed_blocks")
+    assert api.call("POST", path, {"from_block": 900, "to_block": 980}).status == 202
+
+    at_once = api.create(chain_ids=[BACKFILL_CHAIN], confirmations=0)  # its own 0, not the chain's 5
+    assert api.call("POST", f"/v1/monitors/{at_once['id']}/backfill", {"from_block": 999, "to_block": 1_000}).status == 202
+
+
+def test_a_backfill_follows_the_head_ingest_last_saw_and_the_blocks_it_ingested(api):
+    monitor = api.create(chain_ids=[BACKFILL_CHAIN], confirmations=0)
+    path = f"/v1/monitors/{monitor['id']}/backfill"
+    ingested(BACKFILL_CHAIN, last=1_990, head=2_000)  # ingest is 10 blocks behind the head
+    assert_error(api.call("POST", path, {"from_block": 1_900, "to_block": 2_001}), 422, "unconfirmed_blocks")
+    assert_error(api.call("POST", path, {"from_block": 1_900, "to_block": 1_995}), 422, "beyond_head")
+    assert api.call("POST", path, {"from_block": 1_900, "to_block": 1_990}).status == 202
+
+
+def test_a_backfill_on_a_chain_whose_head_is_unknown_answers_409(api):
+    monitor = api.create(chain_ids=[HEADLESS_CHAIN], confirmations=0)
+    answer = api.call("POST", f"/v1/monitors/{monitor['id']}/backfill", {"from_block": 0, "to_block": 0})
+    error = assert_error(answer, 409, "head_unknown")
+    assert str(HEADLESS_CHAIN) in error["message"]

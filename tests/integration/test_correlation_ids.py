@@ -149,8 +149,8 @@ def watch_transfers_to(tenant_id: str, recipient: str, webhook_url: str):
             "confirmations": 0,
         },
         configured_secret_box(),
+        [(recipient, None)],
     )  # fmt: skip
-    monitor_store.add_addresses(monitor, [(recipient, None)])
     return monitor
 
 

@@ -46,7 +46,8 @@ def service(queue_url) -> MatchService:
     return MatchService(WatchIndex(), deliveries)
 
 
-def create_monitor(tenant_id, chain_id, kinds, addresses=(), **fields):
+def create_monitor(tenant_id, chain_id, kinds, addresses=None, **fields):
+    """A monitor of these (address, label) pairs, or of every party without them."""
     monitor, _ = monitor_store.create_monitor(
         tenant_id,
         {
@@ -61,9 +62,8 @@ def create_monitor(tenant_id, chain_id, kinds, addresses=(), **fields):
             **fields,
         },
         configured_secret_box(),
+        None if addresses is None else list(addresses),
     )
-    if addresses:
-        monitor_store.add_addresses(monitor, list(addresses))
     return monitor
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from blockhook.matching.index import WatchIndex
 from blockhook.store import monitors as monitor_store
-from blockhook.store.models import VersionModel
+from blockhook.store.models import MonitorAddressModel, VersionModel
 from blockhook.store.versions import MONITORS_VERSION_KEY
 from tests.integration.test_matching_service import create_monitor, new_address
 
@@ -60,7 +60,8 @@ def test_a_change_without_its_record_is_waited_for_then_reloaded_in_full(moto_en
     # A version bump whose change record never comes (its writer died between the two writes).
     VersionModel(MONITORS_VERSION_KEY).update(actions=[VersionModel.version.add(1)])
     late = new_address()
-    monitor_store._write_address_items("mon_" + "0" * 24, tenant_id, [(late, None)])
+    ghost = "mon_" + "0" * 24
+    monitor_store._write_address_items(ghost, tenant_id, [MonitorAddressModel(ghost, late, added_at=0)])
 
     assert index.refresh() is False and index.version == loaded  # waits: the record may be on its way
     clock.now += WatchIndex.WAIT_FOR_CHANGE_SECONDS

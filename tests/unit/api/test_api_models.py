@@ -121,7 +121,8 @@ def test_normalise_address_accepts_only_addresses(text):
 
 def test_monitor_create_defaults():
     monitor = MonitorCreate.model_validate(MINIMAL)
-    assert monitor.filters == Filters(kinds=DEFAULT_KINDS, addresses=[], contracts=[], event_signatures=[])
+    # No addresses: it watches every party.
+    assert monitor.filters == Filters(kinds=DEFAULT_KINDS, addresses=None, contracts=[], event_signatures=[])
     assert monitor.active is True and monitor.condition is None and monitor.confirmations is None
 
 
@@ -185,6 +186,16 @@ def test_monitor_patch_knows_which_fields_were_given():
     assert patch.model_fields_set == {"name", "condition", "filters"}
     assert patch.filters.model_fields_set == {"addresses"}
     assert MonitorPatch.model_validate({}).model_fields_set == set()
+
+
+def test_addresses_null_absent_and_empty_are_told_apart():
+    """Absent or null: every party; a list, even empty: only it. PATCH acts only on a given one."""
+    assert MonitorCreate.model_validate(MINIMAL).filters.addresses is None
+    assert MonitorCreate.model_validate({**MINIMAL, "filters": {"addresses": None}}).filters.addresses is None
+    assert MonitorCreate.model_validate({**MINIMAL, "filters": {"addresses": []}}).filters.addresses == []
+    nulled = MonitorPatch.model_validate({"filters": {"addresses": None}}).filters
+    assert nulled.addresses is None and nulled.model_fields_set == {"addresses"}
+    assert "addresses" not in MonitorPatch.model_validate({"filters": {"kinds": ["log"]}}).filters.model_fields_set
 
 
 @pytest.mark.parametrize("field", ["name", "webhook_url", "filters", "active"])

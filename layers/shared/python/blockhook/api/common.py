@@ -17,7 +17,11 @@ ERRORS: dict[int, dict[str, Any]] = {
         (400, "Malformed request"),
         (401, "Missing or unknown API key"),
         (404, "No such resource for this tenant"),
-        (409, "A limit of the tenant or monitor is reached, or the request conflicts with an earlier one"),
+        (
+            409,
+            "A limit of the tenant or monitor is reached, or the request conflicts with an earlier one or"
+            " with the monitor's or chain's current state",
+        ),
         (413, "Request too large"),
         (422, "Invalid field"),
         (429, "Too many requests for this API key"),

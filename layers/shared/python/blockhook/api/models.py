@@ -55,9 +55,19 @@ class LabelledAddress(Strict):
 AddressItem = Address | LabelledAddress
 
 
+AddressScope = Literal["all", "list"]
+
+
 class Filters(Strict):
     kinds: list[EventKind] = Field(default_factory=lambda: list(DEFAULT_KINDS), min_length=1)
-    addresses: list[AddressItem] = Field(default_factory=list)
+    addresses: list[AddressItem] | None = Field(
+        default=None,
+        description=(
+            "A list (even empty): the monitor watches only these addresses, and an empty list matches"
+            " nothing. Absent or null on create: it watches every party. On PATCH, a list replaces the"
+            " watched addresses and null makes the monitor watch every party; absent leaves them as they are"
+        ),
+    )
     contracts: list[Address] = Field(default_factory=list, max_length=1000)
     event_signatures: list[EventSignature] = Field(default_factory=list, max_length=100)
 
@@ -99,6 +109,12 @@ class AddressChange(Strict):
 
 
 class FiltersOut(Strict):
+    address_scope: AddressScope = Field(
+        description=(
+            "all: every party of an event; list: only the watched addresses (GET .../addresses), none"
+            " when the list is empty. Changed only by PATCH of filters.addresses"
+        )
+    )
     kinds: list[str]
     contracts: list[str]
     event_signatures: list[str]

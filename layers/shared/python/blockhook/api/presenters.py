@@ -7,6 +7,7 @@ from typing import Any
 from blockhook.api.models import BackfillOut, EndpointHealthOut, MonitorOut, MonitorWithSecret
 from blockhook.store.endpoint_health import is_degraded
 from blockhook.store.models import BackfillAttribute, MonitorModel
+from blockhook.store.monitors import address_scope
 
 
 def monitor_out(monitor: MonitorModel) -> MonitorOut:
@@ -25,6 +26,7 @@ def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
         "chain_ids": [int(chain_id) for chain_id in monitor.chain_ids],
         "webhook_url": monitor.webhook_url,
         "filters": {
+            "address_scope": address_scope(monitor),
             "kinds": list(monitor.kinds),
             "contracts": list(monitor.contracts or []),
             "event_signatures": list(monitor.event_signatures or []),

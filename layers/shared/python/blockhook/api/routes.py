@@ -48,13 +48,13 @@ from blockhook.api.models import (
 from blockhook.api.presenters import backfill_out, monitor_out, monitor_with_secret
 from blockhook.api.rate_limit import RateLimiter
 from blockhook.chain.kinds import TRACE_KINDS
-from blockhook.chain.registry import ChainConfig, load_chains
+from blockhook.chain.registry import DEFAULT_CONFIRMATIONS, ChainConfig, load_chains
 from blockhook.config import settings
 from blockhook.delivery.url_policy import WebhookUrlRefused, validate_webhook_url
 from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.store import monitors as store
-from blockhook.store.backfills import BackfillConflict, start_backfill
-from blockhook.store.chain_state import load_checkpoint, serves_traces
+from blockhook.store.backfills import BackfillConflict, backfill_reach, start_backfill
+from blockhook.store.chain_state import Checkpoint, load_checkpoint, serves_traces
 from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, IdempotencyInProgress, run_once
 from blockhook.store.matches import matcher_progress
 from blockhook.store.models import MonitorModel
@@ -390,8 +390,9 @@ def create_monitor(
 def _create_monitor(body: MonitorCreate) -> tuple[MonitorModel, str]:
     _check_semantics(body.chain_ids, body.webhook_url, body.condition, body.confirmations)
     _check_traces(body.chain_ids, body.filters.kinds)
-    addresses = _labelled(body.filters.addresses)
-    _check_address_limits(None, len(addresses), len(body.filters.addresses))
+    given = body.filters.addresses
+    addresses = None if given is None else _labelled(given)  # None: every party
+    _check_address_limits(None, len(addresses or ()), len(given or ()))
     if store.count_monitors(_tenant()) >= settings().max_monitors_per_tenant:
         raise ApiError(
             409, "monitor_limit", f"a tenant holds at most {settings().max_monitors_per_tenant} monitors"
@@ -449,11 +450,12 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
     if body.filters is not None:
         # A partial filters object changes only the filters it names, like a JSON merge patch.
         changes.update(_filter_fields(body.filters, only_given=True))
-        if "addresses" in body.filters.model_fields_set:
-            _replace_addresses(monitor, _labelled(body.filters.addresses), len(body.filters.addresses))
-            monitor = _monitor(monitor_id)
     new_endpoint = changes.get("webhook_url") not in (None, monitor.webhook_url)
-    monitor = store.update_monitor(monitor, changes)
+    if body.filters is not None and "addresses" in body.filters.model_fields_set:
+        # The addresses and the rest of the PATCH take effect together, as one change.
+        monitor = _replace_addresses(monitor, body.filters.addresses, changes)
+    else:
+        monitor = store.update_monitor(monitor, changes)
     if new_endpoint:
         from blockhook.wiring import delivery_service  # the queue, only when there may be waiting deliveries
 
@@ -461,20 +463,26 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
     return monitor_out(monitor)
 
 
-def _replace_addresses(monitor: MonitorModel, wanted: list[tuple[str, str | None]], total_items: int) -> None:
-    _check_address_limits(None, len(wanted), total_items)
-    current: set[str] = set()
-    cursor = None
-    while True:
-        page, cursor = store.list_addresses(monitor.monitor_id, 1000, cursor)
-        current.update(item.address for item in page)
-        if not cursor:
-            break
-    stale = sorted(current - {address for address, _ in wanted})
-    if stale:
-        store.remove_addresses(monitor, stale)
-    if wanted:
-        store.add_addresses(monitor, wanted)
+def _replace_addresses(
+    monitor: MonitorModel, addresses: list[str | LabelledAddress] | None, settings: dict[str, Any]
+) -> MonitorModel:
+    """filters.addresses given to PATCH: a list makes the monitor watch exactly it, null every party."""
+    if addresses is None:
+        return _change_addresses(monitor, [], [], replace=True, scope=store.SCOPE_ALL, settings=settings)[2]
+    wanted = _labelled(addresses)
+    _check_address_limits(None, len(wanted), len(addresses))
+    return _change_addresses(monitor, wanted, [], replace=True, scope=store.SCOPE_LIST, settings=settings)[2]
+
+
+def _change_addresses(
+    monitor: MonitorModel, add: list[tuple[str, str | None]], remove: list[str], **options: Any
+) -> tuple[int, int, MonitorModel]:
+    try:
+        return store.change_addresses(monitor, add, remove, **options)
+    except store.WatchesEveryParty as refused:
+        raise ApiError(409, "watches_every_party", str(refused)) from None
+    except store.AddressChangeBusy as busy:
+        raise ApiError(409, "address_change_in_progress", str(busy)) from None
 
 
 @app.delete(
@@ -497,10 +505,9 @@ def change_addresses(monitor_id: str, body: AddressChange) -> AddressChangeResul
     monitor = _monitor(monitor_id)
     adding = _labelled(body.add)
     _check_address_limits(monitor, len(adding), len(body.add) + len(body.remove))
-    removed = store.remove_addresses(monitor, sorted(set(body.remove))) if body.remove else 0
-    added = store.add_addresses(monitor, adding) if adding else 0
-    count = int(_monitor(monitor_id).address_count or 0)
-    return AddressChangeResult(added=added, removed=removed, address_count=count)
+    # One change: the adds and removes take effect together.
+    added, removed, monitor = _change_addresses(monitor, adding, sorted(set(body.remove)))
+    return AddressChangeResult(added=added, removed=removed, address_count=int(monitor.address_count or 0))
 
 
 @app.get(
@@ -513,8 +520,7 @@ def list_addresses(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> AddressPage:
-    _monitor(monitor_id)
-    items, next_cursor = store.list_addresses(monitor_id, limit, cursor)
+    items, next_cursor = store.list_addresses(_monitor(monitor_id), limit, cursor)
     return AddressPage(
         items=[{"address": item.address, "label": item.label} for item in items], next_cursor=next_cursor
     )
@@ -541,7 +547,9 @@ def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
         raise ApiError(422, "invalid_range", "to_block is before from_block")
     if body.to_block - body.from_block + 1 > MAX_BACKFILL_BLOCKS:
         raise ApiError(422, "range_too_large", f"at most {MAX_BACKFILL_BLOCKS} blocks a backfill")
-    last = load_checkpoint(chain_id).number
+    checkpoint = load_checkpoint(chain_id)
+    _check_backfill_reach(monitor, checkpoint, body.to_block)
+    last = checkpoint.number
     if last is None or body.to_block > last:
         # Later blocks are matched live; a backfill covers what already went by.
         raise ApiError(422, "beyond_head", f"to_block {body.to_block} is past the last block ingested ({last})")
@@ -550,6 +558,29 @@ def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
     except BackfillConflict as conflict:
         raise ApiError(409, "backfill_running", str(conflict)) from None
     return backfill_out(job)
+
+
+def _check_backfill_reach(monitor: MonitorModel, checkpoint: Checkpoint, to_block: int) -> None:
+    """Refuse a backfill past the blocks the monitor's confirmations already cover."""
+    chain_id, head = checkpoint.chain_id, checkpoint.head
+    if monitor.confirmations is not None:
+        confirmations = int(monitor.confirmations)
+    else:
+        chain = known_chains().get(chain_id)
+        confirmations = chain.confirmations if chain is not None else DEFAULT_CONFIRMATIONS.get(chain_id, 0)
+    reach = backfill_reach(checkpoint, confirmations)
+    if reach is None:
+        raise ApiError(
+            409, "head_unknown", f"the head of chain {chain_id} is not known yet: retry once ingest has seen it"
+        )
+    if to_block > reach:
+        raise ApiError(
+            422,
+            "unconfirmed_blocks",
+            f"to_block {to_block} is above block {reach}, the last that the monitor's {confirmations}"
+            f" confirmations cover at head {head}: later blocks could still be replaced by a reorg",
+            [{"last_block": reach, "head": head, "confirmations": confirmations}],
+        )
 
 
 @app.get(

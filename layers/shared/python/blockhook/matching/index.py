@@ -57,8 +57,10 @@ def monitor_view(model: MonitorModel) -> MonitorView:
         topics=frozenset(topics),
         confirmations=None if model.confirmations is None else int(model.confirmations),
         active=active,
-        watches_all_addresses=int(model.address_count or 0) == 0,
+        watches_all_addresses=monitor_store.address_scope(model) == monitor_store.SCOPE_ALL,
         version=int(model.version or 1),
+        list_version=int(model.list_version or 0),
+        aborted_lists=frozenset(int(version) for version in model.list_aborted or ()),
         condition=condition,
         decoders=decoders,
     )
@@ -144,8 +146,18 @@ class WatchIndex:
         return found, chosen
 
     def watchers(self, candidates: Iterable[str]) -> dict[str, list[Watcher]]:
+        """Who watches each candidate, as of this view: an address item counts by the list version
+        of the monitor as loaded, so a change written since (adds and removes alike) is seen whole
+        at the next refresh, never half."""
         found = monitor_store.watchers_of(candidates)
-        return {
-            address: [Watcher(item.monitor_id, item.label) for item in items if item.monitor_id in self.monitors]
-            for address, items in found.items()
-        }
+        monitors, is_listed = self.monitors, monitor_store.is_listed
+        watchers: dict[str, list[Watcher]] = {}
+        for address, items in found.items():
+            kept = watchers[address] = []
+            for item in items:
+                monitor = monitors.get(item.monitor_id)
+                if monitor is not None and is_listed(
+                    item.since, item.until, monitor.list_version, monitor.aborted_lists, item.earlier
+                ):
+                    kept.append(Watcher(item.monitor_id, item.label))
+        return watchers

@@ -39,8 +39,12 @@ class MonitorView:
     topics: frozenset[str] = frozenset()
     confirmations: int | None = None  # None: the chain's default
     active: bool = True
-    watches_all_addresses: bool = False  # `addresses` is empty: every party qualifies
+    watches_all_addresses: bool = False  # address scope "all": every party qualifies
     version: int = 1
+    # Which of its address items count (store/monitors.py is_listed): the list's committed
+    # version when the view was read, and the versions of changes that were aborted.
+    list_version: int = 0
+    aborted_lists: frozenset[int] = frozenset()
     # Compiled once when the view is built: anything with `evaluate(event) -> bool`.
     condition: Any = field(default=None, compare=False)
     # Decoders of `log` args by topic 0: anything with `decode(event) -> dict | None`.

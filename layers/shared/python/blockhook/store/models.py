@@ -15,6 +15,7 @@ from pynamodb.attributes import (
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    NumberSetAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
@@ -71,6 +72,17 @@ class MonitorModel(Model):
     last_failure = UnicodeAttribute(null=True)
     probe_at = NumberAttribute(null=True)  # unix seconds: when a degraded endpoint is tried next
     address_count = NumberAttribute(default=0)
+    # "all": watches every party; "list": only its listed addresses. Absent on monitors stored
+    # before the attribute existed, which are read as "list" (store/monitors.py address_scope).
+    address_scope = UnicodeAttribute(null=True)
+    # The list's committed version: an address item counts for it by its since/until
+    # (store/monitors.py is_listed). One address change at a time writes the next version,
+    # `list_pending` (since `list_pending_at`), and commits it here; the versions of changes that
+    # died half-written are in `list_aborted` and never count.
+    list_version = NumberAttribute(default=0)
+    list_pending = NumberAttribute(null=True)
+    list_pending_at = NumberAttribute(null=True)  # unix seconds
+    list_aborted = NumberSetAttribute(null=True)
     version = NumberAttribute(default=1)
     created_at = NumberAttribute()  # unix seconds
     updated_at = NumberAttribute()
@@ -88,6 +100,14 @@ class MonitorAddressModel(Model):
     address = UnicodeAttribute(range_key=True)
     label = UnicodeAttribute(null=True)
     added_at = NumberAttribute()
+    # The list versions from which the address counts and from which it no longer does (absent:
+    # always / never); a removed item stays as a tombstone until `expires_at` (TTL). `earlier`
+    # holds the spans it counted before it was removed and added again, as flat since, until
+    # pairs (since 0: always), for readers holding an older version of the list.
+    since = NumberAttribute(null=True)
+    until = NumberAttribute(null=True)
+    earlier = ListAttribute(of=NumberAttribute, null=True)
+    expires_at = NumberAttribute(null=True)
 
 
 class AddressIndexModel(Model):
@@ -104,6 +124,10 @@ class AddressIndexModel(Model):
     monitor_id = UnicodeAttribute(range_key=True)
     tenant_id = UnicodeAttribute()
     label = UnicodeAttribute(null=True)
+    since = NumberAttribute(null=True)  # as in MonitorAddressModel
+    until = NumberAttribute(null=True)
+    earlier = ListAttribute(of=NumberAttribute, null=True)
+    expires_at = NumberAttribute(null=True)
 
 
 class _StateMeta:
