@@ -2,8 +2,9 @@
 before the invocation's time runs out, so a once-a-minute schedule gives block-time latency.
 
 Metrics (powertools, namespace POWERTOOLS_METRICS_NAMESPACE): IngestLagBlocks per chain (ChainId
-dimension), the head the node last reported minus the checkpoint, after the run; a chain whose node
-did not answer gets no value, which its alarm treats as breaching. IngestBlocks and IngestErrors per run.
+dimension), the head the node last reported minus the checkpoint, after the run, and
+ChainHeadAgeSeconds, how long that head has not moved; a chain whose node did not answer gets no
+value, which their alarms treat as breaching. IngestBlocks and IngestErrors per run.
 
 Logs: each block published (and each revert) is logged once acknowledged, under the block's correlation
 id `<chain_id>:<hash>`, which the matcher and the deliveries of that block log under too.
@@ -46,9 +47,15 @@ def handler(event, context):
 
 def _publish_lag(results: list[PollResult]) -> None:
     heads: dict[int, int] = {}
+    ages: dict[int, float] = {}
     for result in results:  # in poll order: the last head a chain's node reported wins
         if result.head is not None:
             heads[result.chain_id] = result.head
+        if result.head_age is not None:
+            ages[result.chain_id] = result.head_age
+    for chain_id, age in ages.items():  # a node that did not answer gets no value: its alarm breaches
+        with single_metric(name="ChainHeadAgeSeconds", unit=MetricUnit.Seconds, value=round(age)) as metric:
+            metric.add_dimension(name="ChainId", value=str(chain_id))
     for chain_id, head in heads.items():
         try:
             checkpoint = load_checkpoint(chain_id).number

@@ -53,6 +53,13 @@ class DataTables(Construct):
             sort_key=dynamodb.Attribute(name="release_at", type=N),
             projection_type=dynamodb.ProjectionType.ALL,
         )
+        # Pending matches of monitors with confirmations "safe" / "finalized", by chain and tag.
+        self.matches.add_global_secondary_index(
+            index_name="pending_by_finality",
+            partition_key=dynamodb.Attribute(name="pending_finality", type=S),
+            sort_key=dynamodb.Attribute(name="block_number", type=N),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
 
         # Idempotency-Key records of the API (powertools' layout): each lives 24 h, so nothing in it
         # is worth a backup or outlives the stack.

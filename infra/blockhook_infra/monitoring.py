@@ -16,6 +16,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from blockhook.store.chain_state import STALL_BLOCK_TIMES
+
 from .delivery_queue import DeliveryQueue
 from .functions import METRICS_NAMESPACE, Functions
 
@@ -24,6 +26,9 @@ PERIOD = Duration.minutes(5)
 # for three periods in a row, or no lag reported at all (ingest or the node down).
 INGEST_LAG_SECONDS = 300
 MIN_INGEST_LAG_BLOCKS = 10
+# A chain is stalled when its node's head has not moved for STALL_BLOCK_TIMES block times (poll
+# intervals; what GET /v1/chains calls stalled), and at least this many seconds.
+MIN_STALL_SECONDS = 120
 # Matcher: records of `blocks` not yet matched. A block per record, so this is blocks behind.
 MATCHER_OFFSET_LAG = 100
 # Matcher records reported failed (retried by the mapping forever, so their chains wait): alarm once
@@ -99,6 +104,23 @@ class Monitoring(Construct):
             )
             widgets_lag.append(lag.with_(label=f"chain {chain_id}"))
             poll_interval = float(chain.get("poll_interval", 1.0))
+            head_age = cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="ChainHeadAgeSeconds",
+                dimensions_map={"ChainId": str(chain_id), "service": "blockhook-ingest"},
+                statistic="Minimum",
+                period=PERIOD,
+            )
+            alarm(
+                f"ChainStalled{chain_id}",
+                alarm_description=f"The node of chain {chain_id} has not moved its head (a dead node looks healthy "
+                "otherwise), or reports nothing",
+                metric=head_age,
+                threshold=max(MIN_STALL_SECONDS, STALL_BLOCK_TIMES * poll_interval),
+                evaluation_periods=2,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.BREACHING,
+            )
             alarm(
                 f"IngestLagChain{chain_id}",
                 alarm_description=f"Ingest of chain {chain_id} is behind its node, or reports nothing",

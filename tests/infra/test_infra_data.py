@@ -97,12 +97,14 @@ def test_only_deliveries_matches_and_address_tombstones_expire(table_by_env: dic
     assert all(spec == {"AttributeName": "expires_at", "Enabled": True} for spec in expiring.values())
 
 
-def test_matches_pending_index_is_sparse_on_pending_chain(table_by_env: dict) -> None:
+def test_matches_pending_indexes_are_sparse_on_what_the_match_waits_for(table_by_env: dict) -> None:
     props = table_by_env["BLOCKHOOK_MATCHES_TABLE"]["Properties"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    (index,) = props["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "pending_by_chain"
-    assert index["KeySchema"] == key_schema(("pending_chain", "N"), ("release_at", "N"))
+    by_chain, by_finality = props["GlobalSecondaryIndexes"]
+    assert by_chain["IndexName"] == "pending_by_chain"
+    assert by_chain["KeySchema"] == key_schema(("pending_chain", "N"), ("release_at", "N"))
+    assert by_finality["IndexName"] == "pending_by_finality"
+    assert by_finality["KeySchema"] == key_schema(("pending_finality", "S"), ("block_number", "N"))
 
 
 @pytest.mark.parametrize("model", list(MODEL_TABLES), ids=lambda m: m.__name__)

@@ -273,6 +273,13 @@ def test_ingest_lag_alarm_per_chain_treats_silence_as_breaching(alarms: dict) ->
     assert alarm["Threshold"] == 25  # 300 s of 12 s blocks
 
 
+def test_a_stalled_chain_alarms_and_a_silent_node_breaches(alarms: dict) -> None:
+    (alarm,) = alarm_on(alarms, "ChainHeadAgeSeconds")  # cdk.json lists one chain
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"ChainId": "1", "service": "blockhook-ingest"}
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["Threshold"] == 120  # 10 blocks of 12 s
+
+
 def test_matcher_offset_lag_dlq_and_function_error_alarms(alarms: dict, functions: dict, functions_by_lid=None) -> None:
     (offset,) = alarm_on(alarms, "OffsetLag")
     assert offset["Namespace"] == "AWS/Lambda"

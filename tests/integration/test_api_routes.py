@@ -1120,3 +1120,56 @@ def test_a_backfill_on_a_chain_whose_head_is_unknown_answers_409(api):
     answer = api.call("POST", f"/v1/monitors/{monitor['id']}/backfill", {"from_block": 0, "to_block": 0})
     error = assert_error(answer, 409, "head_unknown")
     assert str(HEADLESS_CHAIN) in error["message"]
+
+
+# --- finality tags and chain status ------------------------------------------------------------
+
+
+def test_confirmations_may_be_a_finality_tag_and_nothing_else(api):
+    created = api.create(confirmations="safe")
+    assert created["confirmations"] == "safe"
+    path = f"/v1/monitors/{created['id']}"
+    assert api.call("PATCH", path, {"confirmations": "finalized"}).body["confirmations"] == "finalized"
+    assert api.call("PATCH", path, {"confirmations": 3}).body["confirmations"] == 3
+    assert api.call("PATCH", path, {"confirmations": None}).body["confirmations"] is None
+    for wrong in ("latest", "SAFE", -1, 1001, "3", True):
+        assert_error(api.call("PATCH", path, {"confirmations": wrong}), 422)
+    assert api.call("GET", path).body["confirmations"] is None
+
+
+def test_a_backfill_of_a_safe_monitor_reaches_the_nodes_safe_block(api):
+    from blockhook.store.chain_state import record_node_heads
+    from blockhook.store.models import ChainStateModel
+
+    ChainStateModel(f"node#{BACKFILL_CHAIN}").delete()
+    ingested(BACKFILL_CHAIN, last=1_000, head=1_000)
+    monitor = api.create(chain_ids=[BACKFILL_CHAIN], confirmations="finalized")
+    path = f"/v1/monitors/{monitor['id']}/backfill"
+    error = assert_error(api.call("POST", path, {"from_block": 900, "to_block": 900}), 409, "head_unknown")
+    assert "finalized block" in error["message"]
+    record_node_heads(BACKFILL_CHAIN, 1_000, {"safe": 990, "finalized": 960}, time.time(), None)
+    error = assert_error(api.call("POST", path, {"from_block": 900, "to_block": 961}), 422, "unconfirmed_blocks")
+    assert error["details"] == [{"last_block": 960, "head": 1_000, "confirmations": "finalized"}]
+    assert api.call("POST", path, {"from_block": 900, "to_block": 960}).status == 202
+
+
+def test_chains_show_the_nodes_safe_and_finalized_blocks_and_whether_the_head_moves(api):
+    from blockhook.store.chain_state import record_node_heads
+    from blockhook.store.models import ChainStateModel
+
+    def chain(chain_id: int) -> dict:
+        answer = api.call("GET", "/v1/chains")
+        assert answer.status == 200, answer.raw
+        return next(item for item in answer.body["items"] if item["chain_id"] == chain_id)
+
+    ChainStateModel(f"node#{HEADLESS_CHAIN}").delete()
+    assert (chain(HEADLESS_CHAIN)["status"], chain(HEADLESS_CHAIN)["safe"]) == ("unknown", None)
+    now = time.time()
+    record_node_heads(HEADLESS_CHAIN, 500, {"safe": 468, "finalized": 436}, now, None)
+    shown = chain(HEADLESS_CHAIN)
+    assert (shown["safe"], shown["finalized"], shown["status"]) == (468, 436, "live")
+    # Its poll interval is 1 s: a head that has not moved for 10 s is a stalled chain.
+    moved = record_node_heads(HEADLESS_CHAIN, 500, {"safe": 468, "finalized": 436}, now - 11, None)
+    record_node_heads(HEADLESS_CHAIN, 500, {"safe": 468, "finalized": 436}, now, moved)
+    assert chain(HEADLESS_CHAIN)["status"] == "stalled"
+    ChainStateModel(f"node#{HEADLESS_CHAIN}").delete()

@@ -332,3 +332,51 @@ def test_a_match_released_by_a_run_that_stopped_before_settling_it_is_taken_back
         (sent_hash, False, events),
         (sent_hash, True, events),  # what was sent is taken back, though its match never said `sent`
     ]
+
+
+# --- confirmations "safe" and "finalized" -------------------------------------------------------
+
+
+def with_finality(block: Block, **heads: int) -> list[bytes]:
+    """The block's messages as ingest publishes them: with the node's safe / finalized heads of that moment."""
+    return block.encode(finality=heads)
+
+
+@pytest.mark.parametrize("tag", ["safe", "finalized"])
+def test_a_match_waits_until_the_nodes_tag_covers_its_block(service, queue_url, tenant_id, chain_id, tag):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=None, finality=tag)
+    other = "finalized" if tag == "safe" else "safe"
+    blocks = chain(chain_id, 200, 4)
+    deposit = blocks[0].transaction(0, new_address(), watched)
+
+    service.process(with_finality(blocks[0], **{tag: 198, other: 200}))  # the other tag does not count
+    service.process(with_finality(blocks[1], **{tag: 199}))
+    service.process(with_finality(blocks[2]))  # a node that stopped saying: nothing is released on a guess
+    assert deliveries_of(monitor) == [] and drain(queue_url) == []
+
+    service.process(with_finality(blocks[3], **{tag: 200}))
+    (record,) = deliveries_of(monitor)
+    assert drain(queue_url) == [record.delivery_id]
+    assert [e["id"] for e in payload_of(record.delivery_id)["events"]] == [deposit["id"]]
+
+
+def test_a_block_its_tag_already_covers_is_sent_at_once_and_a_reverted_one_never(
+    service, queue_url, tenant_id, chain_id
+):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)], confirmations=None,
+                             finality="safe")  # fmt: skip
+    old, fresh = chain(chain_id, 300, 2)
+    old.transaction(0, new_address(), watched)
+    fresh.transaction(0, new_address(), watched)
+
+    service.process(with_finality(old, safe=305))  # a catch-up: the node's safe block is past it already
+    (sent,) = deliveries_of(monitor)
+    assert payload_of(sent.delivery_id)["block"]["number"] == 300
+
+    service.process(with_finality(fresh, safe=300))
+    service.process([encode_revert(chain_id, 301, fresh.header.hash)])
+    replacement = Block(chain_id, 301)
+    service.process(with_finality(replacement, safe=302))
+    assert [r.delivery_id for r in deliveries_of(monitor)] == [sent.delivery_id]  # nothing of the reverted block

@@ -4,6 +4,7 @@ Kafka in order, the checkpoint follows the broker's ack, reorgs become reverts."
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 
 import pytest
@@ -125,3 +126,51 @@ def test_a_reorg_deeper_than_the_window_reverts_what_the_window_holds(
     blocks = [m.header.number for m in messages if isinstance(m, BlockMessage)]
     assert blocks == [head - 1, head, head + 1]
     assert chain_state.load_checkpoint(CHAIN_ID).number == head + 1
+
+
+@pytest.fixture
+def epoch_node(tmp_path):
+    """An Anvil whose safe block is 2 below its head and finalized block 4 below (2 slots an epoch)."""
+    from blockhook.local.servers import anvil, free_port
+
+    server = anvil(free_port(), slots_in_an_epoch=2, log_path=tmp_path / "anvil.log").start()
+    yield server.url
+    server.stop()
+
+
+def test_blocks_carry_the_nodes_safe_and_finalized_heads_and_those_are_recorded(
+    epoch_node, kafka_bootstrap, moto_endpoint, topic
+):
+    chain_id = 3_000_000 + uuid.uuid4().int % 10**9
+    rpc(epoch_node, "anvil_mine", ["0xa"])
+    config = ChainConfig(chain_id=chain_id, rpc_urls=[epoch_node], start_block=8, traces="off")
+    producer = BlockProducer(kafka_bootstrap, topic)
+    try:
+        ChainIngest(config, RpcChainReader(JsonRpcClient([epoch_node])), producer).poll()
+    finally:
+        producer.close()
+
+    messages = read_topic(kafka_bootstrap, topic)
+    assert [(m.header.number, m.finality) for m in messages] == [
+        (number, {"safe": 8, "finalized": 6}) for number in (8, 9, 10)
+    ]
+    heads = chain_state.load_node_heads(chain_id)
+    assert (heads.head, heads.safe, heads.finalized) == (10, 8, 6)
+
+
+def test_a_head_that_does_not_move_ages_and_the_chain_is_stalled(ingest, anvil_rpc):
+    transfer(anvil_rpc, 1)  # a head no earlier poll of this chain has seen
+    now = [float(int(time.time()))]
+    ingest.clock = lambda: now[0]
+    interval = ingest.config.poll_interval
+    first = ingest.poll()
+    assert first.head_age == 0
+    now[0] += 10 * interval
+    assert ingest.poll().head_age == 10 * interval  # same head: it ages
+    heads = chain_state.load_node_heads(CHAIN_ID)
+    assert not chain_state.stalled(heads, interval, now[0])
+    assert chain_state.stalled(heads, interval, now[0] + interval + 1)  # past 10 block times
+    transfer(anvil_rpc, 1)  # a new block
+    now[0] += 60
+    assert ingest.poll().head_age == 0
+    assert not chain_state.stalled(chain_state.load_node_heads(CHAIN_ID), interval, now[0])

@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from eth_utils import is_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from blockhook.chain import kinds
 from blockhook.matching.signatures import InvalidSignature, topic0
@@ -41,6 +41,16 @@ def _check_signature(value: str) -> str:
 
 Address = Annotated[str, AfterValidator(normalise_address)]
 EventSignature = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_check_signature)]
+
+
+Confirmations = Annotated[
+    Annotated[StrictInt, Field(ge=0, le=1000)] | Literal["safe", "finalized"] | None,
+    Field(
+        description="Blocks that must stand on a block before its events are sent; or \"safe\" / \"finalized\": "
+        "sent once the chain's node reports the block at or below its safe / finalized block; null: the "
+        "chain's default"
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -78,7 +88,7 @@ class MonitorCreate(Strict):
     webhook_url: str = Field(min_length=1, max_length=2048)
     filters: Filters = Field(default_factory=Filters)
     condition: str | None = Field(default=None, max_length=4096)
-    confirmations: int | None = Field(default=None, ge=0, le=1000)
+    confirmations: Confirmations = None
     active: bool = True
 
 
@@ -87,7 +97,7 @@ class MonitorPatch(Strict):
     webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
     filters: Filters | None = None
     condition: str | None = Field(default=None, max_length=4096)
-    confirmations: int | None = Field(default=None, ge=0, le=1000)
+    confirmations: Confirmations = None
     active: bool | None = None
 
     @model_validator(mode="after")
@@ -160,7 +170,7 @@ class MonitorOut(Strict):
     filters: FiltersOut
     address_count: int
     condition: str | None
-    confirmations: int | None
+    confirmations: int | Literal["safe", "finalized"] | None
     active: bool
     created_at: int
     updated_at: int
@@ -218,6 +228,15 @@ class ChainStatus(Strict):
         description="Whether the chain's node serves call traces, so the chain has internal_transfer events; "
         "null until ingest has asked the node"
     )
+    safe: int | None = Field(description="The node's safe block as ingest last saw it; null where the node has none")
+    finalized: int | None = Field(
+        description="The node's finalized block as ingest last saw it; null where the node has none"
+    )
+    status: Literal["live", "stalled", "unknown"] = Field(
+        description="stalled: the node's head has not moved for 10 block times (the chain's poll interval), or "
+        "ingest has not heard from the node that long; unknown: ingest has not polled the chain yet"
+    )
+    head_moved_at: int | None = Field(description="Unix seconds: when the head last moved")
 
 
 class ChainList(Strict):

@@ -33,7 +33,8 @@ def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
         },
         "address_count": int(monitor.address_count or 0),
         "condition": monitor.condition,
-        "confirmations": None if monitor.confirmations is None else int(monitor.confirmations),
+        "confirmations": monitor.finality
+        or (None if monitor.confirmations is None else int(monitor.confirmations)),
         "active": bool(monitor.active),
         "created_at": int(monitor.created_at),
         "updated_at": int(monitor.updated_at),

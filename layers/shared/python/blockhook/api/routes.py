@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from http import HTTPStatus
@@ -54,7 +55,7 @@ from blockhook.delivery.url_policy import WebhookUrlRefused, validate_webhook_ur
 from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.store import monitors as store
 from blockhook.store.backfills import BackfillConflict, backfill_reach, start_backfill
-from blockhook.store.chain_state import Checkpoint, load_checkpoint, serves_traces
+from blockhook.store.chain_state import Checkpoint, load_checkpoint, load_node_heads, serves_traces, stalled
 from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, IdempotencyInProgress, run_once
 from blockhook.store.matches import matcher_progress
 from blockhook.store.models import MonitorModel
@@ -267,6 +268,13 @@ def _check_semantics(
             raise ApiError(422, "invalid_condition", str(refused)) from None
 
 
+def _confirmation_fields(confirmations: int | str | None) -> dict[str, Any]:
+    """A number of blocks is stored as `confirmations`, a finality tag as `finality`; null clears both."""
+    if isinstance(confirmations, str):
+        return {"confirmations": None, "finality": confirmations}
+    return {"confirmations": confirmations, "finality": None}
+
+
 def _check_traces(chain_ids: list[int], kinds: list[str]) -> None:
     """A kind read from call traces, on a chain whose node serves none, would never match: refuse it."""
     wanted = sorted(TRACE_KINDS.intersection(kinds))
@@ -328,14 +336,21 @@ def health() -> Health:
 def list_chains() -> ChainList:
     items = []
     chains = known_chains()
-    for chain_id in sorted(chains):
+    now = time.time()
+    for chain_id, chain in sorted(chains.items()):
         head = load_checkpoint(chain_id).head
         processed = matcher_progress(chain_id)
         lag = None if head is None or processed is None else max(0, head - processed)
-        traces = serves_traces(chain_id, chains[chain_id].traces)
+        node = load_node_heads(chain_id)
+        status = "unknown" if node is None else ("stalled" if stalled(node, chain.poll_interval, now) else "live")
         items.append(
-            ChainStatus(chain_id=chain_id, head=head, last_processed=processed, lag_blocks=lag, traces=traces)
-        )
+            ChainStatus(
+                chain_id=chain_id, head=head, last_processed=processed, lag_blocks=lag,
+                traces=serves_traces(chain_id, chain.traces), safe=node.safe if node else None,
+                finalized=node.finalized if node else None, status=status,
+                head_moved_at=int(node.head_moved_at) if node else None,
+            )
+        )  # fmt: skip
     return ChainList(items=items)
 
 
@@ -404,7 +419,7 @@ def _create_monitor(body: MonitorCreate) -> tuple[MonitorModel, str]:
             "chain_ids": sorted(set(body.chain_ids)),
             "webhook_url": body.webhook_url,
             "condition": body.condition,
-            "confirmations": body.confirmations,
+            **_confirmation_fields(body.confirmations),
             "active": body.active,
             **_filter_fields(body.filters),
         },
@@ -444,9 +459,10 @@ def patch_monitor(monitor_id: str, body: MonitorPatch) -> MonitorOut:
         value = getattr(body, name)
         if name in given and value is not None:
             changes[name] = value
-    for name in ("condition", "confirmations"):
-        if name in given:
-            changes[name] = getattr(body, name)
+    if "condition" in given:
+        changes["condition"] = body.condition
+    if "confirmations" in given:
+        changes.update(_confirmation_fields(body.confirmations))
     if body.filters is not None:
         # A partial filters object changes only the filters it names, like a JSON merge patch.
         changes.update(_filter_fields(body.filters, only_given=True))
@@ -563,22 +579,30 @@ def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
 def _check_backfill_reach(monitor: MonitorModel, checkpoint: Checkpoint, to_block: int) -> None:
     """Refuse a backfill past the blocks the monitor's confirmations already cover."""
     chain_id, head = checkpoint.chain_id, checkpoint.head
-    if monitor.confirmations is not None:
+    confirmations: int | str
+    if monitor.finality:
+        confirmations = monitor.finality
+    elif monitor.confirmations is not None:
         confirmations = int(monitor.confirmations)
     else:
         chain = known_chains().get(chain_id)
         confirmations = chain.confirmations if chain is not None else DEFAULT_CONFIRMATIONS.get(chain_id, 0)
-    reach = backfill_reach(checkpoint, confirmations)
+    node = load_node_heads(chain_id) if isinstance(confirmations, str) else None
+    reach = backfill_reach(checkpoint, confirmations, node)
     if reach is None:
+        what = f"{confirmations} block" if isinstance(confirmations, str) else "head"
         raise ApiError(
-            409, "head_unknown", f"the head of chain {chain_id} is not known yet: retry once ingest has seen it"
+            409, "head_unknown", f"the {what} of chain {chain_id} is not known yet: retry once ingest has seen it"
         )
     if to_block > reach:
+        covered = (
+            f"the node's {confirmations} block" if isinstance(confirmations, str)
+            else f"the last that the monitor's {confirmations} confirmations cover at head {head}"
+        )  # fmt: skip
         raise ApiError(
             422,
             "unconfirmed_blocks",
-            f"to_block {to_block} is above block {reach}, the last that the monitor's {confirmations}"
-            f" confirmations cover at head {head}: later blocks could still be replaced by a reorg",
+            f"to_block {to_block} is above block {reach}, {covered}: later blocks could still be replaced by a reorg",
             [{"last_block": reach, "head": head, "confirmations": confirmations}],
         )
 

@@ -12,6 +12,9 @@ from blockhook.chain.traces import TRACE_FORMATS, trace_call
 
 logger = logging.getLogger(__name__)
 
+# The block tags of a proof-of-stake node that a monitor may wait for instead of a number of blocks.
+FINALITY_TAGS = ("safe", "finalized")
+
 
 @dataclass(frozen=True)
 class RawBlock:
@@ -43,6 +46,8 @@ class ChainReader(Protocol):
 
     trace_format: str | None
 
+    def finality(self) -> dict[str, int | None]: ...
+
     def detect_trace_format(self) -> str | None: ...
 
 
@@ -54,6 +59,19 @@ class RpcChainReader:
         self._chain_id: int | None = None
         self._block_receipts = True  # until the node says it lacks eth_getBlockReceipts
         self.trace_format = trace_format  # None: call traces are not read
+
+    def finality(self) -> dict[str, int | None]:
+        """The node's `safe` and `finalized` block numbers; None for a tag the node does not know
+        (chains without proof-of-stake finality, old nodes)."""
+        heads: dict[str, int | None] = {}
+        for tag in FINALITY_TAGS:
+            try:
+                block = self._client.call("eth_getBlockByNumber", [tag, False])
+            except RpcError:
+                heads[tag] = None
+                continue
+            heads[tag] = None if block is None else _quantity(_block_object(0, block).get("number"), f"{tag} block")
+        return heads
 
     def detect_trace_format(self) -> str | None:
         """The first trace format the node serves for its head block, or None when it serves neither.

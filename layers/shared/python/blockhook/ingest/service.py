@@ -30,8 +30,11 @@ from blockhook.store.chain_state import (
     NO_TRACES,
     Checkpoint,
     CheckpointConflict,
+    NodeHeads,
     load_checkpoint,
+    load_node_heads,
     record_head,
+    record_node_heads,
     record_trace_format,
     recorded_trace_format,
     rewind_checkpoint,
@@ -51,6 +54,7 @@ RETRYABLE = (RpcUnavailable, RpcError, ChainReadError, CheckpointConflict, Produ
 class PollResult:
     chain_id: int
     head: int | None = None
+    head_age: float | None = None  # seconds since the node's head last moved
     blocks: int = 0
     reverts: int = 0
     error: str | None = None
@@ -62,6 +66,10 @@ class ChainIngest:
         self.reader = reader
         self.producer = producer
         self._traces_decided = False
+        self._heads: NodeHeads | None = None  # what the node said last (loaded on the first poll)
+        self._heads_loaded = False
+        self._finality_tags = True  # until the node shows it knows neither tag
+        self.clock = time.time
 
     @property
     def chain_id(self) -> int:
@@ -106,7 +114,9 @@ class ChainIngest:
         self._decide_traces()
         checkpoint = load_checkpoint(self.chain_id)
         head = self.reader.head()
-        result.head = head
+        finality = self._finality()
+        self._record_heads(head, finality)
+        result.head, result.head_age = head, self.clock() - self._heads.head_moved_at
         if checkpoint.reverting:
             checkpoint = self._publish_reverts(checkpoint)  # owed since a poll that failed
         if self._left_our_branch(checkpoint, head):
@@ -133,7 +143,7 @@ class ChainIngest:
                 if len(accepted) == last - next_number + 1 and last < head:
                     ahead = _Prefetch(last + 1, pool.submit(self.read, last + 1, min(head, last + size)))
                 if accepted:
-                    self.publish(accepted)
+                    self.publish(accepted, finality=finality)
                     checkpoint = save_checkpoint(checkpoint, [(b.number, b.hash) for b in accepted], head)
                     result.blocks += len(accepted)
                 if len(accepted) < len(blocks):
@@ -164,12 +174,33 @@ class ChainIngest:
         # A new chain starts at its head (or the configured block): history is what backfill is for.
         return self.config.start_block if self.config.start_block is not None else head
 
-    def publish(self, blocks: Sequence[RawBlock], backfill: BackfillTarget | None = None) -> None:
-        """Produce the blocks and wait for the broker's acknowledgement of every message."""
+    def _finality(self) -> dict[str, int | None]:
+        """The node's safe and finalized heads; asked no more once the node showed it knows neither."""
+        if not self._finality_tags:
+            return {}
+        finality = self.reader.finality()
+        self._finality_tags = any(head is not None for head in finality.values())
+        return finality
+
+    def _record_heads(self, head: int, finality: dict[str, int | None]) -> None:
+        if not self._heads_loaded:
+            self._heads, self._heads_loaded = load_node_heads(self.chain_id), True
+        self._heads = record_node_heads(self.chain_id, head, finality, self.clock(), self._heads)
+
+    def publish(
+        self,
+        blocks: Sequence[RawBlock],
+        backfill: BackfillTarget | None = None,
+        finality: dict[str, int | None] | None = None,
+    ) -> None:
+        """Produce the blocks and wait for the broker's acknowledgement of every message. `finality`: the
+        node's safe and finalized heads, which the matcher releases waiting matches by."""
         headers = []
         for block in blocks:
             header = BlockHeader(self.chain_id, block.number, block.hash, block.parent_hash, block.timestamp)
-            self.producer.send_block(header, block_events(self.chain_id, block), backfill=backfill)
+            self.producer.send_block(
+                header, block_events(self.chain_id, block), backfill=backfill, finality=finality
+            )
             headers.append(header)
         self.producer.flush()
         backfill_job = {"backfill_job_id": backfill.job_id} if backfill is not None else {}

@@ -123,12 +123,16 @@ def anvil(
     block_time: float | None = None,
     log_path: Path | None = None,
     gas_limit: int | None = None,
+    slots_in_an_epoch: int | None = None,
 ) -> ServerProcess:
     argv = [anvil_binary(), "--host", HOST, "--port", str(port), "--chain-id", str(chain_id)]
     if block_time:
         argv += ["--block-time", str(block_time)]
     if gas_limit:
         argv += ["--gas-limit", str(gas_limit)]  # the block's: room for a transaction of megabytes
+    if slots_in_an_epoch:
+        # Anvil's safe block is this many blocks below the head, its finalized block twice as many.
+        argv += ["--slots-in-an-epoch", str(slots_in_an_epoch)]
     return ServerProcess("anvil", argv, port, _json_rpc_ready(port), log_path)
 
 

@@ -55,7 +55,7 @@ def monitor_view(model: MonitorModel) -> MonitorView:
         kinds=frozenset(model.kinds),
         contracts=frozenset(model.contracts or ()),
         topics=frozenset(topics),
-        confirmations=None if model.confirmations is None else int(model.confirmations),
+        confirmations=model.finality or (None if model.confirmations is None else int(model.confirmations)),
         active=active,
         watches_all_addresses=monitor_store.address_scope(model) == monitor_store.SCOPE_ALL,
         version=int(model.version or 1),

@@ -37,7 +37,7 @@ class MonitorView:
     kinds: frozenset[str]
     contracts: frozenset[str] = frozenset()
     topics: frozenset[str] = frozenset()
-    confirmations: int | None = None  # None: the chain's default
+    confirmations: int | str | None = None  # blocks, or "safe" / "finalized"; None: the chain's default
     active: bool = True
     watches_all_addresses: bool = False  # address scope "all": every party qualifies
     version: int = 1

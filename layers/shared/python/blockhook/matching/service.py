@@ -78,6 +78,8 @@ class MatchService:
         # The live blocks of the last batch, matched with the view of that moment: if the
         # view changes, they are matched again (see _catch_up).
         self._recent: list[_LiveBlock] = []
+        # The safe / finalized heads each chain's waiting matches were last released by.
+        self._final_heads: dict[tuple[int, str], int] = {}
 
     def process(self, values: Iterable[bytes | str | TopicRecord]) -> BatchResult:
         result = BatchResult()
@@ -124,7 +126,7 @@ class MatchService:
         chunk = message.chunk if message.chunks > 1 else None
         for monitor_id, group in _by_monitor(matches).items():
             self._keep(message, monitor_id, group, result, chunk=chunk, position=position)
-        self._release(message.header.chain_id, message.header.number, result)
+        self._release(message.header.chain_id, message.header.number, result, message.finality)
 
     def _match(self, message: BlockMessage) -> list[Match]:
         index = self.index
@@ -182,8 +184,10 @@ class MatchService:
             confirmations=confirmations,
             part=part,
             position=position,
+            finality=message.finality,
         )
-        back = None if created or match_store.is_repeat(item, position) else match_store.on_block(item.status, confirmations)
+        waiting = match_store.waits(confirmations, header.number, message.finality)
+        back = None if created or match_store.is_repeat(item, position) else match_store.on_block(item.status, waiting)
         if back is not None and not match_store.rearm(
             item, status=back, events=events, confirmations=confirmations, position=position
         ):
@@ -266,14 +270,24 @@ class MatchService:
             block_part=part,
         )
 
-    def _release(self, chain_id: int, number: int, result: BatchResult) -> None:
-        for due in match_store.due_matches(chain_id, number):
+    def _release(self, chain_id: int, number: int, result: BatchResult, finality: dict[str, int]) -> None:
+        """Send the pending matches this block makes deep enough, and those its node's safe and
+        finalized heads now cover."""
+        due_now = match_store.due_matches(chain_id, number)
+        # Asked only when a head moved: a match recorded since, of a block the head covered, was
+        # sent when it was recorded.
+        moved = {tag: head for tag, head in finality.items() if self._final_heads.get((chain_id, tag)) != head}
+        if moved:
+            due_now += match_store.final_matches(chain_id, moved)
+        for due in due_now:
             # The index is eventually consistent: it may still show a match a revert just dropped.
             item = match_store.get_match(due)
             if item.status != "pending" or match_store.generation(item) != match_store.generation(due):
                 continue
             result.deliveries += self._send(item, removed=False)
             match_store.settle(item, "sent", expected="pending")
+        for tag, head in moved.items():  # after the sends: a batch that fails asks again
+            self._final_heads[(chain_id, tag)] = head
 
     def _process_revert(self, message: RevertMessage, result: BatchResult, position: Position | None = None) -> None:
         result.reverts += 1

@@ -8,18 +8,20 @@ import time
 
 from pynamodb.exceptions import UpdateError
 
-from blockhook.store.chain_state import Checkpoint
+from blockhook.store.chain_state import Checkpoint, NodeHeads
 from blockhook.store.models import ActiveBackfillsModel, BackfillAttribute, MonitorModel
 
 ACTIVE_KEY = "backfills#active"
 RUNNING = frozenset({"queued", "running"})
 
 
-def backfill_reach(checkpoint: Checkpoint, confirmations: int) -> int | None:
+def backfill_reach(checkpoint: Checkpoint, confirmations: int | str, node: NodeHeads | None = None) -> int | None:
     """The last block a backfill for a monitor with these confirmations may reach: the one that
-    many blocks already stand on at the chain's head as ingest last saw it. A block above could
-    still be replaced by a reorg, and a backfill delivery is never taken back. None while the
-    head is unknown."""
+    many blocks already stand on at the chain's head as ingest last saw it, or for "safe" /
+    "finalized" the node's block of that tag as ingest last saw it. A block above could still be
+    replaced by a reorg, and a backfill delivery is never taken back. None while that is unknown."""
+    if isinstance(confirmations, str):
+        return None if node is None else getattr(node, confirmations)
     if checkpoint.head is None:
         return None
     return checkpoint.head - confirmations

@@ -110,6 +110,51 @@ def record_head(chain_id: int, head: int) -> None:
     )
 
 
+@dataclass(frozen=True)
+class NodeHeads:
+    """What a chain's node last told ingest, for GET /v1/chains and the stall alarm."""
+
+    head: int
+    safe: int | None
+    finalized: int | None
+    seen_at: float  # unix seconds of that answer
+    head_moved_at: float  # unix seconds since which the head has been `head`
+
+
+def load_node_heads(chain_id: int) -> NodeHeads | None:
+    try:
+        item = ChainStateModel.get(f"node#{chain_id}", consistent_read=True)
+    except DoesNotExist:
+        return None
+    return NodeHeads(
+        int(item.head),
+        None if item.safe is None else int(item.safe),
+        None if item.finalized is None else int(item.finalized),
+        float(item.seen_at),
+        float(item.head_moved_at),
+    )
+
+
+def record_node_heads(chain_id: int, head: int, finality: dict[str, int | None], now: float,
+                      previous: NodeHeads | None) -> NodeHeads:  # fmt: skip
+    """Record the node's answer; the head's age restarts only when the head moved."""
+    moved_at = previous.head_moved_at if previous is not None and previous.head == head else now
+    heads = NodeHeads(head, finality.get("safe"), finality.get("finalized"), now, moved_at)
+    ChainStateModel(
+        f"node#{chain_id}", chain_id=chain_id, head=head, safe=heads.safe, finalized=heads.finalized,
+        seen_at=round(now, 3), head_moved_at=round(moved_at, 3), updated_at=int(now),
+    ).save()  # fmt: skip
+    return heads
+
+
+def stalled(heads: NodeHeads | None, poll_interval: float, now: float) -> bool:
+    """A chain whose head has not moved for STALL_BLOCK_TIMES block times (the poll interval stands for
+    the block time, as the chain configuration says): its node stopped advancing, or ingest stopped
+    hearing from it (the head it last recorded ages too)."""
+    return heads is not None and now - heads.head_moved_at > STALL_BLOCK_TIMES * poll_interval
+
+
+STALL_BLOCK_TIMES = 10
 NO_TRACES = "none"
 
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from blockhook.chain.reader import FINALITY_TAGS
 from blockhook.store.blobs import spill, unspill
 from blockhook.store.models import MatcherProgressModel, MatchModel
 
@@ -44,12 +45,21 @@ def generation(item: MatchModel) -> int:
     return int(item.generation or 0)
 
 
-def on_block(status: str, confirmations: int) -> str | None:
+def waits(confirmations: int | str, number: int, finality: Mapping[str, int | None]) -> bool:
+    """Whether a match of block `number` must wait before it is sent: N > 0 confirmations, or a
+    finality tag ("safe", "finalized") the node's `finality` head of that tag has not reached yet."""
+    if isinstance(confirmations, str):
+        head = finality.get(confirmations)
+        return head is None or number > head
+    return confirmations > 0
+
+
+def on_block(status: str, waiting: bool) -> str | None:
     """The status a block message moves a match in `status` to, or None when it changes nothing
     (the block is live already: a repeat). A block back after a revert waits for its confirmations
     again, as a new block would: N blocks must stand on it on the branch that brought it back."""
     if status in TAKEN_BACK:
-        return "pending" if confirmations > 0 else "sent"
+        return "pending" if waiting else "sent"
     return None
 
 
@@ -89,15 +99,17 @@ def record_match(
     block: Mapping[str, Any],
     chunk: int | None,
     events: Sequence[Mapping[str, Any]],
-    confirmations: int,
+    confirmations: int | str,
     part: str | None = None,
     position: Position | None = None,
+    finality: Mapping[str, int | None] | None = None,
 ) -> tuple[MatchModel, bool]:
     """Keep a monitor's events of a block; returns the stored item and whether this call made it.
 
-    With confirmations 0 it is born `sent` (the caller sends it now); otherwise `pending`
-    until block number + confirmations is processed."""
-    pending = confirmations > 0
+    Born `sent` when it need not wait (0 confirmations, or its finality tag already covers the
+    block: the caller sends it now); otherwise `pending` until block number + confirmations is
+    processed, or until the node's head of its finality tag reaches the block."""
+    pending = waits(confirmations, block["number"], finality or {})
     item = MatchModel(
         block_key(chain_id, block["hash"]),
         f"{monitor_id}#{part}" if part else f"{monitor_id}#{chunk or 0}",
@@ -110,8 +122,7 @@ def record_match(
         part=part,
         **_events_attributes(events),
         status="pending" if pending else "sent",
-        release_at=block["number"] + confirmations if pending else None,
-        pending_chain=chain_id if pending else None,
+        **(_waiting_for(chain_id, block["number"], confirmations) if pending else {}),
         expires_at=None if pending else int(time.time()) + SETTLED_RETENTION_SECONDS,
         generation=0,
         applied_partition=position.partition if position else None,
@@ -132,9 +143,30 @@ def _events_attributes(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"events": inline, "events_ref": key}
 
 
+def _waiting_for(chain_id: int, number: int, confirmations: int | str) -> dict[str, Any]:
+    """The attributes that put a pending match in the index its release is looked up in."""
+    if isinstance(confirmations, str):
+        return {"pending_finality": finality_key(chain_id, confirmations)}
+    return {"release_at": number + confirmations, "pending_chain": chain_id}
+
+
+def finality_key(chain_id: int, tag: str) -> str:
+    return f"{chain_id}#{tag}"
+
+
 def due_matches(chain_id: int, number: int) -> list[MatchModel]:
     """Pending matches of this chain that are deep enough once block `number` is processed."""
     return list(MatchModel.pending_by_chain.query(chain_id, MatchModel.release_at <= number))
+
+
+def final_matches(chain_id: int, finality: Mapping[str, int | None]) -> list[MatchModel]:
+    """Pending matches of this chain waiting for a finality tag whose head now covers their block."""
+    due: list[MatchModel] = []
+    for tag in FINALITY_TAGS:
+        head = finality.get(tag)
+        if head is not None:
+            due += MatchModel.pending_by_finality.query(finality_key(chain_id, tag), MatchModel.block_number <= head)
+    return due
 
 
 def matches_of_block(chain_id: int, block_hash: str) -> list[MatchModel]:
@@ -153,6 +185,7 @@ def settle(item: MatchModel, status: str, expected: str, position: Position | No
         [
             MatchModel.status.set(status),
             MatchModel.pending_chain.remove(),
+            MatchModel.pending_finality.remove(),
             MatchModel.expires_at.set(int(time.time()) + SETTLED_RETENTION_SECONDS),
             *_applied(position),
         ],
@@ -165,31 +198,29 @@ def rearm(
     *,
     status: str,
     events: Sequence[Mapping[str, Any]],
-    confirmations: int,
+    confirmations: int | str,
     position: Position | None,
 ) -> bool:
     """The block of a removed or dropped match is canonical again: start the match's next
     generation as `status` (pending or sent), holding `events` (the block matched with the view of
     now). False if someone else moved it first."""
-    number = int(item.block_number)
+    index = _waiting_for(int(item.chain_id), int(item.block_number), confirmations) if status == "pending" else {}
+    waiting = [
+        getattr(MatchModel, name).set(index[name]) if name in index else getattr(MatchModel, name).remove()
+        for name in ("release_at", "pending_chain", "pending_finality")
+    ]
     if status == "pending":
-        waiting = [
-            MatchModel.release_at.set(number + confirmations),
-            MatchModel.pending_chain.set(int(item.chain_id)),
-            MatchModel.expires_at.remove(),  # nothing in flight expires
-        ]
+        waiting.append(MatchModel.expires_at.remove())  # nothing in flight expires
     else:
-        waiting = [
-            MatchModel.release_at.remove(),
-            MatchModel.pending_chain.remove(),
-            MatchModel.expires_at.set(int(time.time()) + SETTLED_RETENTION_SECONDS),
-        ]
+        waiting.append(MatchModel.expires_at.set(int(time.time()) + SETTLED_RETENTION_SECONDS))
+    stored = _events_attributes(events)  # spilled to S3 like a new match's, when too large
     return _update(
         item,
         [
             MatchModel.status.set(status),
             MatchModel.generation.set(generation(item) + 1),
-            MatchModel.events.set(encode_events(events)),
+            MatchModel.events.set(stored["events"]) if stored["events"] is not None else MatchModel.events.remove(),
+            MatchModel.events_ref.set(stored["events_ref"]) if stored["events_ref"] else MatchModel.events_ref.remove(),
             *waiting,
             *_applied(position),
         ],

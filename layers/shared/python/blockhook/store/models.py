@@ -59,6 +59,7 @@ class MonitorModel(Model):
     event_signatures = ListAttribute(of=UnicodeAttribute, default=list)
     condition = UnicodeAttribute(null=True)
     confirmations = NumberAttribute(null=True)  # null: the chain's default
+    finality = UnicodeAttribute(null=True)  # "safe" or "finalized": sent once the node's tag covers the block
     active = BooleanAttribute(default=True)
     # Webhook secrets as KMS ciphertext (store/secret_box.py), never in the clear.
     sealed_secret = UnicodeAttribute()
@@ -153,6 +154,12 @@ class ChainStateModel(Model):
     reverting = ListAttribute(of=UnicodeAttribute, null=True)
     # On the item "traces#<chain_id>": the trace format the chain's blocks are read with, or "none".
     traces = UnicodeAttribute(null=True)
+    # On the item "node#<chain_id>": what the node last said (head, safe, finalized), when, and since
+    # when its head has not moved.
+    safe = NumberAttribute(null=True)
+    finalized = NumberAttribute(null=True)
+    seen_at = NumberAttribute(null=True)
+    head_moved_at = NumberAttribute(null=True)
 
 
 class VersionModel(Model):
@@ -199,6 +206,17 @@ class PendingByChain(GlobalSecondaryIndex):
     release_at = NumberAttribute(range_key=True)
 
 
+class PendingByFinality(GlobalSecondaryIndex):
+    """Sparse: only matches waiting for a finality tag carry `pending_finality` ("<chain_id>#safe")."""
+
+    class Meta:
+        index_name = "pending_by_finality"
+        projection = AllProjection()
+
+    pending_finality = UnicodeAttribute(hash_key=True)
+    block_number = NumberAttribute(range_key=True)
+
+
 class MatchModel(Model):
     """One monitor's matched events of one block (one chunk of it), kept so that they can be
     released once confirmed, and taken back with a `removed` delivery if the block is replaced.
@@ -228,6 +246,7 @@ class MatchModel(Model):
     status = UnicodeAttribute()
     release_at = NumberAttribute(null=True)  # block number at which it is deep enough
     pending_chain = NumberAttribute(null=True)
+    pending_finality = UnicodeAttribute(null=True)  # waits for a finality tag instead: "<chain_id>#<tag>"
     expires_at = NumberAttribute(null=True)  # TTL once settled
     generation = NumberAttribute(null=True)  # times the block came back after a revert (absent: 0)
     # The topic record that last changed it ("<topic>-<partition>", offset): a record at or before
@@ -235,6 +254,7 @@ class MatchModel(Model):
     applied_partition = UnicodeAttribute(null=True)
     applied_offset = NumberAttribute(null=True)
     pending_by_chain = PendingByChain()
+    pending_by_finality = PendingByFinality()
 
 
 class ActiveBackfillsModel(Model):

@@ -25,6 +25,7 @@ import msgspec
 import orjson
 
 from blockhook.chain.kinds import ADDRESS, fields_of_type
+from blockhook.chain.reader import FINALITY_TAGS
 
 MESSAGE_VERSION = 1
 MAX_MESSAGE_BYTES = 900_000
@@ -92,6 +93,7 @@ class BlockMessage:
     events: list[dict[str, Any]] = field(default_factory=list)
     backfill: BackfillTarget | None = None  # set: a past block replayed for one monitor alone
     has_stand_ins: bool = False  # some event is a claim check's stand-in (see `stand_in`)
+    finality: dict[str, int] = field(default_factory=dict)  # the node's "safe"/"finalized" heads, when known
 
 
 @dataclass(frozen=True)
@@ -144,13 +146,17 @@ def encode_block(
     limit: int = MAX_MESSAGE_BYTES,
     backfill: BackfillTarget | None = None,
     claims: Callable[[bytes], str] | None = None,
+    finality: Mapping[str, int | None] | None = None,
 ) -> list[bytes]:
     """The block as one message, or as several chunks when it is too large for one.
 
-    `claims` stores an event too large to go inline and returns its key (see `stand_in`)."""
+    `claims` stores an event too large to go inline and returns its key (see `stand_in`).
+    `finality`: the node's `safe` and `finalized` heads when the block was read, which release the
+    matches of monitors waiting for those tags."""
     budget = limit - 512  # room for the envelope
+    tags = {tag: head for tag, head in (finality or {}).items() if tag in FINALITY_TAGS and head is not None}
     # The most one event can be and still go alone in a message (whatever its chunk numbers).
-    room = limit - len(_block_document(header, 10**9, 10**9, [], backfill))
+    room = limit - len(_block_document(header, 10**9, 10**9, [], backfill, tags))
     encoded_events = _with_claim_checks(events, [_encode_event(event) for event in events], claims, room)
     groups: list[list[bytes]] = [[]]
     size = 0
@@ -160,7 +166,7 @@ def encode_block(
             size = 0
         groups[-1].append(event)
         size += len(event) + 1
-    return [_block_document(header, index, len(groups), group, backfill) for index, group in enumerate(groups)]
+    return [_block_document(header, index, len(groups), group, backfill, tags) for index, group in enumerate(groups)]
 
 
 def _with_claim_checks(
@@ -222,7 +228,12 @@ def _encode_event(event: Mapping[str, Any]) -> bytes:
 
 
 def _block_document(
-    header: BlockHeader, chunk: int, chunks: int, events: list[bytes], backfill: BackfillTarget | None
+    header: BlockHeader,
+    chunk: int,
+    chunks: int,
+    events: list[bytes],
+    backfill: BackfillTarget | None,
+    finality: Mapping[str, int] | None = None,
 ) -> bytes:
     document: dict[str, Any] = {
         "v": MESSAGE_VERSION,
@@ -237,6 +248,7 @@ def _block_document(
     }
     if backfill is not None:
         document["backfill"] = {"monitor_id": backfill.monitor_id, "job_id": backfill.job_id}
+    document.update(finality or {})
     envelope = json.dumps(document, separators=(",", ":")).encode()
     # Splice the already-encoded events in: each event is serialised exactly once.
     return envelope[:-1] + b',"events":[' + b",".join(events) + b"]}"
@@ -304,9 +316,11 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
             chunk, chunks = _int(document.get("chunk", 0)), _int(document.get("chunks", 1))
             if not 0 <= chunk < chunks:
                 raise MalformedMessage(f"chunk {chunk} of {chunks} is out of range")
+            finality = {tag: _int(document[tag]) for tag in FINALITY_TAGS if document.get(tag) is not None}
             return BlockMessage(
-                header, chunk, chunks, events, _backfill(document.get("backfill")), _has_stand_ins(value, events)
-            )
+                header, chunk, chunks, events, _backfill(document.get("backfill")), _has_stand_ins(value, events),
+                finality,
+            )  # fmt: skip
     except KeyError as missing:
         raise MalformedMessage(f"missing field {missing}") from None
     raise MalformedMessage(f"unknown message type {document.get('type')!r}")

@@ -45,11 +45,15 @@ class BlockProducer:
         )
 
     def send_block(
-        self, header: BlockHeader, events: Sequence[Mapping[str, Any]], backfill: BackfillTarget | None = None
+        self,
+        header: BlockHeader,
+        events: Sequence[Mapping[str, Any]],
+        backfill: BackfillTarget | None = None,
+        finality: Mapping[str, int | None] | None = None,
     ) -> None:
         claims = self.claims
         store = None if claims is None else (lambda data: claims(header.chain_id, data))
-        for value in encode_block(header, events, backfill=backfill, claims=store):
+        for value in encode_block(header, events, backfill=backfill, claims=store, finality=finality):
             self._send(header.chain_id, value)
 
     def send_revert(self, chain_id: int, number: int, block_hash: str) -> None:
