@@ -140,6 +140,37 @@ def dynamodb_throttle() -> FaultMaker:
     return lambda request: fault
 
 
+# The JSON-protocol AWS services blockhook calls, by the prefix of their X-Amz-Target header.
+AWS_TARGET_SERVICES = {"DynamoDB_20120810": "dynamodb", "AmazonSQS": "sqs", "TrentService": "kms"}
+# Each service's own code for "slow down": botocore retries these as throttling, like 500 and 503.
+AWS_THROTTLE_CODES = {"dynamodb": "ProvisionedThroughputExceededException", "sqs": "RequestThrottled",
+                      "kms": "ThrottlingException"}  # fmt: skip
+
+
+def aws_error(status: int, code: str | None = None, name: str | None = None) -> FaultMaker:
+    """A JSON-protocol AWS error answer (`__type` `code`, HTTP `status`) shaped after the request's service:
+    its kind is `<service>_<name>` (dynamodb_500, sqs_503, ...; `name` defaults to the status). With no
+    `code`, the service's throttling code (AWS_THROTTLE_CODES). Only for requests `is_aws_call` accepts."""
+
+    def make(request: ProxiedRequest) -> Fault:
+        service = aws_service(request) or "aws"
+        error_code = code or AWS_THROTTLE_CODES.get(service, "ThrottlingException")
+        body = json.dumps({"__type": error_code, "message": f"injected {service} fault"}).encode()
+        return Fault(
+            f"{service}_{name or status}",
+            status,
+            body,
+            (("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", "fault-proxy")),
+        )
+
+    return make
+
+
+def aws_throttle() -> FaultMaker:
+    """The service's own throttling answer (HTTP 400): kind `<service>_throttle`."""
+    return aws_error(400, name="throttle")
+
+
 # --- what a plan applies to -----------------------------------------------------------------------
 
 
@@ -156,6 +187,17 @@ def is_json_rpc(request: ProxiedRequest) -> bool:
 def is_dynamodb(request: ProxiedRequest) -> bool:
     """A DynamoDB API call (X-Amz-Target DynamoDB_20120810.<Operation>)."""
     return (request.header("X-Amz-Target") or "").startswith(DYNAMODB_TARGET_PREFIX)
+
+
+def aws_service(request: ProxiedRequest) -> str | None:
+    """dynamodb, sqs or kms for a call of that service's JSON protocol (X-Amz-Target <prefix>.<Operation>),
+    else None (S3, the moto server's own API, anything else)."""
+    return AWS_TARGET_SERVICES.get((request.header("X-Amz-Target") or "").partition(".")[0])
+
+
+def is_aws_call(request: ProxiedRequest) -> bool:
+    """A DynamoDB, SQS or KMS API call."""
+    return aws_service(request) is not None
 
 
 def anything(request: ProxiedRequest) -> bool:
