@@ -61,6 +61,7 @@ from tests.support.contracts import (
 )
 from tests.support.fault_proxy import (
     FaultProxy,
+    ProxiedRequest,
     Windows,
     aws_error,
     aws_throttle,
@@ -129,6 +130,17 @@ def watches(world: World) -> list[Watch]:
     return [Watch(spec, 0) for spec in world.monitors] + [
         Watch(spec, 2) for spec in world.monitors if spec.key in TWICE
     ]
+
+
+# Ingest's own items of the state table: its checkpoint, what the node said, the trace format.
+INGEST_ITEMS = (b'"chain#', b'"node#', b'"traces#')
+
+
+def of_matcher_or_deliver(request: ProxiedRequest) -> bool:
+    """A DynamoDB, SQS or KMS call, unless it is about ingest's own items: ingest keeps producing blocks
+    while the matcher and the deliver function fail, so they fail at any point of their work, not only
+    when there is none (the node's faults are for ingest)."""
+    return is_aws_call(request) and not any(item in request.body for item in INGEST_ITEMS)
 
 
 def flaky_answers(rng: random.Random, count: int) -> list[Behaviour]:
@@ -321,11 +333,11 @@ def test_chaos_nothing_lost_nothing_invented(
         stack.wait_processed(CHAIN_ID, start)
 
         aws_windows = Windows(AWS_WINDOW_ON_SECONDS, AWS_WINDOW_OFF_SECONDS,
-                              seeded_share(AWS_WINDOW_SHARE, AWS_FAULTS, SEED + 1, where=is_aws_call))  # fmt: skip
+                              seeded_share(AWS_WINDOW_SHARE, AWS_FAULTS, SEED + 1, where=of_matcher_or_deliver))  # fmt: skip
         rpc_windows = Windows(RPC_WINDOW_ON_SECONDS, RPC_WINDOW_OFF_SECONDS,
                               http_error(503, "Service Unavailable", kind="http_503_down"))  # fmt: skip
         aws_proxy.plan = first_of(
-            aws_windows, seeded_share(AWS_BACKGROUND_SHARE, AWS_FAULTS, SEED + 2, where=is_aws_call)
+            aws_windows, seeded_share(AWS_BACKGROUND_SHARE, AWS_FAULTS, SEED + 2, where=of_matcher_or_deliver)
         )
         rpc_proxy.plan = first_of(
             rpc_windows, seeded_share(RPC_SHARE, RPC_FAULTS, SEED + 3, where=is_json_rpc)
@@ -488,7 +500,7 @@ def test_chaos_nothing_lost_nothing_invented(
     assert {
         f"{service}_{name}" for service in ("dynamodb", "sqs") for name in ("500", "503", "throttle")
     } <= set(faults), faults
-    assert results["aws_fault_windows"] >= 3 and results["node_down_windows"] >= 2, results
+    assert results["aws_fault_windows"] >= 3 and results["node_down_windows"] >= 1, results
     assert sum(faults.get(f"rpc_{kind}", 0) for kind in ("http_429", "http_502", "json_rpc_error")) > 0, (
         faults
     )
