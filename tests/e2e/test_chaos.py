@@ -266,30 +266,53 @@ def received_pairs(deliveries: dict[str, dict]) -> Counter[tuple[str, str, bool]
     )
 
 
-def sequence_problems(deliveries: dict[str, dict]) -> list[str]:
-    """What is wrong with the `sequence` numbers of one monitor's distinct deliveries (by delivery id) on
-    one chain: every delivery carries one, and together they are 1..N, each once, with no gap
-    (CONTRACT section 4). A delivery without `sequence` is a problem, so this cannot pass vacuously."""
-    problems = [f"delivery {delivery_id} has no sequence" for delivery_id, payload in deliveries.items()
-                if not isinstance(payload.get("sequence"), int)]  # fmt: skip
-    numbers = sorted(
+def sequence_problems(
+    stack: LocalStack, monitor_id: str, deliveries: dict[str, dict], last_block: int
+) -> list[str]:
+    """What is wrong with the `sequence` numbers of one monitor's distinct deliveries (by delivery id, so a
+    repeat counts once) on the run's one chain (CONTRACT section 4): every delivery carries one; no two
+    deliveries share one; together they are 1..N with no gap; GET /v1/monitors/{id} answers, for this
+    chain, `last_sequence` N and a `matched_through_block` that reaches `last_block`. A delivery or a
+    monitor without these fields is a problem, so this cannot pass vacuously."""
+    problems = [f"{monitor_id}: delivery {delivery_id} has no integer sequence"
+                for delivery_id, payload in deliveries.items() if not isinstance(payload.get("sequence"), int)]  # fmt: skip
+    numbers = [
         payload["sequence"] for payload in deliveries.values() if isinstance(payload.get("sequence"), int)
-    )
+    ]
     repeated = sorted(number for number, count in Counter(numbers).items() if count > 1)
     if repeated:
-        problems.append(f"sequences used by more than one delivery: {repeated[:10]}")
-    gaps = sorted(set(range(1, len(set(numbers)) + 1)) - set(numbers))
-    if gaps or (numbers and numbers[0] != 1):
+        problems.append(f"{monitor_id}: sequences of more than one delivery: {repeated[:10]}")
+    top = max(numbers, default=0)
+    gaps = sorted(set(range(1, top + 1)) - set(numbers))
+    if gaps or min(numbers, default=1) < 1:
         problems.append(
-            f"sequences are not 1..{len(set(numbers))}: missing {gaps[:10]}, got {numbers[:5]}..."
+            f"{monitor_id}: sequences are not 1..{top}: missing {gaps[:10]}, lowest {min(numbers)}"
+        )
+    answer = stack.call("GET", f"/monitors/{monitor_id}")
+    chains = answer.json().get("chains") if answer.status_code == 200 else None
+    mine = [item for item in chains or [] if isinstance(item, dict) and item.get("chain_id") == CHAIN_ID]
+    if len(mine) != 1:
+        return [
+            *problems,
+            f"{monitor_id}: GET answered {answer.status_code}, no chain {CHAIN_ID} in {chains}",
+        ]
+    if mine[0].get("last_sequence") != top:
+        problems.append(f"{monitor_id}: last_sequence {mine[0].get('last_sequence')}, deliveries 1..{top}")
+    if (
+        not isinstance(mine[0].get("matched_through_block"), int)
+        or mine[0]["matched_through_block"] < last_block
+    ):
+        problems.append(
+            f"{monitor_id}: matched_through_block {mine[0].get('matched_through_block')} < {last_block}"
         )
     return problems
 
 
 def reconcile_problems(stack: LocalStack, monitor_id: str, first: int, last: int) -> list[str]:
-    """POST /v1/monitors/{id}/reconcile over blocks first..last without healing: it must answer 200 with
-    no event id missing (never delivered) and none extra (delivered but not on the chain). An answer
-    without those lists is a problem, so this cannot pass vacuously."""
+    """POST /v1/monitors/{id}/reconcile over blocks first..last (those the monitor's confirmations
+    cover) without healing: it must answer 200 with no event id missing (never delivered) and none
+    extra (delivered but not on the chain). An answer without those two lists is a problem, so this
+    cannot pass vacuously; the names of the lists are the route's (`missing`, `extra` here)."""
     answer = stack.call(
         "POST",
         f"/monitors/{monitor_id}/reconcile",
@@ -464,8 +487,11 @@ def test_chaos_nothing_lost_nothing_invented(
             "matcher reported failed records",
             "delivery attempt raised",
             "deliver function failed",
+            "receiving from the delivery queue failed",
+            "sqs-poller failed; restarting it",
+            "kafka-poller failed; restarting it",
+            "scheduler failed; restarting it",
             "ingest poll failed",
-            "failed; restarting it",
         ),
         "webhook_posts": posts,
         "distinct_deliveries": len(everything),
@@ -493,6 +519,14 @@ def test_chaos_nothing_lost_nothing_invented(
         record_property(name, value)
 
     assert marker["status"] == "0x1"
+    # Sent once the faults were over, it went through every worker (ingest, matcher, deliver): none is dead.
+    marker_ids = {
+        e["id"]
+        for e in events
+        if e["tx_hash"] == marker["transactionHash"] and e["kind"] == "native_transfer"
+    }
+    assert all((created[key]["id"], event_id, False) in received for key in ("a_deposits@0", "a_deposits@2")
+               for event_id in marker_ids) and marker_ids, "the transfer sent after the faults never arrived"  # fmt: skip
     assert stack.process.poll() is None, f"the stack stopped under faults:\n{output[-3000:]}"
     assert wanted.keys() == set(key_of), "every monitor must have something to match, or it tests nothing"
     assert all(by_kind[kind]["expected_matches"] > 0 for kind in SCORED_KINDS if kind != "withdrawal")
@@ -510,7 +544,15 @@ def test_chaos_nothing_lost_nothing_invented(
         + results["stack_log"]["matcher reported failed records"]
     )
     assert matcher_retries > 0, "no matcher batch failed: the faults missed it"
-    assert results["stack_log"]["delivery attempt raised"] > 0, "no deliver run failed: the faults missed it"
+    deliver_failures = sum(
+        results["stack_log"][line]
+        for line in (
+            "delivery attempt raised",
+            "deliver function failed",
+            "receiving from the delivery queue failed",
+        )
+    )
+    assert deliver_failures > 0, "no deliver run failed: the faults missed it"
     assert not missing, (
         f"recall {recall:.4f}: {len(missing)} expected events never arrived, e.g. {results['missing_sample'][:5]}"
     )
