@@ -64,12 +64,15 @@ class ProxiedRequest:
 
 @dataclass(frozen=True)
 class Fault:
-    """An answer given instead of forwarding; `kind` names it in the proxy's counters."""
+    """An answer given instead of the upstream's; `kind` names it in the proxy's counters. With `applied`
+    the request is forwarded first and the upstream's answer thrown away: the write took effect, but the
+    client is told it failed (an answer lost on the way back), and may well send it again."""
 
     kind: str
     status: int
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+    applied: bool = False
 
 
 FaultPlan = Callable[[ProxiedRequest], Fault | None]
@@ -147,10 +150,13 @@ AWS_THROTTLE_CODES = {"dynamodb": "ProvisionedThroughputExceededException", "sqs
                       "kms": "ThrottlingException"}  # fmt: skip
 
 
-def aws_error(status: int, code: str | None = None, name: str | None = None) -> FaultMaker:
+def aws_error(
+    status: int, code: str | None = None, name: str | None = None, applied: bool = False
+) -> FaultMaker:
     """A JSON-protocol AWS error answer (`__type` `code`, HTTP `status`) shaped after the request's service:
     its kind is `<service>_<name>` (dynamodb_500, sqs_503, ...; `name` defaults to the status). With no
-    `code`, the service's throttling code (AWS_THROTTLE_CODES). Only for requests `is_aws_call` accepts."""
+    `code`, the service's throttling code (AWS_THROTTLE_CODES). `applied`: the call is carried out first,
+    as AWS may do with a call it answers 500 (see Fault). Only for requests `is_aws_call` accepts."""
 
     def make(request: ProxiedRequest) -> Fault:
         service = aws_service(request) or "aws"
@@ -161,6 +167,7 @@ def aws_error(status: int, code: str | None = None, name: str | None = None) -> 
             status,
             body,
             (("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", "fault-proxy")),
+            applied,
         )
 
     return make
@@ -355,6 +362,11 @@ class _Handler(BaseHTTPRequestHandler):
         proxy = self.server.proxy
         fault = proxy._decide(request)
         if fault is not None:
+            if fault.applied:
+                try:
+                    self._forward(request)
+                except OSError:
+                    proxy._count_upstream_error()
             self._answer(fault.status, fault.headers, fault.body)
             return
         try:
