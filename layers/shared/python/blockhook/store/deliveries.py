@@ -99,6 +99,8 @@ def record_attempt(
         DeliveryModel.next_attempt_at.set(int(next_attempt_at)) if next_attempt_at else DeliveryModel.next_attempt_at.remove(),
         DeliveryModel.claim_token.remove(),
     ]
+    if claim is not None:
+        state.append(DeliveryModel.recorded_claim.set(claim))
     if status == "delivered":
         state.append(DeliveryModel.expires_at.set(int(now) + DELIVERED_RETENTION_SECONDS))
     try:
@@ -107,6 +109,11 @@ def record_attempt(
     except UpdateError as error:
         if claim is None or error.cause_response_code != "ConditionalCheckFailedException":
             raise
+    # The SDK sends a write again when its answer was lost (a 500 or a timeout after DynamoDB applied
+    # it); the repeat then fails the condition on a claim the write itself removed.
+    record.refresh(consistent_read=True)
+    if record.recorded_claim == claim:
+        return True
     # Superseded by a replay (or, after this attempt outlived its lease, by a later claim): count the
     # attempt, as made before the replay, so the replayed delivery still gets the whole schedule (in
     # the rarer case that costs the schedule nothing but one more attempt).
@@ -208,7 +215,13 @@ def claim_attempt(record: DeliveryModel, lease_until: float) -> str | None:
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
-        return None
+        # Lost to another message, or won by this very write, sent again by the SDK after its answer
+        # was lost: the write moved `next_attempt_at`, so its repeat fails the condition.
+        try:
+            record.refresh(consistent_read=True)
+        except DeliveryModel.DoesNotExist:
+            return None
+        return token if record.claim_token == token else None
     return token
 
 

@@ -308,6 +308,9 @@ class DeliveryModel(Model):
     # The token of the attempt in flight (claim_attempt); a replay takes it away, so that attempt's
     # outcome is recorded as history and does not settle the replayed delivery.
     claim_token = UnicodeAttribute(null=True)
+    # The token of the attempt recorded last: a write whose answer was lost is sent again by the SDK and
+    # fails its own condition; this tells that apart from a replay's.
+    recorded_claim = UnicodeAttribute(null=True)
     by_monitor = DeliveriesByMonitor()
 
 
