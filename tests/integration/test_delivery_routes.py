@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import boto3
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from blockhook.api.auth import tenant_of_local_key
 from blockhook.delivery import signing
@@ -591,6 +593,24 @@ def test_rotation_answers_a_new_secret_and_keeps_the_old_one_signing_for_24_hour
     header = after_post.header(signing.SIGNATURE_HEADER)
     assert signing.verify(header, after_post.body, new_secret, now=timestamp)
     assert not signing.verify(header, after_post.body, old_secret, now=timestamp)
+
+    # Standard Webhooks: the reference library verifies the post sent now with either secret, and
+    # the posts of the day after carry exactly the signatures it makes at their time.
+    for secret in (new_secret, old_secret):
+        Webhook(secret).verify(test_post.body, standard_headers(test_post), json_parse=False)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(signing.SECRET_PREFIX + "AAAA" * 8).verify(test_post.body, standard_headers(test_post))
+    for request, holders in ((during_post, (new_secret, old_secret)), (after_post, (new_secret,))):
+        sent = standard_headers(request)
+        at = datetime.fromtimestamp(int(sent["webhook-timestamp"]), tz=UTC)
+        assert sent["webhook-id"] == request.header(signing.DELIVERY_ID_HEADER)
+        assert sent["webhook-signature"].split(" ") == [
+            Webhook(secret).sign(sent["webhook-id"], at, request.body) for secret in holders
+        ]
+
+
+def standard_headers(request) -> dict[str, str]:
+    return {name: request.header(name) for name in ("webhook-id", "webhook-timestamp", "webhook-signature")}
 
 
 def test_a_second_rotation_drops_the_first_secret(api):
