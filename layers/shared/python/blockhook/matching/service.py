@@ -298,8 +298,9 @@ class MatchService:
             job = get_monitor(monitor.tenant_id, monitor.monitor_id).reconcile
         except MonitorNotFound:
             return
-        if job is None or job.job_id != target.job_id or job.status not in reconciles.RUNNING:
+        if job is None or job.job_id != target.job_id or job.status == "failed":
             return  # another job now, or this one failed
+        # A job already done still heals on a repeat: its last block may not have been sent yet.
         events = [match.delivered_event() for match in self._match_for(monitor, message)]
         recorded = deliveries_of_block(monitor.monitor_id, header.chain_id, header.number)
         hashes = {header.hash, *(record.block_hash for record in recorded)}
