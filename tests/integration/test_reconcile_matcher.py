@@ -5,10 +5,13 @@ node through ingest and Kafka: tests/e2e/test_reconcile.py."""
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from blockhook.store import reconciles
 from blockhook.store.matches import matches_of_block
+from blockhook.store.models import DeliveryModel
 from blockhook.store.monitors import get_monitor
 from blockhook.streaming.codec import BlockHeader, ReconcileTarget
 from tests.integration.test_matching_service import (  # noqa: F401 - `service` is a fixture
@@ -156,3 +159,30 @@ def test_a_heal_of_more_than_one_delivery_cut_short_is_completed_by_a_repeat(ser
     assert sorted(r.delivery_id for r in healed) == sorted([first.delivery_id, second.delivery_id])
     assert sorted(i for record in healed for i in event_ids(record)) == sorted(sent)
     assert job_of(monitor).missing_count == 150
+
+
+def test_a_block_the_reconcile_cannot_compare_fails_the_job_and_never_holds_up_the_live_blocks(
+    service, tenant_id, chain_id  # noqa: F811
+):
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)])
+    past = Block(chain_id, number=300)
+    past.transaction(0, new_address(), watched)
+    # A delivery of that height whose body is gone from the bucket: it cannot be read, now or later.
+    unreadable = "dlv_" + secrets.token_hex(16)
+    DeliveryModel(
+        unreadable, monitor_id=monitor.monitor_id, tenant_id=tenant_id, chain_id=chain_id, block_number=300,
+        block_hash=past.header.hash, removed=False, event_count=1, payload=None,
+        payload_ref=f"deliveries/{chain_id}/gone", created_at=1,
+    ).save()  # fmt: skip
+    job = start(monitor, chain_id, 300, heal=True)
+    live = Block(chain_id, number=400)
+    live.transaction(0, new_address(), watched)
+
+    result = service.process([*past.encode(backfill=ReconcileTarget(monitor.monitor_id, job.job_id)), *live.encode()])
+
+    failed = job_of(monitor)
+    assert failed.status == "failed" and failed.error.startswith("block 300: BlobUnavailable")
+    assert result.blocks == 2
+    (delivered,) = [r for r in deliveries_of(monitor) if int(r.block_number) == 400]  # the live block went on
+    assert not any(int(r.block_number) == 300 and r.delivery_id != unreadable for r in deliveries_of(monitor))

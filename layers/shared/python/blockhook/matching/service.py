@@ -30,7 +30,7 @@ from blockhook.store import reconciles
 from blockhook.store.blobs import configured_blobs
 from blockhook.store.deliveries import deliveries_of_block, delivery_payload
 from blockhook.store.matches import Position
-from blockhook.store.models import MatchModel
+from blockhook.store.models import MatchModel, ReconcileAttribute
 from blockhook.store.monitors import MonitorNotFound, get_monitor
 from blockhook.streaming.codec import (
     BlockHeader,
@@ -300,7 +300,22 @@ class MatchService:
             return
         if job is None or job.job_id != target.job_id or job.status == "failed":
             return  # another job now, or this one failed
+        try:
+            self._reconcile_block(message, monitor, job, result)
+        except Exception as error:
+            # An audit asked for on demand must never hold up the chain's live blocks behind it (a
+            # record that raises is retried, and its partition waits): the job fails with the reason
+            # and can be started again. If even that cannot be recorded, the record is retried.
+            ids = {"correlation_id": header.correlation_id, "monitor_id": monitor.monitor_id, "job_id": job.job_id}
+            logger.exception("reconcile failed on a block", extra=ids)
+            reason = f"block {header.number}: {type(error).__name__}: {error}"
+            reconciles.fail_reconcile_of(monitor.tenant_id, monitor.monitor_id, job.job_id, reason)
+
+    def _reconcile_block(
+        self, message: BlockMessage, monitor: MonitorView, job: ReconcileAttribute, result: BatchResult
+    ) -> None:
         # A job already done still heals on a repeat: its last block may not have been sent yet.
+        header = message.header
         events = [match.delivered_event() for match in self._match_for(monitor, message)]
         recorded = deliveries_of_block(monitor.monitor_id, header.chain_id, header.number)
         hashes = {header.hash, *(record.block_hash for record in recorded)}

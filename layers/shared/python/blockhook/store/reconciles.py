@@ -142,6 +142,15 @@ def fail_reconcile(monitor: MonitorModel, job_id: str, error: str) -> None:
     )
 
 
+def fail_reconcile_of(tenant_id: str, monitor_id: str, job_id: str, error: str) -> None:
+    """fail_reconcile by the monitor's key; nothing when the monitor or the job is gone."""
+    try:
+        fail_reconcile(MonitorModel(tenant_id, monitor_id), job_id, error)
+    except UpdateError as failed:
+        if failed.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
 def retire(tenant_id: str, monitor_id: str) -> None:
     ActiveBackfillsModel(ACTIVE_KEY).update(
         actions=[ActiveBackfillsModel.monitors.delete({_entry(tenant_id, monitor_id)})]
