@@ -186,3 +186,18 @@ def test_a_block_the_reconcile_cannot_compare_fails_the_job_and_never_holds_up_t
     assert result.blocks == 2
     (delivered,) = [r for r in deliveries_of(monitor) if int(r.block_number) == 400]  # the live block went on
     assert not any(int(r.block_number) == 300 and r.delivery_id != unreadable for r in deliveries_of(monitor))
+
+
+def test_the_ids_kept_on_the_job_stop_at_a_thousand_and_the_counts_tell_all(service, tenant_id, chain_id):  # noqa: F811
+    watched = new_address()
+    monitor = create_monitor(tenant_id, chain_id, ["transaction"], [(watched, None)])
+    blocks = [Block(chain_id, number=500 + n) for n in range(2)]
+    sent = [[block.transaction(n, new_address(), watched)["id"] for n in range(600)] for block in blocks]
+    model = get_monitor(monitor.tenant_id, monitor.monitor_id)
+    job = reconciles.start_reconcile(model, chain_id, 500, 501, heal=False)  # never delivered: all missing
+    for block in blocks:
+        service.process(block.encode(backfill=ReconcileTarget(monitor.monitor_id, job.job_id)))
+    found = job_of(monitor)
+    assert (found.status, found.missing_count) == ("done", 1200)
+    assert found.missing == sent[0] + sent[1][:400]  # in block order, then chain order
+    assert deliveries_of(monitor) == []
