@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from eth_utils import is_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from blockhook.chain import kinds
 from blockhook.matching.signatures import InvalidSignature, topic0
@@ -148,6 +148,42 @@ class BackfillOut(Strict):
     updated_at: int
 
 
+class ReconcileRequest(Strict):
+    from_block: int = Field(ge=0, le=2**63 - 1)
+    to_block: int = Field(ge=0, le=2**63 - 1)
+    heal: StrictBool = Field(  # true or false only: it sends deliveries
+        default=False,
+        description="Also send the missing events (deliveries of their own) and a removed: true delivery"
+        " of the events whose block is no longer on the chain",
+    )
+    chain_id: int | None = Field(default=None, gt=0, le=2**63 - 1, description="Needed when the monitor watches several chains")
+
+
+class ReconcileProgress(Strict):
+    id: str
+    chain_id: int
+    from_block: int
+    to_block: int
+    heal: bool
+    next_block: int = Field(description="The next block to read from the chain; from_block..next_block-1 are read")
+    checked_through: int = Field(
+        description="The last block compared with the deliveries, those before it all are (from_block - 1: none yet)"
+    )
+    status: Literal["queued", "running", "done", "failed"] = Field(
+        description="done once every block of the range is compared: then missing and extra are complete"
+    )
+    error: str | None = None
+    missing_count: int = Field(description="Event ids matched now on the canonical chain and never delivered")
+    extra_count: int = Field(description="Event ids delivered whose block is no longer on the chain, never taken back")
+    created_at: int
+    updated_at: int
+
+
+class ReconcileOut(ReconcileProgress):
+    missing: list[str] = Field(description="The first 1000 missing event ids, in block order")
+    extra: list[str] = Field(description="The first 1000 extra event ids, in block order")
+
+
 class EndpointHealthOut(Strict):
     """How the monitor's webhook endpoint has answered lately."""
 
@@ -175,6 +211,9 @@ class MonitorOut(Strict):
     created_at: int
     updated_at: int
     backfill: BackfillOut | None = Field(default=None, description="The latest backfill and its progress")
+    reconcile: ReconcileProgress | None = Field(
+        default=None, description="The latest reconcile and its progress (its event ids: GET .../reconcile)"
+    )
     health: EndpointHealthOut
 
 

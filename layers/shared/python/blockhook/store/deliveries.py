@@ -254,3 +254,14 @@ def make_due(record: DeliveryModel) -> bool:
             raise
         return False
     return True
+
+
+def deliveries_of_block(monitor_id: str, chain_id: int, number: int) -> list[DeliveryModel]:
+    """Every recorded delivery of the monitor for block `number` of the chain, whatever its hash
+    (the by_monitor_block index is eventually consistent: one recorded a moment ago may be missing)."""
+    found = DeliveryModel.by_monitor_block.query(
+        monitor_id,
+        DeliveryModel.block_number == number,
+        filter_condition=DeliveryModel.chain_id == chain_id,
+    )
+    return list(found)

@@ -41,6 +41,29 @@ class BackfillAttribute(MapAttribute):
     updated_at = NumberAttribute()
 
 
+class ReconcileAttribute(MapAttribute):
+    """A monitor's latest reconcile job: its progress, and what it found (store/reconciles.py)."""
+
+    job_id = UnicodeAttribute()
+    chain_id = NumberAttribute()
+    from_block = NumberAttribute()
+    to_block = NumberAttribute()
+    heal = BooleanAttribute(default=False)
+    next_block = NumberAttribute()  # the next block ingest publishes for it
+    # The last block (and chunk of it) the matcher compared: from_block - 1 before the first.
+    checked_block = NumberAttribute()
+    checked_chunk = NumberAttribute(default=0)
+    status = UnicodeAttribute()  # queued, running, done, failed
+    error = UnicodeAttribute(null=True)
+    # Event ids found, the first MAX_REPORTED_IDS of each list, and how many in all.
+    missing = ListAttribute(of=UnicodeAttribute, default=list)
+    extra = ListAttribute(of=UnicodeAttribute, default=list)
+    missing_count = NumberAttribute(default=0)
+    extra_count = NumberAttribute(default=0)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+
 class MonitorModel(Model):
     """A tenant's monitor. Its watched addresses live in MonitorAddressModel, not here:
     a monitor may hold a million of them."""
@@ -88,6 +111,7 @@ class MonitorModel(Model):
     created_at = NumberAttribute()  # unix seconds
     updated_at = NumberAttribute()
     backfill = BackfillAttribute(null=True)
+    reconcile = ReconcileAttribute(null=True)
 
 
 class MonitorAddressModel(Model):
@@ -275,6 +299,17 @@ class DeliveriesByMonitor(GlobalSecondaryIndex):
     created_at = NumberAttribute(range_key=True)
 
 
+class DeliveriesByMonitorBlock(GlobalSecondaryIndex):
+    """A monitor's deliveries by block number (every chain's): what reconcile compares a block with."""
+
+    class Meta:
+        index_name = "by_monitor_block"
+        projection = AllProjection()
+
+    monitor_id = UnicodeAttribute(hash_key=True)
+    block_number = NumberAttribute(range_key=True)
+
+
 class DeliveryModel(Model):
     """One webhook delivery and its state: pending -> delivered, or -> retrying -> failed."""
 
@@ -309,6 +344,7 @@ class DeliveryModel(Model):
     # outcome is recorded as history and does not settle the replayed delivery.
     claim_token = UnicodeAttribute(null=True)
     by_monitor = DeliveriesByMonitor()
+    by_monitor_block = DeliveriesByMonitorBlock()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (
