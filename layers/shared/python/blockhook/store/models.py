@@ -164,6 +164,18 @@ class MatcherProgressModel(Model):
     updated_at = NumberAttribute()
 
 
+class SequenceModel(Model):
+    """The last `sequence` given to a monitor's deliveries on one chain
+    (key = "sequence#<monitor_id>#<chain_id>"). It moves only together with the deliveries it
+    numbers, in one transaction (store/deliveries.py record_deliveries)."""
+
+    Meta = _StateMeta
+    key = UnicodeAttribute(hash_key=True)
+    monitor_id = UnicodeAttribute()
+    chain_id = NumberAttribute()
+    last = NumberAttribute()
+
+
 class PendingByChain(GlobalSecondaryIndex):
     """Sparse: only matches still waiting for confirmations carry `pending_chain`."""
 
@@ -246,6 +258,8 @@ class DeliveryModel(Model):
     block_hash = UnicodeAttribute()
     removed = BooleanAttribute(default=False)
     event_count = NumberAttribute()
+    # 1, 2, 3, ... per (monitor, chain), in the order deliveries are created (SequenceModel)
+    sequence = NumberAttribute(null=True)
     # The JSON body to post, without the signature; or, when that would pass an item's size, null and
     # `payload_ref` holds the S3 key of the body (store/blobs.py)
     payload = UnicodeAttribute(null=True)
