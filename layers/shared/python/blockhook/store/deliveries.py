@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
@@ -26,6 +26,7 @@ from pynamodb.transactions import TransactWrite
 
 from blockhook.delivery.payload import numbered
 from blockhook.store.blobs import MAX_INLINE_ITEM_BYTES, spill, unspill
+from blockhook.store.matches import matcher_progress
 from blockhook.store.models import DeliveryModel, SequenceModel
 from blockhook.store.paging import decode_cursor, encode_cursor
 
@@ -163,6 +164,31 @@ def last_sequences(monitor_id: str, chain_ids: Collection[int]) -> dict[int, int
                                             consistent_read=True)
     }
     return {int(chain_id): found.get(int(chain_id), 0) for chain_id in chain_ids}
+
+
+class SequenceMark(NamedTuple):
+    chain_id: int
+    matched_through_block: int | None  # None: no block released for the monitor yet
+    last_sequence: int
+
+
+def sequence_marks(monitor_id: str, confirmations: Mapping[int, int]) -> list[SequenceMark]:
+    """Per chain of `confirmations` (chain id -> the monitor's confirmations there): the last block
+    up to which everything has been matched and released for the monitor, and the last sequence,
+    such that every delivery of those blocks has a sequence up to it.
+
+    The read order makes that true: the matcher records a batch's progress only after it has
+    recorded the batch's deliveries, so every delivery of a block the progress covers exists before
+    the progress is read here, and the counters, read after, count it. A monitor with confirmations
+    N has released the blocks up to progress - N."""
+    progress = {chain_id: matcher_progress(chain_id) for chain_id in confirmations}
+    last = last_sequences(monitor_id, list(confirmations))
+    marks = []
+    for chain_id, depth in confirmations.items():
+        through = None if progress[chain_id] is None else progress[chain_id] - int(depth)
+        marks.append(SequenceMark(int(chain_id), through if through is not None and through >= 0 else None,
+                                  last[int(chain_id)]))
+    return marks
 
 
 @lru_cache(maxsize=1)
