@@ -188,3 +188,42 @@ def test_get_monitor_tells_where_its_deliveries_stand_on_each_chain(api, service
     assert sorted((item["sequence"], item["block_number"]) for item in log) == [
         (1, start), (2, start + 1), (3, start + 2),
     ]  # fmt: skip
+
+
+def test_an_address_added_at_the_head_holds_back_the_head_block_until_it_is_caught_up(
+    api, service, tenant_id  # noqa: F811 - the fixtures
+):
+    watched, late = new_address(), new_address()
+    code, monitor, raw = api.call(
+        "POST",
+        "/v1/monitors",
+        {
+            "name": "sequences",
+            "chain_ids": [CHAIN_ID],
+            "webhook_url": UNUSED_URL,
+            "filters": {"kinds": ["transaction"], "addresses": [watched]},
+            "confirmations": 0,
+        },
+    )
+    assert code == 201, raw
+    head = Block(CHAIN_ID, number=(matcher_progress(CHAIN_ID) or 0) + 1000)
+    head.transaction(0, watched, new_address())
+    head.transaction(1, late, new_address())  # not watched yet
+    service.process(head.encode())
+    path = f"/v1/monitors/{monitor['id']}"
+    number = head.header.number
+    assert api.call("GET", path)[1]["chains"] == [
+        {"chain_id": CHAIN_ID, "matched_through_block": number, "last_sequence": 1}
+    ]
+
+    record_head(CHAIN_ID, number)  # the matcher stands at the head when the address is added
+    assert api.call("POST", path + "/addresses", {"add": [late]})[0] == 200
+    # Block `number` now owes the new address a catch-up: it is not promised until the matcher made it.
+    assert api.call("GET", path)[1]["chains"][0]["matched_through_block"] == number - 1
+
+    service.process([])
+    assert api.call("GET", path)[1]["chains"] == [
+        {"chain_id": CHAIN_ID, "matched_through_block": number, "last_sequence": 2}
+    ]
+    log = api.call("GET", path + "/deliveries")[1]["items"]
+    assert sorted((item["sequence"], item["block_number"]) for item in log) == [(1, number), (2, number)]

@@ -26,9 +26,10 @@ from pynamodb.transactions import TransactWrite
 
 from blockhook.delivery.payload import numbered
 from blockhook.store.blobs import MAX_INLINE_ITEM_BYTES, spill, unspill
-from blockhook.store.matches import matcher_progress
+from blockhook.store.matches import matcher_position
 from blockhook.store.models import DeliveryModel, SequenceModel
 from blockhook.store.paging import decode_cursor, encode_cursor
+from blockhook.store.versions import monitors_version
 
 DELIVERED_RETENTION_SECONDS = 30 * 24 * 3600
 # TransactWriteItems takes at most 100 items (these and the counter) and 4 MB in all.
@@ -180,12 +181,21 @@ def sequence_marks(monitor_id: str, confirmations: Mapping[int, int]) -> list[Se
     The read order makes that true: the matcher records a batch's progress only after it has
     recorded the batch's deliveries, so every delivery of a block the progress covers exists before
     the progress is read here, and the counters, read after, count it. A monitor with confirmations
-    N has released the blocks up to progress - N."""
-    progress = {chain_id: matcher_progress(chain_id) for chain_id in confirmations}
+    N has released the blocks up to progress - N. An address added while the matcher stood at the
+    head is matched from that head block, which the matcher catches up on in its next batch: while
+    it has not applied the latest change of monitors, the last block it processed is not counted."""
+    positions = {chain_id: matcher_position(chain_id) for chain_id in confirmations}
+    current = monitors_version()
     last = last_sequences(monitor_id, list(confirmations))
     marks = []
     for chain_id, depth in confirmations.items():
-        through = None if progress[chain_id] is None else progress[chain_id] - int(depth)
+        position = positions[chain_id]
+        through = None
+        if position is not None:
+            number, version = position
+            through = number - int(depth)
+            if version is None or version < current:
+                through = min(through, number - 1)
         marks.append(SequenceMark(int(chain_id), through if through is not None and through >= 0 else None,
                                   last[int(chain_id)]))
     return marks

@@ -162,6 +162,9 @@ class MatcherProgressModel(Model):
     chain_id = NumberAttribute()
     number = NumberAttribute()
     updated_at = NumberAttribute()
+    # The monitors version (VersionModel) the matcher had applied, its catch-up done, when it recorded
+    # this progress: a later change may still owe the last block a catch-up.
+    version = NumberAttribute(null=True)
 
 
 class SequenceModel(Model):
