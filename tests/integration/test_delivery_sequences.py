@@ -227,3 +227,30 @@ def test_an_address_added_at_the_head_holds_back_the_head_block_until_it_is_caug
     ]
     log = api.call("GET", path + "/deliveries")[1]["items"]
     assert sorted((item["sequence"], item["block_number"]) for item in log) == [(1, number), (2, number)]
+
+
+def test_a_stale_guess_of_the_counter_costs_a_retry_never_a_wrong_number(moto_endpoint, chain_id, monkeypatch):
+    """The process numbers from the value it committed last, without reading it; another writer (another
+    process) may have moved the counter since: the transaction's condition finds it out."""
+    monitor_id = "mon_seq_" + new_address()[2:12]
+    first = deliveries_payloads(monitor_id, chain_id, 1, number=30)
+    second = deliveries_payloads(monitor_id, chain_id, 1, number=31)
+    third = deliveries_payloads(monitor_id, chain_id, 1, number=32)
+    reads: list[int] = []
+    real_read = delivery_store.last_sequence
+
+    def counted_read(monitor: str, chain: int) -> int:
+        reads.append(real_read(monitor, chain))
+        return reads[-1]
+
+    monkeypatch.setattr(delivery_store, "last_sequence", counted_read)
+    record_deliveries("tenant", first)
+    record_deliveries("tenant", second)
+    assert reads == [0]  # the second numbering used the value the first committed
+
+    delivery_store._known_last.put((monitor_id, chain_id), 1)  # as if another process wrote 2 since
+    ((record, created),) = record_deliveries("tenant", third)
+
+    assert (int(record.sequence), created) == (3, True)
+    assert reads == [0, 2]
+    assert last_sequence(monitor_id, chain_id) == 3

@@ -7,6 +7,8 @@ that it still holds the value read, and each delivery is put on condition that i
 exist. All of it is written or none of it, so a crash or a retry at any point leaves no number
 unused and none given twice, and a repeat (delivery ids are deterministic) finds its delivery and
 consumes no number. Two writers racing for one counter: one commits, the other reads it again.
+The value read is the one this process committed last when it has one (no read at all), else a
+strongly consistent read.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import json
 import random
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -82,10 +86,13 @@ def _record_group(tenant_id: str, payloads: list[Mapping[str, Any]]) -> dict[str
     monitor_id, chain_id = payloads[0]["monitor_id"], int(payloads[0]["chain_id"])
     recorded: dict[str, tuple[DeliveryModel, bool]] = {}
     new = list(payloads)
+    key = (monitor_id, chain_id)
     for attempt in range(_NUMBERING_TRIES):
         if not new:
             return recorded
-        last = last_sequence(monitor_id, chain_id)
+        last = _known_last.get(key)
+        if last is None:
+            last = last_sequence(monitor_id, chain_id)
         records = [_new_record(tenant_id, payload, last + number) for number, payload in enumerate(new, start=1)]
         try:
             with TransactWrite(connection=_connection()) as transaction:
@@ -101,10 +108,12 @@ def _record_group(tenant_id: str, payloads: list[Mapping[str, Any]]) -> dict[str
                     condition=SequenceModel.last == last if last else SequenceModel.key.does_not_exist(),
                 )
         except TransactWriteError as error:
+            _known_last.forget(key)
             if error.cause_response_code != "TransactionCanceledException":
                 raise
             reasons = list(error.cancellation_reasons or [])
         else:
+            _known_last.put(key, last + len(records))
             recorded.update((record.delivery_id, (record, True)) for record in records)
             return recorded
         # Nothing was written. A delivery that exists is a repeat: found, and numbered no more. The counter
@@ -143,6 +152,38 @@ def _new_record(tenant_id: str, payload: Mapping[str, Any], sequence: int) -> De
         attempts=0,
         created_at=int(time.time() * 1000),
     )
+
+
+class _KnownCounters:
+    """The counter values this process committed last, so that the next numbering of a (monitor, chain)
+    needs no read: the matcher is nearly always its only writer. A value is only ever a guess: the
+    transaction's condition checks it, and a wrong one costs a cancelled transaction and a read."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> int | None:
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, int], value: int) -> None:
+        with self._lock:
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self._size:
+                self._values.popitem(last=False)
+
+    def forget(self, key: tuple[str, int]) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+
+_known_last = _KnownCounters(10_000)
 
 
 def sequence_key(monitor_id: str, chain_id: int) -> str:
