@@ -159,7 +159,8 @@ class ChainSequenceOut(Strict):
     chain_id: int
     matched_through_block: int | None = Field(
         description="Every block up to this one has been matched for this monitor and its deliveries created"
-        " (its confirmations counted); null before the first"
+        " (its confirmations counted); null when nothing can be promised: before the first block, or for a"
+        " moment while a change of monitors is being recorded"
     )
     last_sequence: int = Field(
         description="The highest sequence of the monitor's deliveries on this chain (0 before the first):"

@@ -33,7 +33,7 @@ from blockhook.store.blobs import MAX_INLINE_ITEM_BYTES, spill, unspill
 from blockhook.store.matches import matcher_position
 from blockhook.store.models import DeliveryModel, SequenceModel
 from blockhook.store.paging import decode_cursor, encode_cursor
-from blockhook.store.versions import monitors_version
+from blockhook.store.versions import Change, changes_between, monitors_version
 
 DELIVERED_RETENTION_SECONDS = 30 * 24 * 3600
 # TransactWriteItems takes at most 100 items (these and the counter) and 4 MB in all.
@@ -222,12 +222,15 @@ def sequence_marks(monitor_id: str, confirmations: Mapping[int, int]) -> list[Se
     The read order makes that true: the matcher records a batch's progress only after it has
     recorded the batch's deliveries, so every delivery of a block the progress covers exists before
     the progress is read here, and the counters, read after, count it. A monitor with confirmations
-    N has released the blocks up to progress - N. An address added while the matcher stood at the
-    head is matched from that head block, which the matcher catches up on in its next batch: while
-    it has not applied the latest change of monitors, the last block it processed is not counted."""
+    N has released the blocks up to progress - N. An address added is matched from the chain's head
+    of that moment, which the matcher may have processed already: it catches those blocks up in its
+    next batch. So while it has not applied the latest changes of monitors, the blocks from the
+    lowest head they added addresses at are not counted (nothing is, for a moment, if those changes
+    cannot be read: one is being written, or too many are waiting)."""
     positions = {chain_id: matcher_position(chain_id) for chain_id in confirmations}
     current = monitors_version()
     last = last_sequences(monitor_id, list(confirmations))
+    unseen: dict[int, dict[int, Change] | None] = {}
     marks = []
     for chain_id, depth in confirmations.items():
         position = positions[chain_id]
@@ -236,10 +239,22 @@ def sequence_marks(monitor_id: str, confirmations: Mapping[int, int]) -> list[Se
             number, version = position
             through = number - int(depth)
             if version is None or version < current:
-                through = min(through, number - 1)
+                seen = version or 0
+                if seen not in unseen:
+                    unseen[seen] = changes_between(seen, current)
+                through = _before_catch_up(through, unseen[seen], int(chain_id))
         marks.append(SequenceMark(int(chain_id), through if through is not None and through >= 0 else None,
                                   last[int(chain_id)]))
     return marks
+
+
+def _before_catch_up(through: int, changes: Mapping[int, Change] | None, chain_id: int) -> int | None:
+    """`through`, lowered below the blocks that changes not yet applied by the matcher may still add
+    matches to (from the head each one added addresses at); None when the changes are not known."""
+    if changes is None:
+        return None
+    heads = [change.heads[chain_id] for change in changes.values() if chain_id in change.heads]
+    return min(through, min(heads) - 1) if heads else through
 
 
 @lru_cache(maxsize=1)

@@ -163,7 +163,7 @@ class MatcherProgressModel(Model):
     number = NumberAttribute()
     updated_at = NumberAttribute()
     # The monitors version (VersionModel) the matcher had applied, its catch-up done, when it recorded
-    # this progress: a later change may still owe the last block a catch-up.
+    # this progress: a later change may still owe recent blocks a catch-up.
     version = NumberAttribute(null=True)
 
 
