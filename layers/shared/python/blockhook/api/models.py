@@ -217,6 +217,28 @@ class MonitorOut(Strict):
     health: EndpointHealthOut
 
 
+class ChainSequenceOut(Strict):
+    """Where the monitor's deliveries on one chain stand: a receiver holding the sequences
+    1..last_sequence has every delivery of the blocks up to matched_through_block."""
+
+    chain_id: int
+    matched_through_block: int | None = Field(
+        description="Every block up to this one has been matched for this monitor and its deliveries created"
+        " (its confirmations counted); null when nothing can be promised: before the first block, or for a"
+        " moment while a change of monitors is being recorded"
+    )
+    last_sequence: int = Field(
+        description="The highest sequence of the monitor's deliveries on this chain (0 before the first):"
+        " every delivery of the blocks up to matched_through_block has a sequence up to it"
+    )
+
+
+class MonitorDetail(MonitorOut):
+    """One monitor, with where its deliveries stand on each of its chains."""
+
+    chains: list[ChainSequenceOut]
+
+
 class MonitorWithSecret(MonitorOut):
     """A monitor as answered by create and rotate-secret, the only answers that show its secret."""
 
@@ -289,6 +311,9 @@ class DeliveryOut(Strict):
     status: Literal["pending", "delivered", "failed"]
     retrying: bool = Field(description="True while a pending delivery waits for its next attempt after a failure")
     chain_id: int
+    sequence: int | None = Field(
+        description="The delivery's number among the monitor's deliveries on this chain: 1, 2, 3, ... with no gaps"
+    )
     block_number: int
     block_hash: str
     removed: bool

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from blockhook.api.models import (
     BackfillOut,
+    ChainSequenceOut,
     EndpointHealthOut,
+    MonitorDetail,
     MonitorOut,
     MonitorWithSecret,
     ReconcileOut,
     ReconcileProgress,
 )
+from blockhook.store.deliveries import SequenceMark
 from blockhook.store.endpoint_health import is_degraded
 from blockhook.store.models import BackfillAttribute, MonitorModel, ReconcileAttribute
 from blockhook.store.monitors import address_scope
@@ -19,6 +23,11 @@ from blockhook.store.monitors import address_scope
 
 def monitor_out(monitor: MonitorModel) -> MonitorOut:
     return MonitorOut(**_monitor_fields(monitor))
+
+
+def monitor_detail(monitor: MonitorModel, marks: Sequence[SequenceMark]) -> MonitorDetail:
+    """The monitor with, per chain, its matched_through_block and last_sequence."""
+    return MonitorDetail(**_monitor_fields(monitor), chains=[ChainSequenceOut(**mark._asdict()) for mark in marks])
 
 
 def monitor_with_secret(monitor: MonitorModel, secret: str) -> MonitorWithSecret:

@@ -41,6 +41,7 @@ from blockhook.api.models import (
     Health,
     LabelledAddress,
     MonitorCreate,
+    MonitorDetail,
     MonitorOut,
     MonitorPage,
     MonitorPatch,
@@ -48,7 +49,13 @@ from blockhook.api.models import (
     ReconcileOut,
     ReconcileRequest,
 )
-from blockhook.api.presenters import backfill_out, monitor_out, monitor_with_secret, reconcile_out
+from blockhook.api.presenters import (
+    backfill_out,
+    monitor_detail,
+    monitor_out,
+    monitor_with_secret,
+    reconcile_out,
+)
 from blockhook.api.rate_limit import RateLimiter
 from blockhook.chain.kinds import TRACE_KINDS
 from blockhook.chain.registry import DEFAULT_CONFIRMATIONS, ChainConfig, load_chains
@@ -58,6 +65,7 @@ from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.store import monitors as store
 from blockhook.store.backfills import BackfillConflict, backfill_reach, start_backfill
 from blockhook.store.chain_state import Checkpoint, load_checkpoint, load_node_heads, serves_traces, stalled
+from blockhook.store.deliveries import sequence_marks
 from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, IdempotencyInProgress, run_once
 from blockhook.store.matches import matcher_progress
 from blockhook.store.models import MonitorModel
@@ -441,8 +449,19 @@ def list_monitors(
 
 
 @app.get("/v1/monitors/<monitor_id>", summary="Get a monitor", responses=responses(200, "The monitor"))
-def get_monitor(monitor_id: str) -> MonitorOut:
-    return monitor_out(_monitor(monitor_id))
+def get_monitor(monitor_id: str) -> MonitorDetail:
+    monitor = _monitor(monitor_id)
+    return monitor_detail(monitor, sequence_marks(monitor.monitor_id, _confirmations_by_chain(monitor)))
+
+
+def _confirmations_by_chain(monitor: MonitorModel) -> dict[int, int]:
+    """The monitor's confirmations on each of its chains: its own, or the chain's default."""
+    chains = known_chains()
+    return {
+        int(chain_id): int(monitor.confirmations) if monitor.confirmations is not None
+        else chains[chain_id].confirmations if chain_id in chains else DEFAULT_CONFIRMATIONS.get(chain_id, 0)
+        for chain_id in (int(value) for value in monitor.chain_ids)
+    }
 
 
 @app.patch("/v1/monitors/<monitor_id>", summary="Change a monitor", responses=responses(200, "The monitor"))

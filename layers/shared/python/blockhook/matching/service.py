@@ -88,8 +88,10 @@ class MatchService:
 
     def process(self, values: Iterable[bytes | str | TopicRecord]) -> BatchResult:
         result = BatchResult()
+        caught_up: set[int] = set()
         if self.index.refresh():  # one version read per batch
             self._catch_up(self._recent, result)
+            caught_up = {block.header.chain_id for block in self._recent}
         progress: dict[int, int] = {}
         live: list[_LiveBlock] = []
         for record in values:
@@ -121,7 +123,10 @@ class MatchService:
             if self.index.refresh():
                 self._catch_up(live, result)
         for chain_id, number in progress.items():
-            match_store.record_progress(chain_id, number)
+            match_store.record_progress(chain_id, number, self.index.version)
+        for chain_id in caught_up - progress.keys():
+            # No block of the chain in this batch, but its last ones were caught up with the new view.
+            match_store.record_progress_version(chain_id, self.index.version)
         _settle_garbage()
         return result
 

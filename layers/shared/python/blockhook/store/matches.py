@@ -249,12 +249,33 @@ def _update(item: MatchModel, actions: list, expected: str) -> bool:
         return False
 
 
-def record_progress(chain_id: int, number: int) -> None:
-    MatcherProgressModel(f"matched#{chain_id}", chain_id=chain_id, number=number, updated_at=int(time.time())).save()
+def record_progress(chain_id: int, number: int, version: int | None = None) -> None:
+    """The matcher has processed the chain up to block `number` with the monitors of `version`."""
+    MatcherProgressModel(
+        f"matched#{chain_id}", chain_id=chain_id, number=number, updated_at=int(time.time()), version=version
+    ).save()
+
+
+def record_progress_version(chain_id: int, version: int | None) -> None:
+    """The blocks the chain's progress covers have been matched with the monitors of `version` too."""
+    try:
+        MatcherProgressModel(f"matched#{chain_id}").update(
+            actions=[MatcherProgressModel.version.set(version)], condition=MatcherProgressModel.key.exists()
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
 
 
 def matcher_progress(chain_id: int) -> int | None:
+    found = matcher_position(chain_id)
+    return None if found is None else found[0]
+
+
+def matcher_position(chain_id: int) -> tuple[int, int | None] | None:
+    """(the last block processed, the monitors version it was processed with), or None before the first."""
     try:
-        return int(MatcherProgressModel.get(f"matched#{chain_id}", consistent_read=True).number)
+        item = MatcherProgressModel.get(f"matched#{chain_id}", consistent_read=True)
     except MatcherProgressModel.DoesNotExist:
         return None
+    return int(item.number), None if item.version is None else int(item.version)

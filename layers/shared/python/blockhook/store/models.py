@@ -217,6 +217,21 @@ class MatcherProgressModel(Model):
     chain_id = NumberAttribute()
     number = NumberAttribute()
     updated_at = NumberAttribute()
+    # The monitors version (VersionModel) the matcher had applied, its catch-up done, when it recorded
+    # this progress: a later change may still owe recent blocks a catch-up.
+    version = NumberAttribute(null=True)
+
+
+class SequenceModel(Model):
+    """The last `sequence` given to a monitor's deliveries on one chain
+    (key = "sequence#<monitor_id>#<chain_id>"). It moves only together with the deliveries it
+    numbers, in one transaction (store/deliveries.py record_deliveries)."""
+
+    Meta = _StateMeta
+    key = UnicodeAttribute(hash_key=True)
+    monitor_id = UnicodeAttribute()
+    chain_id = NumberAttribute()
+    last = NumberAttribute()
 
 
 class PendingByChain(GlobalSecondaryIndex):
@@ -325,6 +340,8 @@ class DeliveryModel(Model):
     block_hash = UnicodeAttribute()
     removed = BooleanAttribute(default=False)
     event_count = NumberAttribute()
+    # 1, 2, 3, ... per (monitor, chain), in the order deliveries are created (SequenceModel)
+    sequence = NumberAttribute(null=True)
     # The JSON body to post, without the signature; or, when that would pass an item's size, null and
     # `payload_ref` holds the S3 key of the body (store/blobs.py)
     payload = UnicodeAttribute(null=True)
