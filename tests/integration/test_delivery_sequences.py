@@ -259,3 +259,29 @@ def test_a_stale_guess_of_the_counter_costs_a_retry_never_a_wrong_number(moto_en
     assert (int(record.sequence), created) == (3, True)
     assert reads == [0, 2]
     assert last_sequence(monitor_id, chain_id) == 3
+
+
+def test_a_monitor_waiting_for_the_safe_block_is_matched_through_the_safe_block_the_matcher_released_by(
+    api, service, tenant_id  # noqa: F811
+):
+    watched = new_address()
+    code, monitor, raw = api.call(
+        "POST",
+        "/v1/monitors",
+        {"name": "safe", "chain_ids": [CHAIN_ID], "webhook_url": UNUSED_URL,
+         "filters": {"kinds": ["transaction"], "addresses": [watched]}, "confirmations": "safe"},
+    )  # fmt: skip
+    assert code == 201, raw
+    start = (matcher_progress(CHAIN_ID) or 0) + 1000
+    blocks = [Block(CHAIN_ID, number=start + n) for n in range(4)]
+    for block in blocks:
+        transactions(block, watched, 1)
+
+    service.process([m for block in blocks[:2] for m in block.encode(finality={"safe": start - 1})])
+    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]
+    assert chain == {"chain_id": CHAIN_ID, "matched_through_block": start - 1, "last_sequence": 0}
+
+    service.process([m for block in blocks[2:] for m in block.encode(finality={"safe": start + 2})])
+    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]
+    # Progress is start + 3, the safe block start + 2: the blocks up to it are released, numbered 1..3.
+    assert chain == {"chain_id": CHAIN_ID, "matched_through_block": start + 2, "last_sequence": 3}

@@ -454,14 +454,16 @@ def get_monitor(monitor_id: str) -> MonitorDetail:
     return monitor_detail(monitor, sequence_marks(monitor.monitor_id, _confirmations_by_chain(monitor)))
 
 
-def _confirmations_by_chain(monitor: MonitorModel) -> dict[int, int]:
-    """The monitor's confirmations on each of its chains: its own, or the chain's default."""
+def _confirmations_by_chain(monitor: MonitorModel) -> dict[int, int | str]:
+    """The monitor's confirmations on each of its chains: its finality tag or number, or the chain's default."""
     chains = known_chains()
     return {
-        int(chain_id): int(monitor.confirmations) if monitor.confirmations is not None
-        else chains[chain_id].confirmations if chain_id in chains else DEFAULT_CONFIRMATIONS.get(chain_id, 0)
+        int(chain_id): monitor.finality or (
+            int(monitor.confirmations) if monitor.confirmations is not None
+            else chains[chain_id].confirmations if chain_id in chains else DEFAULT_CONFIRMATIONS.get(chain_id, 0)
+        )
         for chain_id in (int(value) for value in monitor.chain_ids)
-    }
+    }  # fmt: skip
 
 
 @app.patch("/v1/monitors/<monitor_id>", summary="Change a monitor", responses=responses(200, "The monitor"))

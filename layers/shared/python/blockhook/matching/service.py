@@ -123,7 +123,7 @@ class MatchService:
             if self.index.refresh():
                 self._catch_up(live, result)
         for chain_id, number in progress.items():
-            match_store.record_progress(chain_id, number, self.index.version)
+            match_store.record_progress(chain_id, number, self.index.version, self._released_by(chain_id))
         for chain_id in caught_up - progress.keys():
             # No block of the chain in this batch, but its last ones were caught up with the new view.
             match_store.record_progress_version(chain_id, self.index.version)
@@ -372,6 +372,9 @@ class MatchService:
         for tag, head in moved.items():  # after the sends: a batch that fails asks again
             self._final_heads[(chain_id, tag)] = head
 
+    def _released_by(self, chain_id: int) -> dict[str, int]:
+        """The safe / finalized blocks this chain's waiting matches have been released by."""
+        return {tag: head for (chain, tag), head in self._final_heads.items() if chain == chain_id}
     def _process_revert(self, message: RevertMessage, result: BatchResult, position: Position | None = None) -> None:
         result.reverts += 1
         for item in match_store.matches_of_block(message.chain_id, message.hash):

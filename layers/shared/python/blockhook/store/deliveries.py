@@ -214,15 +214,17 @@ class SequenceMark(NamedTuple):
     last_sequence: int
 
 
-def sequence_marks(monitor_id: str, confirmations: Mapping[int, int]) -> list[SequenceMark]:
-    """Per chain of `confirmations` (chain id -> the monitor's confirmations there): the last block
+def sequence_marks(monitor_id: str, confirmations: Mapping[int, int | str]) -> list[SequenceMark]:
+    """Per chain of `confirmations` (chain id -> the monitor's confirmations there, a number of
+    blocks or a finality tag): the last block
     up to which everything has been matched and released for the monitor, and the last sequence,
     such that every delivery of those blocks has a sequence up to it.
 
     The read order makes that true: the matcher records a batch's progress only after it has
     recorded the batch's deliveries, so every delivery of a block the progress covers exists before
     the progress is read here, and the counters, read after, count it. A monitor with confirmations
-    N has released the blocks up to progress - N. An address added is matched from the chain's head
+    N has released the blocks up to progress - N; one waiting for "safe" or "finalized", those up to
+    the node's block of that tag the matcher released by (and up to its progress). An address added is matched from the chain's head
     of that moment, which the matcher may have processed already: it catches those blocks up in its
     next batch. So while it has not applied the latest changes of monitors, the blocks from the
     lowest head they added addresses at are not counted (nothing is, for a moment, if those changes
@@ -236,9 +238,12 @@ def sequence_marks(monitor_id: str, confirmations: Mapping[int, int]) -> list[Se
         position = positions[chain_id]
         through = None
         if position is not None:
-            number, version = position
-            through = number - int(depth)
-            if version is None or version < current:
+            number, version, finality = position
+            if isinstance(depth, str):
+                through = min(number, finality[depth]) if depth in finality else None
+            else:
+                through = number - int(depth)
+            if through is not None and (version is None or version < current):
                 seen = version or 0
                 if seen not in unseen:
                     unseen[seen] = changes_between(seen, current)

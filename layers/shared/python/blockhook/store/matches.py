@@ -249,11 +249,16 @@ def _update(item: MatchModel, actions: list, expected: str) -> bool:
         return False
 
 
-def record_progress(chain_id: int, number: int, version: int | None = None) -> None:
-    """The matcher has processed the chain up to block `number` with the monitors of `version`."""
+def record_progress(
+    chain_id: int, number: int, version: int | None = None, finality: Mapping[str, int] | None = None
+) -> None:
+    """The matcher has processed the chain up to block `number` with the monitors of `version`, and
+    released what the node's safe and finalized blocks of `finality` cover."""
+    finality = finality or {}
     MatcherProgressModel(
-        f"matched#{chain_id}", chain_id=chain_id, number=number, updated_at=int(time.time()), version=version
-    ).save()
+        f"matched#{chain_id}", chain_id=chain_id, number=number, updated_at=int(time.time()), version=version,
+        safe=finality.get("safe"), finalized=finality.get("finalized"),
+    ).save()  # fmt: skip
 
 
 def record_progress_version(chain_id: int, version: int | None) -> None:
@@ -272,10 +277,17 @@ def matcher_progress(chain_id: int) -> int | None:
     return None if found is None else found[0]
 
 
-def matcher_position(chain_id: int) -> tuple[int, int | None] | None:
-    """(the last block processed, the monitors version it was processed with), or None before the first."""
+class MatcherPosition(NamedTuple):
+    number: int  # the last block processed
+    version: int | None  # the monitors version it was processed with
+    finality: dict[str, int]  # the safe / finalized blocks it released matches by
+
+
+def matcher_position(chain_id: int) -> MatcherPosition | None:
+    """Where the matcher is on a chain, or None before its first block."""
     try:
         item = MatcherProgressModel.get(f"matched#{chain_id}", consistent_read=True)
     except MatcherProgressModel.DoesNotExist:
         return None
-    return int(item.number), None if item.version is None else int(item.version)
+    finality = {tag: int(getattr(item, tag)) for tag in FINALITY_TAGS if getattr(item, tag) is not None}
+    return MatcherPosition(int(item.number), None if item.version is None else int(item.version), finality)

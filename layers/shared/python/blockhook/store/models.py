@@ -220,6 +220,10 @@ class MatcherProgressModel(Model):
     # The monitors version (VersionModel) the matcher had applied, its catch-up done, when it recorded
     # this progress: a later change may still owe recent blocks a catch-up.
     version = NumberAttribute(null=True)
+    # The node's safe / finalized blocks the matcher has released waiting matches by (from the last
+    # block message that carried them).
+    safe = NumberAttribute(null=True)
+    finalized = NumberAttribute(null=True)
 
 
 class SequenceModel(Model):
