@@ -13,7 +13,9 @@ What is skipped is botocore's own request building and the network. Answers:
 - Query of the address index: the monitors watching that address (`owners(address)`);
 - Query of the matches table's pending index: nothing pending (every bench monitor has 0
   confirmations);
-- PutItem: accepted (as a first write); SendMessageBatch: every entry accepted.
+- GetItem of a delivery counter (`sequence#...`): none yet (each bench delivery numbers from 0);
+- PutItem and TransactWriteItems (a delivery's record with its counter): accepted (as a first write);
+  SendMessageBatch: every entry accepted.
 
 Any other call raises, so a change in what the matcher calls shows up here. Every call is
 counted by operation, as `common.AwsCallCounter` counts the real ones.
@@ -101,7 +103,9 @@ class FakeAws:
         if service != "dynamodb":
             raise NotImplementedError(f"{service}.{operation}")
         table = params.get("TableName")
-        if operation == "PutItem":
+        if operation in ("PutItem", "TransactWriteItems"):
+            return {}
+        if operation == "GetItem" and table == self._tables["state"] and params["Key"]["key"]["S"].startswith("sequence#"):
             return {}
         if operation == "GetItem" and table == self._tables["state"] and params["Key"]["key"]["S"] == "version#monitors":
             return {"Item": {"key": {"S": "version#monitors"}, "version": {"N": str(self.version)}}}

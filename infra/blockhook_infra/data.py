@@ -41,6 +41,13 @@ class DataTables(Construct):
             sort_key=dynamodb.Attribute(name="created_at", type=N),
             projection_type=dynamodb.ProjectionType.ALL,
         )
+        # A monitor's deliveries by block number: what a reconcile compares each block read again with.
+        self.deliveries.add_global_secondary_index(
+            index_name="by_monitor_block",
+            partition_key=dynamodb.Attribute(name="monitor_id", type=S),
+            sort_key=dynamodb.Attribute(name="block_number", type=N),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
 
         # Each monitor's matched events of a block: pending until confirmed, kept a week once
         # settled so that a reorg can take them back. The sparse index holds only pending ones.

@@ -212,9 +212,11 @@ class Functions(Construct):
                 resources=[data.monitors.table_arn],
             )
         )
-        # matcher: reads monitors and addresses, writes deliveries and pending matches, queues deliveries.
+        # matcher: reads monitors and addresses, writes deliveries and pending matches, queues deliveries;
+        # records what a reconcile found on its job, on the monitor item (UpdateItem only).
         for table in (data.monitors, data.monitor_addresses, data.address_index):
             table.grant_read_data(self.matcher)
+        data.monitors.grant(self.matcher, "dynamodb:UpdateItem")
         for table in (data.state, data.deliveries, data.matches):
             table.grant_read_write_data(self.matcher)
         queue.grant_send_messages(self.matcher)

@@ -624,6 +624,15 @@ def test_randomized_traffic_is_delivered_exactly(stack, record_property):
                 received[key] = event
                 problems += event_problems(event, spec, expected.get(key))
 
+    # Numbered with no gaps, and the monitor says up to where: every sequence up to last_sequence
+    # arrived, and that covers the last block of the traffic.
+    for spec in world.monitors:
+        monitor_id = created[spec.key]["id"]
+        numbers = sorted({request.json()["sequence"] for request in receivers[spec.key].requests})
+        (chain,) = stack.call("GET", f"/monitors/{monitor_id}").json()["chains"]
+        if numbers != list(range(1, chain["last_sequence"] + 1)) or (chain["matched_through_block"] or 0) < last:
+            problems.append(f"{spec.key}: sequences {numbers[:5]}...{numbers[-5:]} against {chain}")
+
     hits = len(expected.keys() & received.keys())
     recall = hits / len(expected) if expected else 1.0
     precision = hits / len(received) if received else 1.0

@@ -179,7 +179,10 @@ def test_chains_endpoint_reports_both_chains_progress(stack, nodes):
     items = answer.json()["items"]
     assert sorted(item["chain_id"] for item in items) == [CHAIN_A, CHAIN_B]
     for item in items:
-        assert set(item) == {"chain_id", "head", "last_processed", "lag_blocks"}
+        assert set(item) == {"chain_id", "head", "last_processed", "lag_blocks", "traces", "safe", "finalized",
+                             "status", "head_moved_at"}  # fmt: skip
+        assert (item["traces"], item["status"]) == (True, "live"), item  # Anvil serves traces; its head moved
+        assert item["safe"] is not None and item["finalized"] is not None, item
         node_head = head(nodes[item["chain_id"]])
         assert item["head"] == node_head, item  # nothing was mined since it was processed
         assert item["last_processed"] == node_head, item

@@ -70,16 +70,21 @@ def test_table_keys_billing_pitr_retention(template: Template, table_by_env: dic
     assert table["UpdateReplacePolicy"] == "Retain"
 
 
-def test_deliveries_ttl_and_by_monitor_index(table_by_env: dict) -> None:
+def test_deliveries_ttl_and_by_monitor_indexes(table_by_env: dict) -> None:
+    from blockhook.store.models import DeliveryModel
+
     props = table_by_env["BLOCKHOOK_DELIVERIES_TABLE"]["Properties"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    (index,) = props["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "by_monitor"
-    assert index["KeySchema"] == key_schema(("monitor_id", "S"), ("created_at", "N"))
-    assert index["Projection"] == {"ProjectionType": "ALL"}
+    indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+    assert indexes["by_monitor"]["KeySchema"] == key_schema(("monitor_id", "S"), ("created_at", "N"))
+    # What reconcile reads: a monitor's deliveries of one block number.
+    assert indexes["by_monitor_block"]["KeySchema"] == key_schema(("monitor_id", "S"), ("block_number", "N"))
+    for name in ("by_monitor", "by_monitor_block"):
+        assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
     definitions = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
-    assert definitions["monitor_id"] == "S"
-    assert definitions["created_at"] == "N"
+    assert (definitions["monitor_id"], definitions["created_at"], definitions["block_number"]) == ("S", "N", "N")
+    # The indexes the code queries (and the local stack's tables are created with) are the deployed ones.
+    assert set(indexes) == set(DeliveryModel._indexes)
 
 
 def test_only_deliveries_matches_and_address_tombstones_expire(table_by_env: dict) -> None:

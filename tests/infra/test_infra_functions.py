@@ -57,7 +57,8 @@ TABLE_ACCESS = {
     "api": (ALL_TABLES - {"matches"} | {"idempotency"}, ALL_TABLES - {"matches"} | {"idempotency"}),
     # monitors: the backfill jobs it runs (blockhook.ingest.backfill), GetItem and UpdateItem only.
     "ingest": ({"state", "monitors"}, {"state", "monitors"}),
-    "matcher": (ALL_TABLES, {"state", "deliveries", "matches"}),
+    # monitors: the findings of a reconcile on its job, UpdateItem only
+    "matcher": (ALL_TABLES, {"state", "deliveries", "matches", "monitors"}),
     "deliver": ({"deliveries", "monitors"}, {"deliveries", "monitors"}),  # monitors: health, UpdateItem only
 }
 
@@ -211,11 +212,12 @@ def test_table_grants_are_least_privilege(functions: dict, statements_of, name: 
     assert tables_with(statements, READ_ACTIONS, ids) == reads
 
 
-def test_deliver_may_only_update_monitors(functions: dict, statements_of) -> None:
+@pytest.mark.parametrize("name", ["deliver", "matcher"])
+def test_deliver_and_matcher_may_only_update_monitors(functions: dict, statements_of, name: str) -> None:
     ids = table_ids(functions)
     for action in WRITE_ACTIONS - {"dynamodb:UpdateItem"}:
-        assert "monitors" not in tables_with(statements_of("deliver"), {action}, ids), action
-    assert "monitors" in tables_with(statements_of("deliver"), {"dynamodb:UpdateItem"}, ids)
+        assert "monitors" not in tables_with(statements_of(name), {action}, ids), action
+    assert "monitors" in tables_with(statements_of(name), {"dynamodb:UpdateItem"}, ids)
 
 
 def dynamodb_actions_on(statements: list[dict], table_id: str) -> set[str]:

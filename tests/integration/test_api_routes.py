@@ -233,6 +233,9 @@ def test_create_answers_201_with_the_secret_and_get_never_shows_it(api, rng):
     fetched = api.call("GET", f"/v1/monitors/{created['id']}")
     assert fetched.status == 200
     assert "secret" not in fetched.body and created["secret"] not in fetched.raw
+    # One monitor also tells where its deliveries stand on each chain: nothing sent yet.
+    chains = fetched.body.pop("chains")
+    assert [(c["chain_id"], c["last_sequence"]) for c in chains] == [(1, 0), (31337, 0)]
     assert fetched.body == {name: value for name, value in created.items() if name != "secret"}
     listed = [item for item in api.all_monitors() if item["id"] == created["id"]]
     assert listed == [fetched.body]
@@ -360,6 +363,7 @@ def test_patch_changes_name_webhook_url_and_active(api):
     )
     assert answer.body["updated_at"] >= created["updated_at"]
     fetched = api.call("GET", path).body
+    assert fetched.pop("chains")[0]["chain_id"] == created["chain_ids"][0]  # GET alone tells where deliveries stand
     assert fetched == answer.body
     # Fields not named stay as they were.
     assert api.call("PATCH", path, {"active": True}).body["name"] == "after"

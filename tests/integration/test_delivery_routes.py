@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import boto3
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from blockhook.api.auth import tenant_of_local_key
 from blockhook.delivery import signing
@@ -41,6 +43,7 @@ ITEM_FIELDS = {
     "status",
     "retrying",
     "chain_id",
+    "sequence",
     "block_number",
     "block_hash",
     "removed",
@@ -213,6 +216,7 @@ def test_the_log_lists_deliveries_newest_first_in_pages_with_their_state(api, se
     listed = api.log(monitor["id"])
     assert [item["id"] for item in listed] == [newest, pending, failed, retrying, oldest]
     assert all(set(item) == ITEM_FIELDS for item in listed)
+    assert [item["sequence"] for item in listed] == [5, 4, 3, 2, 1]
     by_id = {item["id"]: item for item in listed}
 
     stored = get_delivery(retrying)
@@ -221,6 +225,7 @@ def test_the_log_lists_deliveries_newest_first_in_pages_with_their_state(api, se
         "status": "pending",
         "retrying": True,
         "chain_id": CHAIN_ID,
+        "sequence": 2,  # the second delivery of the monitor on the chain
         "block_number": int(stored.block_number),
         "block_hash": stored.block_hash,
         "removed": False,
@@ -248,6 +253,7 @@ def test_the_log_lists_deliveries_newest_first_in_pages_with_their_state(api, se
         "status": "pending",
         "retrying": False,
         "chain_id": CHAIN_ID,
+        "sequence": 5,
         "block_number": None,
         "block_hash": None,
         "removed": False,
@@ -403,6 +409,9 @@ def test_replaying_a_failed_then_a_delivered_delivery_posts_it_again(api, servic
     assert len(requests) == 3
     assert {request.header(signing.DELIVERY_ID_HEADER) for request in requests} == {delivery_id}
     assert len({request.body for request in requests}) == 1
+    assert json.loads(requests[0].body)["sequence"] == 1  # a replay keeps its number and takes none
+    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]
+    assert chain["last_sequence"] == 1
     (entry,) = api.log(monitor["id"])
     assert (entry["status"], entry["attempts"], entry["last_status_code"], entry["last_error"]) == (
         "delivered",
@@ -458,6 +467,8 @@ def test_a_test_delivery_is_signed_shaped_like_a_delivery_and_not_recorded(api, 
     assert set(payload["block"]) == {"number", "hash", "parent_hash", "timestamp"}
     assert api.log(monitor["id"]) == []  # not recorded
     assert run_queue(service, api.queue_url) == []  # nor queued
+    # Not a delivery of the chain: no sequence, and it takes none.
+    assert [chain["last_sequence"] for chain in api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]] == [0]
 
     with WebhookReceiver() as again:
         api.call("PATCH", f"/v1/monitors/{monitor['id']}", {"webhook_url": again.url})
@@ -543,6 +554,7 @@ def test_rotation_answers_a_new_secret_and_keeps_the_old_one_signing_for_24_hour
         assert new_secret.startswith("whsec_") and new_secret != old_secret
         assert set(rotated) == set(monitor)
         fetched = api.call("GET", f"/v1/monitors/{monitor['id']}")
+        assert fetched[1].pop("chains")[0]["chain_id"] == CHAIN_ID  # GET alone tells where deliveries stand
         assert fetched[1] == {name: value for name, value in rotated.items() if name != "secret"}
         everything = [
             fetched[2],
@@ -591,6 +603,24 @@ def test_rotation_answers_a_new_secret_and_keeps_the_old_one_signing_for_24_hour
     header = after_post.header(signing.SIGNATURE_HEADER)
     assert signing.verify(header, after_post.body, new_secret, now=timestamp)
     assert not signing.verify(header, after_post.body, old_secret, now=timestamp)
+
+    # Standard Webhooks: the reference library verifies the post sent now with either secret, and
+    # the posts of the day after carry exactly the signatures it makes at their time.
+    for secret in (new_secret, old_secret):
+        Webhook(secret).verify(test_post.body, standard_headers(test_post), json_parse=False)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(signing.SECRET_PREFIX + "AAAA" * 8).verify(test_post.body, standard_headers(test_post))
+    for request, holders in ((during_post, (new_secret, old_secret)), (after_post, (new_secret,))):
+        sent = standard_headers(request)
+        at = datetime.fromtimestamp(int(sent["webhook-timestamp"]), tz=UTC)
+        assert sent["webhook-id"] == request.header(signing.DELIVERY_ID_HEADER)
+        assert sent["webhook-signature"].split(" ") == [
+            Webhook(secret).sign(sent["webhook-id"], at, request.body) for secret in holders
+        ]
+
+
+def standard_headers(request) -> dict[str, str]:
+    return {name: request.header(name) for name in ("webhook-id", "webhook-timestamp", "webhook-signature")}
 
 
 def test_a_second_rotation_drops_the_first_secret(api):

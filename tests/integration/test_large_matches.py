@@ -60,6 +60,7 @@ def test_a_pending_large_match_is_released_posted_whole_and_taken_back_whole(
         assert [e["data"] for e in posted["events"]] == [events["small"]["data"], events["large"]["data"]]
         assert all("claim" not in e for e in posted["events"])
         assert posted == json.loads(delivery_payload(record))  # the body sent is the one recorded
+        assert posted["sequence"] == int(record.sequence) == 1  # numbered, though its body is kept in S3
 
         service.process([encode_revert(chain_id, block.header.number, block.header.hash)])
         removed = [r for r in deliveries_of(monitor) if r.removed]
@@ -67,6 +68,7 @@ def test_a_pending_large_match_is_released_posted_whole_and_taken_back_whole(
         assert taken_back.payload_ref and taken_back.payload is None
         body = json.loads(delivery_payload(taken_back))
         assert body["removed"] is True
+        assert body["sequence"] == int(taken_back.sequence) == 2
         assert [e["id"] for e in body["events"]] == [events["small"]["id"], events["large"]["id"]]
         assert body["events"][1]["data"] == events["large"]["data"]
 

@@ -41,6 +41,18 @@ class FailsOnceAt:
         return {"batchItemFailures": failures}
 
 
+def topic_of_blocks(bootstrap: str, count: int) -> str:
+    """A new one-partition topic holding the records block-0 .. block-<count - 1>."""
+    topic = "poller-" + uuid.uuid4().hex[:8]
+    ensure_topic(bootstrap, topic, partitions=1)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for n in range(count):
+        producer.send(topic, key=b"1", value=f"block-{n}".encode())
+    producer.flush()
+    producer.close()
+    return topic
+
+
 def test_first_failed_offsets_takes_the_lowest_per_partition():
     answer = {"batchItemFailures": [
         {"itemIdentifier": {"partition": "blocks-0", "offset": 7}},
@@ -53,13 +65,7 @@ def test_first_failed_offsets_takes_the_lowest_per_partition():
 
 
 def test_a_reported_record_and_the_rest_of_its_partition_come_again(kafka_bootstrap):
-    topic = "poller-" + uuid.uuid4().hex[:8]
-    ensure_topic(kafka_bootstrap, topic, partitions=1)
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    for n in range(4):
-        producer.send(topic, key=b"1", value=f"block-{n}".encode())
-    producer.flush()
-    producer.close()
+    topic = topic_of_blocks(kafka_bootstrap, 4)
 
     matcher = FailsOnceAt(offset=2)
     poller = KafkaPoller(matcher, kafka_bootstrap, topic, group="g-" + uuid.uuid4().hex[:6]).start()
@@ -94,13 +100,7 @@ class AnswersGarbageOnce:
 
 
 def test_a_poller_that_raises_is_restarted_and_skips_nothing(kafka_bootstrap, caplog):
-    topic = "poller-" + uuid.uuid4().hex[:8]
-    ensure_topic(kafka_bootstrap, topic, partitions=1)
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    for n in range(3):
-        producer.send(topic, key=b"1", value=f"block-{n}".encode())
-    producer.flush()
-    producer.close()
+    topic = topic_of_blocks(kafka_bootstrap, 3)
 
     matcher = AnswersGarbageOnce()
     poller = KafkaPoller(matcher, kafka_bootstrap, topic, group="g-" + uuid.uuid4().hex[:6])

@@ -26,7 +26,7 @@ from blockhook.ingest.service import ChainIngest
 from blockhook.local import servers
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import MatchService, TopicRecord
-from blockhook.store.deliveries import get_delivery
+from blockhook.store.deliveries import get_delivery, last_sequence
 from blockhook.store.models import ChainStateModel
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockMessage, RevertMessage, decode
@@ -196,11 +196,13 @@ def test_a_flip_a_b_a_takes_back_and_sends_again_with_no_confirmations(forks, pi
         assert flow.published(b1) == ["block", "revert"]
         ids = [request.header("Blockhook-Delivery-Id") for request in receiver.requests]
         assert len(set(ids)) == len(ids) == 5  # a new delivery each time
+        assert [payload["sequence"] for payload in receiver.payloads()] == [1, 2, 3, 4, 5]  # no gap, none twice
 
         recorded = sorted(record.delivery_id for record in deliveries_of(monitor))
         flow.replay()
         assert sorted(record.delivery_id for record in deliveries_of(monitor)) == recorded
         assert len(receiver.requests) == 5
+        assert last_sequence(monitor.monitor_id, chain_id) == 5  # the replayed records consumed no number
     assert all(get_delivery(delivery_id).status == "delivered" for delivery_id in ids)
 
 
@@ -240,6 +242,7 @@ def test_a_flip_a_b_a_with_confirmations_sends_again_once_deep_enough(forks, pip
         assert b1 not in {h for h, _, _ in got}  # reverted while pending: never sent, nothing to take back
         ids = [request.header("Blockhook-Delivery-Id") for request in receiver.requests]
         assert len(set(ids)) == 3
+        assert [payload["sequence"] for payload in receiver.payloads()] == [1, 2, 3]
 
         flow.replay()
         assert len(receiver.requests) == 3

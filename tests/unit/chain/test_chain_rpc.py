@@ -359,6 +359,7 @@ class FakeChain:
         self.blocks = {n: self._block(n) for n in range(head + 1)}
         self.receipts = {n: [self._receipt(n, i) for i in range(2)] for n in range(head + 1)}
         self.methods: list[str] = []
+        self.tags: dict[str, int] = {}  # block tags the node knows besides numbers: "safe", "finalized"
 
     def _block(self, n: int) -> dict:
         return {
@@ -384,6 +385,10 @@ class FakeChain:
         if method == "eth_blockNumber":
             return {"result": hex(self.head)}
         if method == "eth_getBlockByNumber":
+            if not params[0].startswith("0x"):
+                if params[0] not in self.tags:
+                    return {"error": {"code": -32602, "message": f"unknown block tag {params[0]}"}}
+                params = [hex(self.tags[params[0]]), *params[1:]]
             block = self.blocks.get(int(params[0], 16))
             if block is not None and not params[1]:
                 block = {**block, "transactions": [tx["hash"] for tx in block["transactions"]]}
@@ -502,3 +507,12 @@ def test_reader_fallback_refuses_a_missing_transaction_receipt(chain_node):
     chain.receipts[2] = chain.receipts[2][:1]
     with pytest.raises(ChainReadError, match=f"no receipt for {tx_hash_of(2, 1)}"):
         reader.blocks(2, 2)
+
+
+def test_finality_reads_the_nodes_safe_and_finalized_blocks_and_none_for_a_tag_it_lacks(chain_node):
+    chain, reader = chain_node(head=9)
+    assert reader.finality() == {"safe": None, "finalized": None}
+    chain.tags = {"safe": 7, "finalized": 5}
+    assert reader.finality() == {"safe": 7, "finalized": 5}
+    chain.tags = {"safe": 7}
+    assert reader.finality() == {"safe": 7, "finalized": None}

@@ -7,9 +7,11 @@ from blockhook.delivery.signing import (
     SIGNATURE_HEADER,
     sign,
     signature_header,
+    standard_signature,
     verify,
     webhook_headers,
 )
+from blockhook.store.secret_box import new_secret
 
 BODY = b'{"id":"dlv_1","events":[]}'
 TIMESTAMP = 1730000000
@@ -133,14 +135,38 @@ def test_verify_defaults_to_wall_clock():
 
 def test_webhook_headers():
     headers = webhook_headers("dlv_abc", [SECRET, OLD_SECRET], BODY, TIMESTAMP)
+    standard = headers.pop("webhook-signature")
     assert headers == {
         "Content-Type": "application/json",
         DELIVERY_ID_HEADER: "dlv_abc",
         SIGNATURE_HEADER: f"t={TIMESTAMP},v1={EXPECTED_HEX},v1={EXPECTED_OLD_HEX}",
+        "webhook-id": "dlv_abc",
+        "webhook-timestamp": str(TIMESTAMP),
         "User-Agent": "blockhook/0.1",
     }
     assert DELIVERY_ID_HEADER == "Blockhook-Delivery-Id"
     assert SIGNATURE_HEADER == "Blockhook-Signature"
+    current, old = standard.split(" ")
+    assert current.startswith("v1,") and old.startswith("v1,")
+
+
+def test_standard_webhooks_reference_library_verifies_each_secret_of_a_rotation():
+    from datetime import UTC, datetime
+
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+    now = int(time.time())
+    secret, old = new_secret(), new_secret()
+    headers = webhook_headers("dlv_abc", [secret, old], BODY, now)
+    for holder in (secret, old):
+        assert Webhook(holder).verify(BODY, headers, json_parse=False) is None
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(BODY, headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify(BODY + b" ", headers)
+    # and what the library signs is what blockhook signs
+    expected = Webhook(secret).sign("dlv_abc", datetime.fromtimestamp(now, tz=UTC), BODY)
+    assert expected == standard_signature([secret], "dlv_abc", now, BODY)
 
 
 def test_non_ascii_secret_and_body_round_trip():

@@ -64,6 +64,7 @@ def delivery_out(record: DeliveryModel) -> DeliveryOut:
         status="pending" if status == "retrying" else status,
         retrying=status == "retrying",
         chain_id=int(record.chain_id),
+        sequence=_optional_int(record.sequence),
         block_number=int(record.block_number),
         block_hash=record.block_hash,
         removed=bool(record.removed),

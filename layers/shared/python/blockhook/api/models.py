@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from eth_utils import is_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from blockhook.chain import kinds
 from blockhook.matching.signatures import InvalidSignature, topic0
@@ -148,6 +148,42 @@ class BackfillOut(Strict):
     updated_at: int
 
 
+class ReconcileRequest(Strict):
+    from_block: int = Field(ge=0, le=2**63 - 1)
+    to_block: int = Field(ge=0, le=2**63 - 1)
+    heal: StrictBool = Field(  # true or false only: it sends deliveries
+        default=False,
+        description="Also send the missing events (deliveries of their own) and a removed: true delivery"
+        " of the events whose block is no longer on the chain",
+    )
+    chain_id: int | None = Field(default=None, gt=0, le=2**63 - 1, description="Needed when the monitor watches several chains")
+
+
+class ReconcileProgress(Strict):
+    id: str
+    chain_id: int
+    from_block: int
+    to_block: int
+    heal: bool
+    next_block: int = Field(description="The next block to read from the chain; from_block..next_block-1 are read")
+    checked_through: int = Field(
+        description="The last block compared with the deliveries, those before it all are (from_block - 1: none yet)"
+    )
+    status: Literal["queued", "running", "done", "failed"] = Field(
+        description="done once every block of the range is compared: then missing and extra are complete"
+    )
+    error: str | None = None
+    missing_count: int = Field(description="Event ids matched now on the canonical chain and never delivered")
+    extra_count: int = Field(description="Event ids delivered whose block is no longer on the chain, never taken back")
+    created_at: int
+    updated_at: int
+
+
+class ReconcileOut(ReconcileProgress):
+    missing: list[str] = Field(description="The first 1000 missing event ids, in block order")
+    extra: list[str] = Field(description="The first 1000 extra event ids, in block order")
+
+
 class EndpointHealthOut(Strict):
     """How the monitor's webhook endpoint has answered lately."""
 
@@ -175,7 +211,32 @@ class MonitorOut(Strict):
     created_at: int
     updated_at: int
     backfill: BackfillOut | None = Field(default=None, description="The latest backfill and its progress")
+    reconcile: ReconcileProgress | None = Field(
+        default=None, description="The latest reconcile and its progress (its event ids: GET .../reconcile)"
+    )
     health: EndpointHealthOut
+
+
+class ChainSequenceOut(Strict):
+    """Where the monitor's deliveries on one chain stand: a receiver holding the sequences
+    1..last_sequence has every delivery of the blocks up to matched_through_block."""
+
+    chain_id: int
+    matched_through_block: int | None = Field(
+        description="Every block up to this one has been matched for this monitor and its deliveries created"
+        " (its confirmations counted); null when nothing can be promised: before the first block, or for a"
+        " moment while a change of monitors is being recorded"
+    )
+    last_sequence: int = Field(
+        description="The highest sequence of the monitor's deliveries on this chain (0 before the first):"
+        " every delivery of the blocks up to matched_through_block has a sequence up to it"
+    )
+
+
+class MonitorDetail(MonitorOut):
+    """One monitor, with where its deliveries stand on each of its chains."""
+
+    chains: list[ChainSequenceOut]
 
 
 class MonitorWithSecret(MonitorOut):
@@ -250,6 +311,9 @@ class DeliveryOut(Strict):
     status: Literal["pending", "delivered", "failed"]
     retrying: bool = Field(description="True while a pending delivery waits for its next attempt after a failure")
     chain_id: int
+    sequence: int | None = Field(
+        description="The delivery's number among the monitor's deliveries on this chain: 1, 2, 3, ... with no gaps"
+    )
     block_number: int
     block_hash: str
     removed: bool

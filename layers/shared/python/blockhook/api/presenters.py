@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from blockhook.api.models import BackfillOut, EndpointHealthOut, MonitorOut, MonitorWithSecret
+from blockhook.api.models import (
+    BackfillOut,
+    ChainSequenceOut,
+    EndpointHealthOut,
+    MonitorDetail,
+    MonitorOut,
+    MonitorWithSecret,
+    ReconcileOut,
+    ReconcileProgress,
+)
+from blockhook.store.deliveries import SequenceMark
 from blockhook.store.endpoint_health import is_degraded
-from blockhook.store.models import BackfillAttribute, MonitorModel
+from blockhook.store.models import BackfillAttribute, MonitorModel, ReconcileAttribute
 from blockhook.store.monitors import address_scope
 
 
 def monitor_out(monitor: MonitorModel) -> MonitorOut:
     return MonitorOut(**_monitor_fields(monitor))
+
+
+def monitor_detail(monitor: MonitorModel, marks: Sequence[SequenceMark]) -> MonitorDetail:
+    """The monitor with, per chain, its matched_through_block and last_sequence."""
+    return MonitorDetail(**_monitor_fields(monitor), chains=[ChainSequenceOut(**mark._asdict()) for mark in marks])
 
 
 def monitor_with_secret(monitor: MonitorModel, secret: str) -> MonitorWithSecret:
@@ -39,6 +55,7 @@ def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
         "created_at": int(monitor.created_at),
         "updated_at": int(monitor.updated_at),
         "backfill": backfill_out(monitor.backfill) if monitor.backfill is not None else None,
+        "reconcile": reconcile_progress(monitor.reconcile) if monitor.reconcile is not None else None,
         "health": health_out(monitor),
     }
 
@@ -69,3 +86,29 @@ def backfill_out(job: BackfillAttribute) -> BackfillOut:
         created_at=int(job.created_at),
         updated_at=int(job.updated_at),
     )
+
+
+def reconcile_progress(job: ReconcileAttribute) -> ReconcileProgress:
+    return ReconcileProgress(**_reconcile_fields(job))
+
+
+def reconcile_out(job: ReconcileAttribute) -> ReconcileOut:
+    return ReconcileOut(**_reconcile_fields(job), missing=list(job.missing or []), extra=list(job.extra or []))
+
+
+def _reconcile_fields(job: ReconcileAttribute) -> dict[str, Any]:
+    return {
+        "id": job.job_id,
+        "chain_id": int(job.chain_id),
+        "from_block": int(job.from_block),
+        "to_block": int(job.to_block),
+        "heal": bool(job.heal),
+        "next_block": int(job.next_block),
+        "checked_through": int(job.checked_block),
+        "status": job.status,
+        "error": job.error,
+        "missing_count": int(job.missing_count or 0),
+        "extra_count": int(job.extra_count or 0),
+        "created_at": int(job.created_at),
+        "updated_at": int(job.updated_at),
+    }

@@ -41,12 +41,21 @@ from blockhook.api.models import (
     Health,
     LabelledAddress,
     MonitorCreate,
+    MonitorDetail,
     MonitorOut,
     MonitorPage,
     MonitorPatch,
     MonitorWithSecret,
+    ReconcileOut,
+    ReconcileRequest,
 )
-from blockhook.api.presenters import backfill_out, monitor_out, monitor_with_secret
+from blockhook.api.presenters import (
+    backfill_out,
+    monitor_detail,
+    monitor_out,
+    monitor_with_secret,
+    reconcile_out,
+)
 from blockhook.api.rate_limit import RateLimiter
 from blockhook.chain.kinds import TRACE_KINDS
 from blockhook.chain.registry import DEFAULT_CONFIRMATIONS, ChainConfig, load_chains
@@ -56,10 +65,12 @@ from blockhook.matching.conditions import ConditionError, cached_condition
 from blockhook.store import monitors as store
 from blockhook.store.backfills import BackfillConflict, backfill_reach, start_backfill
 from blockhook.store.chain_state import Checkpoint, load_checkpoint, load_node_heads, serves_traces, stalled
+from blockhook.store.deliveries import sequence_marks
 from blockhook.store.idempotency import MAX_KEY_LENGTH, IdempotencyConflict, IdempotencyInProgress, run_once
 from blockhook.store.matches import matcher_progress
 from blockhook.store.models import MonitorModel
 from blockhook.store.paging import InvalidCursor
+from blockhook.store.reconciles import ReconcileConflict, start_reconcile
 from blockhook.store.secret_box import SecretBoxError, configured_secret_box
 
 logger = logging.getLogger(__name__)
@@ -438,8 +449,21 @@ def list_monitors(
 
 
 @app.get("/v1/monitors/<monitor_id>", summary="Get a monitor", responses=responses(200, "The monitor"))
-def get_monitor(monitor_id: str) -> MonitorOut:
-    return monitor_out(_monitor(monitor_id))
+def get_monitor(monitor_id: str) -> MonitorDetail:
+    monitor = _monitor(monitor_id)
+    return monitor_detail(monitor, sequence_marks(monitor.monitor_id, _confirmations_by_chain(monitor)))
+
+
+def _confirmations_by_chain(monitor: MonitorModel) -> dict[int, int | str]:
+    """The monitor's confirmations on each of its chains: its finality tag or number, or the chain's default."""
+    chains = known_chains()
+    return {
+        int(chain_id): monitor.finality or (
+            int(monitor.confirmations) if monitor.confirmations is not None
+            else chains[chain_id].confirmations if chain_id in chains else DEFAULT_CONFIRMATIONS.get(chain_id, 0)
+        )
+        for chain_id in (int(value) for value in monitor.chain_ids)
+    }  # fmt: skip
 
 
 @app.patch("/v1/monitors/<monitor_id>", summary="Change a monitor", responses=responses(200, "The monitor"))
@@ -553,27 +577,62 @@ MAX_BACKFILL_BLOCKS = 100_000
 )
 def backfill(monitor_id: str, body: BackfillRequest) -> BackfillOut:
     monitor = _monitor(monitor_id)
-    chain_ids = [int(chain_id) for chain_id in monitor.chain_ids]
-    chain_id = body.chain_id if body.chain_id is not None else (chain_ids[0] if len(chain_ids) == 1 else None)
-    if chain_id is None:
-        raise ApiError(422, "chain_required", "the monitor watches several chains: name one in chain_id")
-    if chain_id not in chain_ids:
-        raise ApiError(422, "unknown_chain", f"the monitor does not watch chain {chain_id}")
-    if body.to_block < body.from_block:
-        raise ApiError(422, "invalid_range", "to_block is before from_block")
-    if body.to_block - body.from_block + 1 > MAX_BACKFILL_BLOCKS:
-        raise ApiError(422, "range_too_large", f"at most {MAX_BACKFILL_BLOCKS} blocks a backfill")
-    checkpoint = load_checkpoint(chain_id)
-    _check_backfill_reach(monitor, checkpoint, body.to_block)
-    last = checkpoint.number
-    if last is None or body.to_block > last:
-        # Later blocks are matched live; a backfill covers what already went by.
-        raise ApiError(422, "beyond_head", f"to_block {body.to_block} is past the last block ingested ({last})")
+    chain_id = _past_range(monitor, body.chain_id, body.from_block, body.to_block, "a backfill")
     try:
         job = start_backfill(monitor, chain_id, body.from_block, body.to_block)
     except BackfillConflict as conflict:
         raise ApiError(409, "backfill_running", str(conflict)) from None
     return backfill_out(job)
+
+
+def _past_range(monitor: MonitorModel, chain_id: int | None, from_block: int, to_block: int, what: str) -> int:
+    """The chain of a range of past blocks to read again for the monitor (backfill, reconcile), once
+    the range is one it may read: bounded, ingested, covered by the monitor's confirmations."""
+    chain_ids = [int(chain_id) for chain_id in monitor.chain_ids]
+    chain_id = chain_id if chain_id is not None else (chain_ids[0] if len(chain_ids) == 1 else None)
+    if chain_id is None:
+        raise ApiError(422, "chain_required", "the monitor watches several chains: name one in chain_id")
+    if chain_id not in chain_ids:
+        raise ApiError(422, "unknown_chain", f"the monitor does not watch chain {chain_id}")
+    if to_block < from_block:
+        raise ApiError(422, "invalid_range", "to_block is before from_block")
+    if to_block - from_block + 1 > MAX_BACKFILL_BLOCKS:
+        raise ApiError(422, "range_too_large", f"at most {MAX_BACKFILL_BLOCKS} blocks {what}")
+    checkpoint = load_checkpoint(chain_id)
+    _check_backfill_reach(monitor, checkpoint, to_block)
+    last = checkpoint.number
+    if last is None or to_block > last:
+        # Later blocks are matched live; these calls cover what already went by.
+        raise ApiError(422, "beyond_head", f"to_block {to_block} is past the last block ingested ({last})")
+    return chain_id
+
+
+@app.post(
+    "/v1/monitors/<monitor_id>/reconcile",
+    status_code=202,
+    summary="Compare this monitor's deliveries of past blocks with the chain (and heal them)",
+    responses=responses(202, "The reconcile job, queued: GET it for what it finds"),
+)
+def start_reconcile_job(monitor_id: str, body: ReconcileRequest) -> ReconcileOut:
+    monitor = _monitor(monitor_id)
+    chain_id = _past_range(monitor, body.chain_id, body.from_block, body.to_block, "a reconcile")
+    try:
+        job = start_reconcile(monitor, chain_id, body.from_block, body.to_block, body.heal)
+    except ReconcileConflict as conflict:
+        raise ApiError(409, "reconcile_running", str(conflict)) from None
+    return reconcile_out(job)
+
+
+@app.get(
+    "/v1/monitors/<monitor_id>/reconcile",
+    summary="The monitor's latest reconcile: its progress and the event ids it found",
+    responses=responses(200, "The latest reconcile job"),
+)
+def get_reconcile_job(monitor_id: str) -> ReconcileOut:
+    monitor = _monitor(monitor_id)
+    if monitor.reconcile is None:
+        raise ApiError(404, "not_found", "this monitor has no reconcile: POST one first")
+    return reconcile_out(monitor.reconcile)
 
 
 def _check_backfill_reach(monitor: MonitorModel, checkpoint: Checkpoint, to_block: int) -> None:

@@ -111,6 +111,18 @@ COMMON_FIELDS: tuple[Field, ...] = (
 )  # fmt: skip
 COMMON_NAMES = tuple(field.name for field in COMMON_FIELDS)
 
+def _token_kind(name: str, source: str, *amounts: Field, operator: bool = False) -> Kind:
+    """A token standard's transfer: the log's emitter as `token`, its parties `from` and `to`."""
+    fields = (
+        Field("token", ADDRESS, "The token contract (the log's emitter)", sample=_B),
+        *([Field("operator", ADDRESS, "The account that made the transfer", sample=_A)] if operator else []),
+        Field("from", ADDRESS, "The sender; the zero address on a mint", sample=_A),
+        Field("to", ADDRESS, "The recipient; the zero address on a burn", sample=_B),
+        *amounts,
+    )
+    return Kind(name, source, fields, parties=("from", "to"), emitter="token", level="log")
+
+
 KINDS: tuple[Kind, ...] = (
     Kind(
         "transaction",
@@ -170,46 +182,18 @@ KINDS: tuple[Kind, ...] = (
         parties=("to",),
         level="block",
     ),
-    Kind(
+    _token_kind(
         "erc20_transfer",
         "a Transfer(address,address,uint256) log with 3 topics (logs exist only in transactions that did not fail)",
-        (
-            Field("token", ADDRESS, "The token contract (the log's emitter)", sample=_B),
-            Field("from", ADDRESS, "The sender; the zero address on a mint", sample=_A),
-            Field("to", ADDRESS, "The recipient; the zero address on a burn", sample=_B),
-            Field("value", AMOUNT, "Amount in the token's smallest unit", sample="1000"),
-        ),
-        parties=("from", "to"),
-        emitter="token",
-        level="log",
+        Field("value", AMOUNT, "Amount in the token's smallest unit", sample="1000"),
     ),
-    Kind(
-        "erc721_transfer",
-        "a Transfer log with 4 topics",
-        (
-            Field("token", ADDRESS, "The token contract (the log's emitter)", sample=_B),
-            Field("from", ADDRESS, "The sender; the zero address on a mint", sample=_A),
-            Field("to", ADDRESS, "The recipient; the zero address on a burn", sample=_B),
-            Field("token_id", AMOUNT, "The token's id", sample="7"),
-        ),
-        parties=("from", "to"),
-        emitter="token",
-        level="log",
-    ),
-    Kind(
+    _token_kind("erc721_transfer", "a Transfer log with 4 topics", Field("token_id", AMOUNT, "The token's id", sample="7")),
+    _token_kind(
         "erc1155_transfer",
         "a TransferSingle log, or a TransferBatch log (one event per id)",
-        (
-            Field("token", ADDRESS, "The token contract (the log's emitter)", sample=_B),
-            Field("operator", ADDRESS, "The account that made the transfer", sample=_A),
-            Field("from", ADDRESS, "The sender; the zero address on a mint", sample=_A),
-            Field("to", ADDRESS, "The recipient; the zero address on a burn", sample=_B),
-            Field("token_id", AMOUNT, "The token's id", sample="7"),
-            Field("value", AMOUNT, "Amount of that id", sample="1000"),
-        ),
-        parties=("from", "to"),
-        emitter="token",
-        level="log",
+        Field("token_id", AMOUNT, "The token's id", sample="7"),
+        Field("value", AMOUNT, "Amount of that id", sample="1000"),
+        operator=True,
     ),
     Kind(
         "log",

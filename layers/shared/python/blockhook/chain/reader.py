@@ -70,7 +70,9 @@ class RpcChainReader:
             except RpcError:
                 heads[tag] = None
                 continue
-            heads[tag] = None if block is None else _quantity(_block_object(0, block).get("number"), f"{tag} block")
+            if block is not None and not isinstance(block, dict):
+                raise ChainReadError(f"eth_getBlockByNumber({tag!r}) answered {type(block).__name__}, not an object")
+            heads[tag] = None if block is None else _quantity(block.get("number"), f"the {tag} block's number")
         return heads
 
     def detect_trace_format(self) -> str | None:

@@ -6,6 +6,9 @@ the same block twice gives the same ids and the delivery store can refuse the re
 ids, sorted and chunked the same way, under different delivery ids. The generation counts the
 times a block came back after a revert (a chain that flips A, B, A): each return is sent under
 ids of its own.
+
+`build_payloads` leaves `sequence` out: the store gives it when it records the delivery
+(`numbered`), since only there is it known which deliveries are new.
 """
 
 from __future__ import annotations
@@ -72,6 +75,22 @@ def build_payloads(
             }
         )
     return payloads
+
+
+def numbered(payload: Mapping, sequence: int) -> dict:
+    """The payload with its `sequence` (after `chain_id`, as documented), given when it is recorded
+    (store/deliveries.py): 1, 2, 3, ... per (monitor, chain) with no gaps."""
+    if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 1:
+        raise ValueError(f"a delivery sequence is a positive integer, got {sequence!r}")
+    body = {}
+    for name, value in payload.items():
+        if name != "sequence":
+            body[name] = value
+        if name == "chain_id":
+            body["sequence"] = sequence
+    if "sequence" not in body:
+        raise ValueError("a payload without chain_id cannot be numbered")
+    return body
 
 
 def encode_body(payload: Mapping) -> bytes:

@@ -2,7 +2,9 @@
 
 `enqueue` writes the record before its queue message, under an id derived from
 (monitor, block, removed, chunk, generation), so a repeat of the same matches writes nothing new.
-It is the one place deliveries are created.
+It is the one place deliveries are created, and numbers them: `sequence` 1, 2, 3, ... per
+(monitor, chain), with no gaps, a repeat consuming no number (store/deliveries.py). The test
+delivery is not a delivery of the chain: it has no sequence and is never recorded.
 `attempt` posts once and records the outcome; a retry is a delayed queue message, never
 a sleeping function.
 
@@ -42,7 +44,7 @@ from blockhook.store.deliveries import (
     get_delivery,
     make_due,
     record_attempt,
-    record_delivery,
+    record_deliveries,
     waiting_deliveries,
 )
 from blockhook.store.endpoint_health import (
@@ -177,8 +179,7 @@ class DeliveryService:
         `generation` tells apart each time the block came back after a revert."""
         payloads = _payloads(monitor_id, header, events, removed, block_part, generation)
         to_queue = []
-        for payload in payloads:
-            record, created = record_delivery(tenant_id, payload)
+        for record, created in record_deliveries(tenant_id, payloads):
             # A repeat finds the record; if it never went out, its message may have been lost: send again.
             if created or (record.status == "pending" and int(record.attempts) == 0):
                 to_queue.append(record.delivery_id)

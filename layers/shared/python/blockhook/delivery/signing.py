@@ -1,13 +1,20 @@
-"""Webhook signatures: HMAC-SHA256 over `<timestamp>.<raw body>` (CONTRACT section 4).
+"""Webhook signatures, two schemes over the same secrets.
 
-Header: `Blockhook-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>]`. During a secret
-rotation one `v1` entry is written per secret, current first, so a receiver that still
-holds the old secret keeps verifying. The timestamp is signed too, which lets a receiver
-refuse replays older than its tolerance.
+`Blockhook-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>]`: HMAC-SHA256 over
+`<timestamp>.<raw body>` keyed by the secret's text. During a secret rotation one `v1` entry is
+written per secret, current first, so a receiver that still holds the old secret keeps verifying.
+The timestamp is signed too, which lets a receiver refuse replays older than its tolerance.
+
+Standard Webhooks (standardwebhooks.com), so a receiver in any language verifies with an existing
+library: `webhook-id` (the delivery id), `webhook-timestamp`, and `webhook-signature: v1,<base64>`
+(space-separated, one per secret), HMAC-SHA256 over `<id>.<timestamp>.<raw body>` keyed by the
+bytes the secret's `whsec_<base64>` form stands for.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import time
@@ -88,11 +95,40 @@ def verify(
         return False
 
 
+STANDARD_ID_HEADER = "webhook-id"
+STANDARD_TIMESTAMP_HEADER = "webhook-timestamp"
+STANDARD_SIGNATURE_HEADER = "webhook-signature"
+SECRET_PREFIX = "whsec_"
+
+
+def standard_key(secret: str) -> bytes:
+    """The HMAC key a Standard Webhooks library derives from `secret`: the base64 after `whsec_`
+    (decoded as the reference libraries do, padding added, other characters skipped)."""
+    try:
+        return base64.b64decode(secret.removeprefix(SECRET_PREFIX) + "==")
+    except (binascii.Error, ValueError):
+        return secret.encode("utf-8")
+
+
+def standard_signature(secrets: Sequence[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64>` per secret, space-separated, current first."""
+    if isinstance(secrets, str) or not secrets:
+        raise ValueError("standard_signature needs a non-empty sequence of secrets")
+    message = f"{message_id}.{int(timestamp)}.".encode() + body
+    return " ".join(
+        "v1," + base64.b64encode(hmac.new(standard_key(secret), message, hashlib.sha256).digest()).decode()
+        for secret in secrets
+    )
+
+
 def webhook_headers(delivery_id: str, secrets: Sequence[str], body: bytes, timestamp: int) -> dict[str, str]:
     """All headers blockhook sends with a webhook POST."""
     return {
         "Content-Type": "application/json",
         DELIVERY_ID_HEADER: delivery_id,
         SIGNATURE_HEADER: signature_header(secrets, timestamp, body),
+        STANDARD_ID_HEADER: delivery_id,
+        STANDARD_TIMESTAMP_HEADER: str(int(timestamp)),
+        STANDARD_SIGNATURE_HEADER: standard_signature(secrets, delivery_id, timestamp, body),
         "User-Agent": USER_AGENT,
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from blockhook.ingest.reconcile import ReconcileRunner
 from blockhook.ingest.service import ChainIngest
 from blockhook.store import backfills
 from blockhook.store.monitors import MonitorNotFound, get_monitor
@@ -19,10 +20,15 @@ logger = logging.getLogger(__name__)
 class BackfillRunner:
     def __init__(self, ingests: Sequence[ChainIngest]) -> None:
         self.by_chain = {ingest.chain_id: ingest for ingest in ingests}
+        # Reconciles read past blocks the same way, in the same turn of each chain's thread.
+        self.reconciles = ReconcileRunner(self.by_chain)
 
     def step(self, chain_id: int | None = None) -> int:
-        """Publish one batch of every active backfill (of `chain_id` alone when given: each chain's
-        thread runs its own, with its own node); returns how many blocks it published."""
+        """Publish one batch of every active backfill and reconcile (of `chain_id` alone when given:
+        each chain's thread runs its own, with its own node); returns how many blocks it published."""
+        return self._backfills(chain_id) + self.reconciles.step(chain_id)
+
+    def _backfills(self, chain_id: int | None) -> int:
         published = 0
         for tenant_id, monitor_id in backfills.active_backfills():
             try:

@@ -22,16 +22,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from blockhook.delivery.service import DeliveryService
+from blockhook.matching import reconcile
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.matcher import Match, MonitorView, accepts, match_events
 from blockhook.store import matches as match_store
+from blockhook.store import reconciles
 from blockhook.store.blobs import configured_blobs
+from blockhook.store.deliveries import deliveries_of_block, delivery_payload
 from blockhook.store.matches import Position
-from blockhook.store.models import MatchModel
+from blockhook.store.models import MatchModel, ReconcileAttribute
+from blockhook.store.monitors import MonitorNotFound, get_monitor
 from blockhook.streaming.codec import (
     BlockHeader,
     BlockMessage,
     MalformedMessage,
+    ReconcileTarget,
     RevertMessage,
     correlation_id,
     decode,
@@ -83,8 +88,10 @@ class MatchService:
 
     def process(self, values: Iterable[bytes | str | TopicRecord]) -> BatchResult:
         result = BatchResult()
+        caught_up: set[int] = set()
         if self.index.refresh():  # one version read per batch
             self._catch_up(self._recent, result)
+            caught_up = {block.header.chain_id for block in self._recent}
         progress: dict[int, int] = {}
         live: list[_LiveBlock] = []
         for record in values:
@@ -102,6 +109,8 @@ class MatchService:
             if isinstance(message, RevertMessage):
                 self._process_revert(message, result, position)
                 progress[message.chain_id] = message.number - 1
+            elif isinstance(message.backfill, ReconcileTarget):
+                self._process_reconcile(message, result)  # a past block read again: compared, not sent
             elif message.backfill is not None:
                 self._process_backfill(message, result)  # a past block: no live progress, no release
             else:
@@ -114,7 +123,10 @@ class MatchService:
             if self.index.refresh():
                 self._catch_up(live, result)
         for chain_id, number in progress.items():
-            match_store.record_progress(chain_id, number)
+            match_store.record_progress(chain_id, number, self.index.version, self._released_by(chain_id))
+        for chain_id in caught_up - progress.keys():
+            # No block of the chain in this batch, but its last ones were caught up with the new view.
+            match_store.record_progress_version(chain_id, self.index.version)
         _settle_garbage()
         return result
 
@@ -249,14 +261,7 @@ class MatchService:
         monitor = self.index.monitors.get(target.monitor_id)
         if monitor is None:
             return  # deleted since the backfill was asked for
-        candidates = self.index.candidates(message.events)
-        watchers = {
-            address: [w for w in found if w.monitor_id == monitor.monitor_id]
-            for address, found in (self.index.watchers(candidates) if candidates else {}).items()
-        }
-        everyone = [monitor] if monitor.watches_all_addresses else []
-        events = self._resolve_stand_ins(message.events, [monitor]) if message.has_stand_ins else message.events
-        matches = match_events(events, {monitor.monitor_id: monitor}, watchers, everyone)
+        matches = self._match_for(monitor, message)
         if not matches:
             return
         result.matches += len(matches)
@@ -269,6 +274,84 @@ class MatchService:
             [match.delivered_event() for match in matches],
             block_part=part,
         )
+
+    def _match_for(self, monitor: MonitorView, message: BlockMessage) -> list[Match]:
+        """The block's matches for this monitor alone."""
+        candidates = self.index.candidates(message.events)
+        watchers = {
+            address: [w for w in found if w.monitor_id == monitor.monitor_id]
+            for address, found in (self.index.watchers(candidates) if candidates else {}).items()
+        }
+        everyone = [monitor] if monitor.watches_all_addresses else []
+        events = self._resolve_stand_ins(message.events, [monitor]) if message.has_stand_ins else message.events
+        return match_events(events, {monitor.monitor_id: monitor}, watchers, everyone)
+
+    def _process_reconcile(self, message: BlockMessage, result: BatchResult) -> None:
+        """A past block read again for one monitor's reconcile: match it for that monitor as it is
+        now, compare with the deliveries recorded for it at that height, record what differs on the
+        job, and with `heal` send the missing events and take back the stale ones.
+
+        The findings of a chunk are recorded once (a repeat finds them recorded); the heal runs on a
+        repeat too, under the same delivery ids, so a crash between the two loses nothing."""
+        result.blocks += 1
+        result.events += len(message.events)
+        target, header = message.backfill, message.header
+        monitor = self.index.monitors.get(target.monitor_id)
+        if monitor is None:
+            return  # deleted since the reconcile was asked for
+        try:
+            job = get_monitor(monitor.tenant_id, monitor.monitor_id).reconcile
+        except MonitorNotFound:
+            return
+        if job is None or job.job_id != target.job_id or job.status == "failed":
+            return  # another job now, or this one failed
+        try:
+            self._reconcile_block(message, monitor, job, result)
+        except Exception as error:
+            # An audit asked for on demand must never hold up the chain's live blocks behind it (a
+            # record that raises is retried, and its partition waits): the job fails with the reason
+            # and can be started again. If even that cannot be recorded, the record is retried.
+            ids = {"correlation_id": header.correlation_id, "monitor_id": monitor.monitor_id, "job_id": job.job_id}
+            logger.exception("reconcile failed on a block", extra=ids)
+            reason = f"block {header.number}: {type(error).__name__}: {error}"
+            reconciles.fail_reconcile_of(monitor.tenant_id, monitor.monitor_id, job.job_id, reason)
+
+    def _reconcile_block(
+        self, message: BlockMessage, monitor: MonitorView, job: ReconcileAttribute, result: BatchResult
+    ) -> None:
+        # A job already done still heals on a repeat: its last block may not have been sent yet.
+        header = message.header
+        events = [match.delivered_event() for match in self._match_for(monitor, message)]
+        recorded = deliveries_of_block(monitor.monitor_id, header.chain_id, header.number)
+        hashes = {header.hash, *(record.block_hash for record in recorded)}
+        size = len(events) + sum(int(record.event_count or 0) for record in recorded)
+        own = reconcile.own_deliveries(monitor.monitor_id, job.job_id, message.chunk, hashes, size)
+        # The other blocks at this height are compared once, with the block's first chunk.
+        found = reconcile.compare(header.hash, events, recorded, delivery_payload, own, message.chunk == 0)
+        last = header.number == int(job.to_block) and message.chunk == message.chunks - 1
+        reconciles.record_checked(
+            monitor.tenant_id, monitor.monitor_id, job.job_id, header.number, message.chunk, last,
+            [event["id"] for event in found.missing], found.extra_ids, (len(job.missing), len(job.extra)),
+        )  # fmt: skip
+        if not job.heal:
+            return
+        if found.missing:
+            result.matches += len(found.missing)
+            result.deliveries += self._enqueue(
+                monitor.tenant_id, monitor.monitor_id, header, found.missing,
+                block_part=reconcile.heal_part(job.job_id, message.chunk),
+            )  # fmt: skip
+        for block_hash, stale in found.extra.items():
+            block = stale.block
+            gone = BlockHeader(header.chain_id, block["number"], block_hash, block["parent_hash"], block["timestamp"])
+            result.removed += self._enqueue(
+                monitor.tenant_id, monitor.monitor_id, gone, stale.events, removed=True,
+                block_part=reconcile.heal_part(job.job_id),
+            )  # fmt: skip
+            # Its matches are taken back too: if the block comes back, they are sent again.
+            for item in match_store.matches_of_block(header.chain_id, block_hash):
+                if item.monitor_id == monitor.monitor_id and item.status == "sent":
+                    match_store.settle(item, "removed", expected="sent")
 
     def _release(self, chain_id: int, number: int, result: BatchResult, finality: dict[str, int]) -> None:
         """Send the pending matches this block makes deep enough, and those its node's safe and
@@ -289,6 +372,9 @@ class MatchService:
         for tag, head in moved.items():  # after the sends: a batch that fails asks again
             self._final_heads[(chain_id, tag)] = head
 
+    def _released_by(self, chain_id: int) -> dict[str, int]:
+        """The safe / finalized blocks this chain's waiting matches have been released by."""
+        return {tag: head for (chain, tag), head in self._final_heads.items() if chain == chain_id}
     def _process_revert(self, message: RevertMessage, result: BatchResult, position: Position | None = None) -> None:
         result.reverts += 1
         for item in match_store.matches_of_block(message.chain_id, message.hash):

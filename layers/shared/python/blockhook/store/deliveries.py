@@ -1,58 +1,281 @@
-"""Delivery records: written before their queue message, found again by id."""
+"""Delivery records: written before their queue message, found again by id.
+
+Each delivery of a monitor on a chain is numbered with the next `sequence`, 1, 2, 3, ... The
+counter (SequenceModel) and the deliveries it numbers are written in one DynamoDB transaction: the
+counter moves from the value read to that value plus the number of new deliveries, on condition
+that it still holds the value read, and each delivery is put on condition that its id does not
+exist. All of it is written or none of it, so a crash or a retry at any point leaves no number
+unused and none given twice, and a repeat (delivery ids are deterministic) finds its delivery and
+consumes no number. Two writers racing for one counter: one commits, the other reads it again.
+The value read is the one this process committed last when it has one (no read at all), else a
+strongly consistent read.
+"""
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import secrets
+import threading
 import time
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Collection, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
-from blockhook.store.blobs import spill, unspill
-from blockhook.store.models import DeliveryModel
+from blockhook.delivery.payload import numbered
+from blockhook.store.blobs import MAX_INLINE_ITEM_BYTES, spill, unspill
+from blockhook.store.matches import matcher_position
+from blockhook.store.models import DeliveryModel, SequenceModel
 from blockhook.store.paging import decode_cursor, encode_cursor
+from blockhook.store.versions import Change, changes_between, monitors_version
 
 DELIVERED_RETENTION_SECONDS = 30 * 24 * 3600
+# TransactWriteItems takes at most 100 items (these and the counter) and 4 MB in all.
+MAX_DELIVERIES_PER_TRANSACTION = 99
+MAX_TRANSACTION_BYTES = 3_500_000
+_SEQUENCE_AND_ATTRIBUTES_BYTES = 1_000  # a record's attributes beside its body, generously
+_NUMBERING_TRIES = 20
+
+
+class NumberingContended(RuntimeError):
+    """The counter of a (monitor, chain) kept moving or held by other transactions: nothing was written
+    for the deliveries left, and the caller fails and is retried (nothing is skipped)."""
 
 
 class DeliveryNotFound(LookupError):
     pass
 
 
-def record_delivery(tenant_id: str, payload: Mapping[str, Any]) -> tuple[DeliveryModel, bool]:
-    """Store a pending delivery unless one with its (deterministic) id exists.
+def record_deliveries(tenant_id: str, payloads: Sequence[Mapping[str, Any]]) -> list[tuple[DeliveryModel, bool]]:
+    """Store pending deliveries of one monitor on one chain, each numbered with the next `sequence`,
+    except those whose (deterministic) id exists already: a repeat is found, not numbered again.
 
-    Returns the record and whether this call created it."""
-    record = DeliveryModel(
-        payload["id"],
-        monitor_id=payload["monitor_id"],
+    `payloads` are bodies without `sequence` (delivery/payload.py); the stored body has it.
+    Returns each payload's record and whether this call created it, in the order given."""
+    keys = {(payload["monitor_id"], payload["chain_id"]) for payload in payloads}
+    if len(keys) > 1:
+        raise ValueError(f"deliveries of several monitors or chains cannot be numbered together: {sorted(keys)}")
+    recorded: dict[str, tuple[DeliveryModel, bool]] = {}
+    for group in _transaction_groups(payloads):
+        recorded.update(_record_group(tenant_id, group))
+    return [recorded[payload["id"]] for payload in payloads]
+
+
+def _transaction_groups(payloads: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """Consecutive runs of payloads that fit one transaction with the counter (count and bytes)."""
+    groups: list[list[Mapping[str, Any]]] = []
+    size = 0
+    for payload in payloads:
+        inline = len(_encode(payload)) + _SEQUENCE_AND_ATTRIBUTES_BYTES
+        item_bytes = inline if inline <= MAX_INLINE_ITEM_BYTES else _SEQUENCE_AND_ATTRIBUTES_BYTES  # else spilled
+        if not groups or len(groups[-1]) == MAX_DELIVERIES_PER_TRANSACTION or size + item_bytes > MAX_TRANSACTION_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(payload)
+        size += item_bytes
+    return groups
+
+
+def _record_group(tenant_id: str, payloads: list[Mapping[str, Any]]) -> dict[str, tuple[DeliveryModel, bool]]:
+    monitor_id, chain_id = payloads[0]["monitor_id"], int(payloads[0]["chain_id"])
+    recorded: dict[str, tuple[DeliveryModel, bool]] = {}
+    new = list(payloads)
+    key = (monitor_id, chain_id)
+    for attempt in range(_NUMBERING_TRIES):
+        if not new:
+            return recorded
+        last = _known_last.get(key)
+        if last is None:
+            last = last_sequence(monitor_id, chain_id)
+        records = [_new_record(tenant_id, payload, last + number) for number, payload in enumerate(new, start=1)]
+        try:
+            with TransactWrite(connection=_connection()) as transaction:
+                for record in records:
+                    transaction.save(record, condition=DeliveryModel.delivery_id.does_not_exist())
+                transaction.update(
+                    SequenceModel(sequence_key(monitor_id, chain_id)),
+                    actions=[
+                        SequenceModel.last.set(last + len(records)),
+                        SequenceModel.monitor_id.set(monitor_id),
+                        SequenceModel.chain_id.set(chain_id),
+                    ],
+                    condition=SequenceModel.last == last if last else SequenceModel.key.does_not_exist(),
+                )
+        except TransactWriteError as error:
+            _known_last.forget(key)
+            if error.cause_response_code != "TransactionCanceledException":
+                raise
+            reasons = list(error.cancellation_reasons or [])
+        else:
+            _known_last.put(key, last + len(records))
+            recorded.update((record.delivery_id, (record, True)) for record in records)
+            return recorded
+        # Nothing was written. A delivery that exists is a repeat: found, and numbered no more. The counter
+        # may have moved (another writer numbered deliveries since the read) or another transaction held an
+        # item: read it again and number what is left.
+        for index, payload in enumerate(list(new)):
+            reason = reasons[index] if index < len(reasons) else None
+            if reasons and (reason is None or reason.code != "ConditionalCheckFailed"):
+                continue
+            try:
+                recorded[payload["id"]] = (get_delivery(payload["id"]), False)
+                new.remove(payload)
+            except DeliveryNotFound:
+                pass
+        if attempt:
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # contention: back off a little
+    raise NumberingContended(
+        f"could not number deliveries of monitor {monitor_id} on chain {chain_id} in {_NUMBERING_TRIES} tries"
+    )
+
+
+def _new_record(tenant_id: str, payload: Mapping[str, Any], sequence: int) -> DeliveryModel:
+    body = numbered(payload, sequence)
+    return DeliveryModel(
+        body["id"],
+        monitor_id=body["monitor_id"],
         tenant_id=tenant_id,
-        chain_id=payload["chain_id"],
-        block_number=payload["block"]["number"],
-        block_hash=payload["block"]["hash"],
-        removed=payload["removed"],
-        event_count=len(payload["events"]),
-        **_payload_attributes(payload),
+        chain_id=body["chain_id"],
+        sequence=sequence,
+        block_number=body["block"]["number"],
+        block_hash=body["block"]["hash"],
+        removed=body["removed"],
+        event_count=len(body["events"]),
+        **_payload_attributes(body),
         status="pending",
         attempts=0,
         created_at=int(time.time() * 1000),
     )
+
+
+class _KnownCounters:
+    """The counter values this process committed last, so that the next numbering of a (monitor, chain)
+    needs no read: the matcher is nearly always its only writer. A value is only ever a guess: the
+    transaction's condition checks it, and a wrong one costs a cancelled transaction and a read."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: OrderedDict[tuple[str, int], int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int]) -> int | None:
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, int], value: int) -> None:
+        with self._lock:
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self._size:
+                self._values.popitem(last=False)
+
+    def forget(self, key: tuple[str, int]) -> None:
+        with self._lock:
+            self._values.pop(key, None)
+
+
+_known_last = _KnownCounters(10_000)
+
+
+def sequence_key(monitor_id: str, chain_id: int) -> str:
+    return f"sequence#{monitor_id}#{int(chain_id)}"
+
+
+def last_sequence(monitor_id: str, chain_id: int) -> int:
+    """The last sequence given to the monitor's deliveries on the chain; 0 before the first."""
     try:
-        record.save(condition=DeliveryModel.delivery_id.does_not_exist())
-        return record, True
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-    return get_delivery(payload["id"]), False
+        return int(SequenceModel.get(sequence_key(monitor_id, chain_id), consistent_read=True).last)
+    except SequenceModel.DoesNotExist:
+        return 0
+
+
+def last_sequences(monitor_id: str, chain_ids: Collection[int]) -> dict[int, int]:
+    """last_sequence of each chain, in one consistent batch read."""
+    found = {
+        int(item.chain_id): int(item.last)
+        for item in SequenceModel.batch_get([sequence_key(monitor_id, chain_id) for chain_id in chain_ids],
+                                            consistent_read=True)
+    }
+    return {int(chain_id): found.get(int(chain_id), 0) for chain_id in chain_ids}
+
+
+class SequenceMark(NamedTuple):
+    chain_id: int
+    matched_through_block: int | None  # None: no block released for the monitor yet
+    last_sequence: int
+
+
+def sequence_marks(monitor_id: str, confirmations: Mapping[int, int | str]) -> list[SequenceMark]:
+    """Per chain of `confirmations` (chain id -> the monitor's confirmations there, a number of
+    blocks or a finality tag): the last block
+    up to which everything has been matched and released for the monitor, and the last sequence,
+    such that every delivery of those blocks has a sequence up to it.
+
+    The read order makes that true: the matcher records a batch's progress only after it has
+    recorded the batch's deliveries, so every delivery of a block the progress covers exists before
+    the progress is read here, and the counters, read after, count it. A monitor with confirmations
+    N has released the blocks up to progress - N; one waiting for "safe" or "finalized", those up to
+    the node's block of that tag the matcher released by (and up to its progress). An address added is matched from the chain's head
+    of that moment, which the matcher may have processed already: it catches those blocks up in its
+    next batch. So while it has not applied the latest changes of monitors, the blocks from the
+    lowest head they added addresses at are not counted (nothing is, for a moment, if those changes
+    cannot be read: one is being written, or too many are waiting)."""
+    positions = {chain_id: matcher_position(chain_id) for chain_id in confirmations}
+    current = monitors_version()
+    last = last_sequences(monitor_id, list(confirmations))
+    unseen: dict[int, dict[int, Change] | None] = {}
+    marks = []
+    for chain_id, depth in confirmations.items():
+        position = positions[chain_id]
+        through = None
+        if position is not None:
+            number, version, finality = position
+            if isinstance(depth, str):
+                through = min(number, finality[depth]) if depth in finality else None
+            else:
+                through = number - int(depth)
+            if through is not None and (version is None or version < current):
+                seen = version or 0
+                if seen not in unseen:
+                    unseen[seen] = changes_between(seen, current)
+                through = _before_catch_up(through, unseen[seen], int(chain_id))
+        marks.append(SequenceMark(int(chain_id), through if through is not None and through >= 0 else None,
+                                  last[int(chain_id)]))
+    return marks
+
+
+def _before_catch_up(through: int, changes: Mapping[int, Change] | None, chain_id: int) -> int | None:
+    """`through`, lowered below the blocks that changes not yet applied by the matcher may still add
+    matches to (from the head each one added addresses at); None when the changes are not known."""
+    if changes is None:
+        return None
+    heads = [change.heads[chain_id] for change in changes.values() if chain_id in change.heads]
+    return min(through, min(heads) - 1) if heads else through
+
+
+@lru_cache(maxsize=1)
+def _connection() -> Connection:
+    # The models' endpoint and region (botocore's defaults, AWS_ENDPOINT_URL locally).
+    return Connection()
+
+
+def _encode(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
 
 
 def _payload_attributes(payload: Mapping[str, Any]) -> dict[str, Any]:
     """`payload`, or `payload_ref` when the body would pass a DynamoDB item's size (an event of
     megabytes, or a hundred large ones)."""
-    inline, key = spill("deliveries", json.dumps(payload, separators=(",", ":")).encode())
+    inline, key = spill("deliveries", _encode(payload))
     return {"payload": None if inline is None else inline.decode(), "payload_ref": key}
 
 
@@ -267,3 +490,14 @@ def make_due(record: DeliveryModel) -> bool:
             raise
         return False
     return True
+
+
+def deliveries_of_block(monitor_id: str, chain_id: int, number: int) -> list[DeliveryModel]:
+    """Every recorded delivery of the monitor for block `number` of the chain, whatever its hash
+    (the by_monitor_block index is eventually consistent: one recorded a moment ago may be missing)."""
+    found = DeliveryModel.by_monitor_block.query(
+        monitor_id,
+        DeliveryModel.block_number == number,
+        filter_condition=DeliveryModel.chain_id == chain_id,
+    )
+    return list(found)

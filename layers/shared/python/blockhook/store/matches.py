@@ -249,12 +249,45 @@ def _update(item: MatchModel, actions: list, expected: str) -> bool:
         return False
 
 
-def record_progress(chain_id: int, number: int) -> None:
-    MatcherProgressModel(f"matched#{chain_id}", chain_id=chain_id, number=number, updated_at=int(time.time())).save()
+def record_progress(
+    chain_id: int, number: int, version: int | None = None, finality: Mapping[str, int] | None = None
+) -> None:
+    """The matcher has processed the chain up to block `number` with the monitors of `version`, and
+    released what the node's safe and finalized blocks of `finality` cover."""
+    finality = finality or {}
+    MatcherProgressModel(
+        f"matched#{chain_id}", chain_id=chain_id, number=number, updated_at=int(time.time()), version=version,
+        safe=finality.get("safe"), finalized=finality.get("finalized"),
+    ).save()  # fmt: skip
+
+
+def record_progress_version(chain_id: int, version: int | None) -> None:
+    """The blocks the chain's progress covers have been matched with the monitors of `version` too."""
+    try:
+        MatcherProgressModel(f"matched#{chain_id}").update(
+            actions=[MatcherProgressModel.version.set(version)], condition=MatcherProgressModel.key.exists()
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
 
 
 def matcher_progress(chain_id: int) -> int | None:
+    found = matcher_position(chain_id)
+    return None if found is None else found[0]
+
+
+class MatcherPosition(NamedTuple):
+    number: int  # the last block processed
+    version: int | None  # the monitors version it was processed with
+    finality: dict[str, int]  # the safe / finalized blocks it released matches by
+
+
+def matcher_position(chain_id: int) -> MatcherPosition | None:
+    """Where the matcher is on a chain, or None before its first block."""
     try:
-        return int(MatcherProgressModel.get(f"matched#{chain_id}", consistent_read=True).number)
+        item = MatcherProgressModel.get(f"matched#{chain_id}", consistent_read=True)
     except MatcherProgressModel.DoesNotExist:
         return None
+    finality = {tag: int(getattr(item, tag)) for tag in FINALITY_TAGS if getattr(item, tag) is not None}
+    return MatcherPosition(int(item.number), None if item.version is None else int(item.version), finality)

@@ -41,6 +41,29 @@ class BackfillAttribute(MapAttribute):
     updated_at = NumberAttribute()
 
 
+class ReconcileAttribute(MapAttribute):
+    """A monitor's latest reconcile job: its progress, and what it found (store/reconciles.py)."""
+
+    job_id = UnicodeAttribute()
+    chain_id = NumberAttribute()
+    from_block = NumberAttribute()
+    to_block = NumberAttribute()
+    heal = BooleanAttribute(default=False)
+    next_block = NumberAttribute()  # the next block ingest publishes for it
+    # The last block (and chunk of it) the matcher compared: from_block - 1 before the first.
+    checked_block = NumberAttribute()
+    checked_chunk = NumberAttribute(default=0)
+    status = UnicodeAttribute()  # queued, running, done, failed
+    error = UnicodeAttribute(null=True)
+    # Event ids found, the first MAX_REPORTED_IDS of each list, and how many in all.
+    missing = ListAttribute(of=UnicodeAttribute, default=list)
+    extra = ListAttribute(of=UnicodeAttribute, default=list)
+    missing_count = NumberAttribute(default=0)
+    extra_count = NumberAttribute(default=0)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+
 class MonitorModel(Model):
     """A tenant's monitor. Its watched addresses live in MonitorAddressModel, not here:
     a monitor may hold a million of them."""
@@ -88,6 +111,7 @@ class MonitorModel(Model):
     created_at = NumberAttribute()  # unix seconds
     updated_at = NumberAttribute()
     backfill = BackfillAttribute(null=True)
+    reconcile = ReconcileAttribute(null=True)
 
 
 class MonitorAddressModel(Model):
@@ -193,6 +217,25 @@ class MatcherProgressModel(Model):
     chain_id = NumberAttribute()
     number = NumberAttribute()
     updated_at = NumberAttribute()
+    # The monitors version (VersionModel) the matcher had applied, its catch-up done, when it recorded
+    # this progress: a later change may still owe recent blocks a catch-up.
+    version = NumberAttribute(null=True)
+    # The node's safe / finalized blocks the matcher has released waiting matches by (from the last
+    # block message that carried them).
+    safe = NumberAttribute(null=True)
+    finalized = NumberAttribute(null=True)
+
+
+class SequenceModel(Model):
+    """The last `sequence` given to a monitor's deliveries on one chain
+    (key = "sequence#<monitor_id>#<chain_id>"). It moves only together with the deliveries it
+    numbers, in one transaction (store/deliveries.py record_deliveries)."""
+
+    Meta = _StateMeta
+    key = UnicodeAttribute(hash_key=True)
+    monitor_id = UnicodeAttribute()
+    chain_id = NumberAttribute()
+    last = NumberAttribute()
 
 
 class PendingByChain(GlobalSecondaryIndex):
@@ -275,6 +318,17 @@ class DeliveriesByMonitor(GlobalSecondaryIndex):
     created_at = NumberAttribute(range_key=True)
 
 
+class DeliveriesByMonitorBlock(GlobalSecondaryIndex):
+    """A monitor's deliveries by block number (every chain's): what reconcile compares a block with."""
+
+    class Meta:
+        index_name = "by_monitor_block"
+        projection = AllProjection()
+
+    monitor_id = UnicodeAttribute(hash_key=True)
+    block_number = NumberAttribute(range_key=True)
+
+
 class DeliveryModel(Model):
     """One webhook delivery and its state: pending -> delivered, or -> retrying -> failed."""
 
@@ -290,6 +344,8 @@ class DeliveryModel(Model):
     block_hash = UnicodeAttribute()
     removed = BooleanAttribute(default=False)
     event_count = NumberAttribute()
+    # 1, 2, 3, ... per (monitor, chain), in the order deliveries are created (SequenceModel)
+    sequence = NumberAttribute(null=True)
     # The JSON body to post, without the signature; or, when that would pass an item's size, null and
     # `payload_ref` holds the S3 key of the body (store/blobs.py)
     payload = UnicodeAttribute(null=True)
@@ -312,6 +368,7 @@ class DeliveryModel(Model):
     # fails its own condition; this tells that apart from a replay's.
     recorded_claim = UnicodeAttribute(null=True)
     by_monitor = DeliveriesByMonitor()
+    by_monitor_block = DeliveriesByMonitorBlock()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (

@@ -1,7 +1,8 @@
 """The messages on the `blocks` topic: one versioned JSON document per block.
 
 `{"v": 1, "type": "block", "chain_id", "number", "hash", "parent_hash", "timestamp",
-"chunk", "chunks", "events": [...]}` or `{"v": 1, "type": "revert", "chain_id", "number",
+"chunk", "chunks", "events": [...]}`, with `"backfill"` or `"reconcile": {"monitor_id", "job_id"}`
+when it is a past block read again for one monitor; or `{"v": 1, "type": "revert", "chain_id", "number",
 "hash"}`. A block whose document would pass MAX_MESSAGE_BYTES is split into chunks of
 the same block (numbered from 0), so no message exceeds the broker's 1 MB default.
 
@@ -91,7 +92,8 @@ class BlockMessage:
     chunk: int
     chunks: int
     events: list[dict[str, Any]] = field(default_factory=list)
-    backfill: BackfillTarget | None = None  # set: a past block replayed for one monitor alone
+    # set: a past block replayed for one monitor alone (a ReconcileTarget: to compare, not to send)
+    backfill: BackfillTarget | None = None
     has_stand_ins: bool = False  # some event is a claim check's stand-in (see `stand_in`)
     finality: dict[str, int] = field(default_factory=dict)  # the node's "safe"/"finalized" heads, when known
 
@@ -100,6 +102,20 @@ class BlockMessage:
 class BackfillTarget:
     monitor_id: str
     job_id: str
+
+    @property
+    def field(self) -> str:
+        """The message field that names it."""
+        return "backfill"
+
+
+@dataclass(frozen=True)
+class ReconcileTarget(BackfillTarget):
+    """A past block read again for one monitor's reconcile: compared with its deliveries, not sent."""
+
+    @property
+    def field(self) -> str:
+        return "reconcile"
 
 
 @dataclass(frozen=True)
@@ -247,7 +263,7 @@ def _block_document(
         "chunks": chunks,
     }
     if backfill is not None:
-        document["backfill"] = {"monitor_id": backfill.monitor_id, "job_id": backfill.job_id}
+        document[backfill.field] = {"monitor_id": backfill.monitor_id, "job_id": backfill.job_id}
     document.update(finality or {})
     envelope = json.dumps(document, separators=(",", ":")).encode()
     # Splice the already-encoded events in: each event is serialised exactly once.
@@ -318,7 +334,7 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
                 raise MalformedMessage(f"chunk {chunk} of {chunks} is out of range")
             finality = {tag: _int(document[tag]) for tag in FINALITY_TAGS if document.get(tag) is not None}
             return BlockMessage(
-                header, chunk, chunks, events, _backfill(document.get("backfill")), _has_stand_ins(value, events),
+                header, chunk, chunks, events, _target(document), _has_stand_ins(value, events),
                 finality,
             )  # fmt: skip
     except KeyError as missing:
@@ -345,7 +361,14 @@ def _has_stand_ins(value: bytes | str, events: list[Any]) -> bool:
     return found
 
 
-def _backfill(value: Any) -> BackfillTarget | None:
+def _target(document: dict) -> BackfillTarget | None:
+    if document.get("reconcile") is not None:
+        target = _backfill(document["reconcile"], "reconcile")
+        return ReconcileTarget(target.monitor_id, target.job_id)
+    return _backfill(document.get("backfill"))
+
+
+def _backfill(value: Any, field: str = "backfill") -> BackfillTarget | None:
     if value is None:
         return None
     if (
@@ -353,7 +376,7 @@ def _backfill(value: Any) -> BackfillTarget | None:
         or not isinstance(value.get("monitor_id"), str)
         or not isinstance(value.get("job_id"), str)
     ):
-        raise MalformedMessage(f"backfill is not {{monitor_id, job_id}}: {value!r}")
+        raise MalformedMessage(f"{field} is not {{monitor_id, job_id}}: {value!r}")
     return BackfillTarget(value["monitor_id"], value["job_id"])
 
 
