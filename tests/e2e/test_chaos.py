@@ -12,7 +12,9 @@ the faults stop, and a last transfer must be delivered: no worker was left dead.
 
 Afterwards, with deliveries deduplicated by delivery id (a repeat must be the same body: at-least-once),
 each monitor's (event id, removed) pairs must equal the reference's: recall and precision exactly 1, and no
-event in two deliveries. The faults injected are counted, by kind, in bench/results/chaos_e2e.json.
+event in two deliveries; every delivery settles as delivered; each monitor's sequences are 1..N without a
+gap, up to the last_sequence it shows; and a reconcile of the run's blocks finds nothing missing and
+nothing extra. The faults injected are counted, by kind, in bench/results/chaos_e2e.json.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ BATCH_PAUSE_SECONDS = 0.8  # between blocks: the traffic spans several fault win
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "chaos_e2e.json"
 CONFIRMATIONS = (0, 2)
 TWICE = ("a_deposits", "b_token1_all", "e_value_moves")  # also watched with confirmations 2
+# Reconciled afterwards: every kind but logs, labels, both confirmations. Each reconcile reads the run's
+# blocks from the chain again and matches them anew (a few seconds a monitor here), so not all ten.
+RECONCILED = ("a_deposits@0", "e_value_moves@2", "c_sender_txs@0")
 
 # AWS: in each on-window most calls fail, often more times in a row than botocore retries; between the
 # windows a few. The fault phase (~30 s) holds at most four on-windows, each shorter than the delivery
@@ -313,26 +318,54 @@ def sequence_problems(
     return problems
 
 
-def reconcile_problems(stack: LocalStack, monitor_id: str, first: int, last: int) -> list[str]:
-    """POST /v1/monitors/{id}/reconcile over blocks first..last (those the monitor's confirmations
-    cover) without healing: it must answer 200 with no event id missing (never delivered) and none
-    extra (delivered but not on the chain). An answer without those two lists is a problem, so this
-    cannot pass vacuously; the names of the lists are the route's (`missing`, `extra` here)."""
-    answer = stack.call(
-        "POST",
-        f"/monitors/{monitor_id}/reconcile",
-        json={"from_block": first, "to_block": last, "heal": False},
-    )
-    if answer.status_code != 200:
-        return [f"reconcile {monitor_id}: HTTP {answer.status_code} {answer.text[:300]}"]
-    body = answer.json()
-    problems = []
-    for name in ("missing", "extra"):
-        found = body.get(name)
-        if not isinstance(found, list):
-            problems.append(f"reconcile {monitor_id}: no {name!r} list in {str(body)[:300]}")
-        elif found:
-            problems.append(f"reconcile {monitor_id}: {len(found)} {name}, e.g. {found[:5]}")
+def start_reconciles(
+    stack: LocalStack, ranges: dict[str, tuple[int, int]]
+) -> tuple[dict[str, str], list[str]]:
+    """POST /v1/monitors/{id}/reconcile, without healing, for each monitor over its (first, last) blocks,
+    those its confirmations cover; the job ids by monitor, and what went wrong starting the others."""
+    jobs, problems = {}, []
+    for monitor_id, (first, last) in ranges.items():
+        answer = stack.call(
+            "POST",
+            f"/monitors/{monitor_id}/reconcile",
+            json={"from_block": first, "to_block": last, "heal": False},
+        )
+        if answer.status_code == 202:
+            jobs[monitor_id] = answer.json()["id"]
+        else:
+            problems.append(f"reconcile {monitor_id}: HTTP {answer.status_code} {answer.text[:300]}")
+    return jobs, problems
+
+
+def reconcile_problems(
+    stack: LocalStack, ranges: dict[str, tuple[int, int]], jobs: dict[str, str], timeout: float = 60
+) -> list[str]:
+    """Wait for the reconciles `start_reconciles` started (GET .../reconcile until done): each must
+    compare its whole range and find no event id missing (matched on the chain, never delivered) and
+    none extra (delivered, not on the chain). A job that fails or an answer without those lists is a
+    problem, as is a monitor whose job did not start."""
+    problems = [f"reconcile {monitor_id}: never started" for monitor_id in ranges if monitor_id not in jobs]
+    waiting = dict(jobs)
+    give_up = time.monotonic() + timeout
+    while waiting:
+        for monitor_id, job_id in list(waiting.items()):
+            job = stack.call("GET", f"/monitors/{monitor_id}/reconcile").json()
+            if job.get("id") != job_id or job.get("status") not in ("done", "failed"):
+                continue
+            del waiting[monitor_id]
+            if job["status"] != "done" or job.get("checked_through") != ranges[monitor_id][1]:
+                problems.append(f"reconcile {monitor_id}: ended {str(job)[:300]}")
+            for name in ("missing", "extra"):
+                found = job.get(name)
+                if not isinstance(found, list):
+                    problems.append(f"reconcile {monitor_id}: no {name!r} list in {str(job)[:300]}")
+                elif found or job.get(f"{name}_count"):
+                    problems.append(
+                        f"reconcile {monitor_id}: {job.get(f'{name}_count')} {name}, e.g. {found[:5]}"
+                    )
+        if waiting and time.monotonic() > give_up:
+            return [*problems, f"reconciles not done within {timeout} s: {sorted(waiting)}"]
+        time.sleep(0.3)
     return problems
 
 
@@ -430,6 +463,15 @@ def test_chaos_nothing_lost_nothing_invented(
 
             with contextlib.suppress(AssertionError):  # scored below: recall says what is missing
                 receivers[watch.key].wait_for(complete, timeout=max(0.1, give_up - time.monotonic()))
+        # Read the run's blocks from the chain again for some monitors, while the rest settles: a
+        # reconcile compares with the deliveries recorded, delivered or not.
+        reconciled_ranges = {
+            created[watch.key]["id"]: (start + 1, last - watch.confirmations)
+            for watch in monitors
+            if watch.key in RECONCILED
+        }
+        reconciling = time.monotonic()
+        reconcile_jobs, reconcile_refused = start_reconciles(stack, reconciled_ranges)
         # A deliver run that failed after its claim leaves the delivery to its lease: it is posted
         # again (once more, at-least-once) when the lease runs out. Every delivery must settle.
         monitor_ids = [created[watch.key]["id"] for watch in monitors]
@@ -474,6 +516,18 @@ def test_chaos_nothing_lost_nothing_invented(
     )
 
     unsettled = unsettled_deliveries(stack, [created[watch.key]["id"] for watch in monitors])
+    # Each monitor's deliveries are numbered 1..N on the chain, and the monitor says so up to the last
+    # block its confirmations cover; reading that range from the chain again (RECONCILED, started
+    # above) finds nothing missing and nothing extra.
+    sequence_issues = [
+        problem
+        for watch in monitors
+        for problem in sequence_problems(
+            stack, created[watch.key]["id"], deliveries_of[watch.key], last - watch.confirmations
+        )
+    ]
+    reconcile_issues = reconcile_refused + reconcile_problems(stack, reconciled_ranges, reconcile_jobs)
+    reconciled = time.monotonic()
     sqs = boto3.client("sqs", endpoint_url=aws_endpoint)
     dead_letters = sqs.get_queue_url(QueueName=f"{QUEUE_NAME}-dlq")["QueueUrl"]
     dead_lettered = int(
@@ -531,10 +585,15 @@ def test_chaos_nothing_lost_nothing_invented(
             key_of[m]: n
             for m, n in sorted(Counter(m for m, _, _ in received).items(), key=lambda item: key_of[item[0]])
         },
+        "sequence_problems": len(sequence_issues),
+        "reconcile_problems": len(reconcile_issues),
+        "reconcile_seconds_from_start": round(reconciled - reconciling, 1),
         "seconds_under_faults": round(faults_ended - started, 1),
         "seconds_to_settled": round(settled - started, 1),
         "missing_sample": [[key_of[m], e, r] for m, e, r in missing[:20]],
         "extra_sample": [[key_of.get(m, m), e, r] for m, e, r in extra[:20]],
+        "sequence_problems_sample": sequence_issues[:20],
+        "reconcile_problems_sample": reconcile_issues[:20],
         "in_two_deliveries_sample": [[key_of.get(m, m), e, r] for m, e, r in in_two_deliveries[:20]],
     }
     write_results(results)
@@ -586,6 +645,8 @@ def test_chaos_nothing_lost_nothing_invented(
     )
     assert not in_two_deliveries, f"events in two deliveries: {results['in_two_deliveries_sample'][:5]}"
     assert recall == 1.0 and precision == 1.0
+    assert not sequence_issues, f"{len(sequence_issues)} sequence problems, e.g. {sequence_issues[:5]}"
+    assert not reconcile_issues, f"{len(reconcile_issues)} reconcile problems, e.g. {reconcile_issues[:5]}"
     assert not unsettled, (
         f"deliveries failed or left pending: { {key_of[m]: v for m, v in unsettled.items()} }"
     )
