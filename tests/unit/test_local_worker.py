@@ -55,6 +55,39 @@ def test_a_worker_that_never_gets_going_is_reported_once_and_ends():
     assert worker.fatal == "flaky could not start (5 tries): ConnectionError: no broker"
 
 
+class Scripted(BackgroundWorker):
+    """Each run takes the next step: "down" raises before ready(), "drops" raises after it, "up" runs."""
+
+    name = "scripted"
+    restart_delay = 0.01
+
+    def __init__(self, *steps: str) -> None:
+        super().__init__()
+        self.steps = list(steps)
+        self.settled = threading.Event()
+
+    def _run(self) -> None:
+        step = self.steps.pop(0) if self.steps else "up"
+        if step == "down":
+            raise ConnectionError("queue unavailable")
+        self.ready()
+        if step == "drops":
+            raise RuntimeError("delete refused")
+        self.settled.set()
+        self.stop_event.wait()
+
+
+def test_a_worker_that_was_running_waits_out_a_dependency_down_for_longer_than_its_start_tries():
+    reported = []
+    worker = Scripted("drops", *["down"] * (BackgroundWorker.max_failed_starts + 2))
+    worker.on_fatal = reported.append
+    worker.start()
+    assert worker.settled.wait(30)
+    assert (reported, worker.fatal, worker.restarts) == ([], None, BackgroundWorker.max_failed_starts + 3)
+    worker.stop()
+    assert not worker.alive
+
+
 def test_stop_ends_a_worker_waiting_to_restart():
     worker = Flaky(failures_before_ready=1, failures_after_ready=0)
     worker.restart_delay = 60

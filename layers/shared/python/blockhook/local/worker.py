@@ -2,9 +2,10 @@
 
 A worker whose loop raises is logged and started again (after a short pause that grows while
 it keeps failing), so `make up` never goes on with a silently dead poller. A worker that
-cannot get going at all (it fails `max_failed_starts` times in a row before calling
+cannot get going at all (it fails `max_failed_starts` times in a row before it ever called
 `ready()`) gives up and reports why through `on_fatal`: the stack then stops with that
-message instead of running without it.
+message instead of running without it. Once it has been ready, a dependency that is down for
+a while (its restarts failing before `ready()` again) is waited out, never fatal.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class BackgroundWorker:
     def _supervise(self) -> None:
         failed_starts = 0
         delay = self.restart_delay
+        been_ready = False
         while not self.stop_event.is_set():
             self._ready.clear()
             try:
@@ -57,9 +59,10 @@ class BackgroundWorker:
             except Exception as error:
                 if self.stop_event.is_set():
                     return
+                been_ready = been_ready or self._ready.is_set()
                 failed_starts = 0 if self._ready.is_set() else failed_starts + 1
                 delay = self.restart_delay if self._ready.is_set() else delay
-                if failed_starts >= self.max_failed_starts:
+                if failed_starts >= self.max_failed_starts and not been_ready:
                     self.fatal = f"{self.name} could not start ({failed_starts} tries): {type(error).__name__}: {error}"
                     logger.error("%s", self.fatal)
                     self.on_fatal(self)
