@@ -8,9 +8,8 @@ import time
 
 from blockhook.store import jobs
 from blockhook.store.chain_state import Checkpoint, NodeHeads
+from blockhook.store.jobs import RUNNING
 from blockhook.store.models import BackfillAttribute, MonitorModel
-
-RUNNING = frozenset({"queued", "running"})
 
 
 def backfill_reach(checkpoint: Checkpoint, confirmations: int | str, node: NodeHeads | None = None) -> int | None:

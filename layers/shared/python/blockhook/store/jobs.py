@@ -10,6 +10,8 @@ from pynamodb.exceptions import UpdateError
 
 from blockhook.store.models import ActiveBackfillsModel, MonitorModel
 
+RUNNING = frozenset({"queued", "running"})  # a job's statuses while it has blocks to go
+
 
 def place(monitor: MonitorModel, kind: str, job: Any, conflict: type[Exception]) -> None:
     """Put `job` in the monitor's `kind` attribute (backfill, reconcile) and list the monitor as

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pynamodb.exceptions import UpdateError
 
 from blockhook.store import jobs
+from blockhook.store.jobs import RUNNING
 from blockhook.store.models import MonitorModel, ReconcileAttribute
 
-RUNNING = frozenset({"queued", "running"})
 MAX_REPORTED_IDS = 1000  # of each list kept on the job; the counts say how many in all
 
 
