@@ -450,7 +450,9 @@ def test_a_patch_of_addresses_and_other_fields_changes_them_all(api, rng):
         "renamed", 2, ["transaction"],
     )  # fmt: skip
     assert answer.body["address_count"] == 1 and answer.body["updated_at"] >= created["updated_at"]
-    assert api.call("GET", f"/v1/monitors/{created['id']}").body == answer.body
+    fetched = api.call("GET", f"/v1/monitors/{created['id']}").body
+    fetched.pop("chains")  # GET alone tells where the monitor's deliveries stand
+    assert fetched == answer.body
     assert api.all_addresses(created["id"]) == [{"address": address, "label": None}]
 
 
