@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from functools import lru_cache
 from http import HTTPStatus
@@ -198,6 +199,40 @@ def _unsupported_content_type(error: RequestUnsupportedContentType) -> Response:
     return error_response(
         400, "unsupported_content_type", "request bodies are JSON: send content-type application/json"
     )
+
+
+@app.exception_handler(RecursionError)
+def _too_deep(error: RecursionError) -> Response:
+    # JSON nested thousands deep: the parser (or pydantic after it) runs out of stack on the input.
+    refusal = _refusal()
+    if refusal is not None:
+        return refusal
+    return error_response(400, "invalid_json", "request body is nested too deeply")
+
+
+@app.exception_handler(ValueError)
+def _unreadable_body(error: ValueError) -> Response:
+    # powertools' request validation raises a bare ValueError for a body it cannot take apart (a
+    # multipart/form-data content type without its boundary); any other ValueError is a bug of ours.
+    if not _raised_in(error, "aws_lambda_powertools.event_handler.middlewares.openapi_validation"):
+        return _internal_error(error)
+    refusal = _refusal()
+    if refusal is not None:
+        return refusal
+    return error_response(
+        400, "unsupported_content_type", f"request bodies are JSON: send content-type application/json ({error})"
+    )
+
+
+def _raised_in(error: BaseException, module: str) -> bool:
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and frames[-1].filename.endswith(module.replace(".", "/") + ".py")
+
+
+@app.exception_handler(store.MonitorNotFound)
+def _monitor_gone(error: store.MonitorNotFound) -> Response:
+    # Deleted between the request's read of it and its write: as gone as one never made.
+    return error_response(404, "not_found", f"no monitor {error}")
 
 
 @app.exception_handler(ResponseValidationError)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from blockhook.ingest.jobs import runnable
 from blockhook.ingest.service import ChainIngest
 from blockhook.store import reconciles
 from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.models import MonitorModel
-from blockhook.store.monitors import MonitorNotFound, get_monitor
 from blockhook.streaming.codec import ReconcileTarget
 
 logger = logging.getLogger(__name__)
@@ -28,23 +28,11 @@ class ReconcileRunner:
         """Publish one batch of every active reconcile (of `chain_id` alone when given); returns how
         many blocks it published."""
         published = 0
-        for tenant_id, monitor_id in reconciles.active_reconciles():
-            try:
-                monitor = get_monitor(tenant_id, monitor_id)
-            except MonitorNotFound:
-                reconciles.retire(tenant_id, monitor_id)  # deleted since: nothing to compare
-                continue
-            job = monitor.reconcile
-            if job is None or job.status not in reconciles.RUNNING or int(job.next_block) > int(job.to_block):
-                reconciles.retire(tenant_id, monitor_id)
-                continue
-            ingest = self.by_chain.get(int(job.chain_id))
-            if chain_id is not None and int(job.chain_id) != chain_id and ingest is not None:
-                continue  # another chain's thread runs it
-            if ingest is None:
-                reconciles.fail_reconcile(monitor, job.job_id, f"chain {job.chain_id} is not served here")
-                reconciles.retire(tenant_id, monitor_id)
-                continue
+        work = runnable(
+            "reconcile", self.by_chain, chain_id, reconciles.fail_reconcile,
+            finished=lambda job: int(job.next_block) > int(job.to_block),
+        )  # fmt: skip
+        for monitor, job, ingest in work:
             start = int(job.next_block)
             end = min(int(job.to_block), start + ingest.config.max_blocks_per_batch - 1, self._settled(monitor, ingest))
             if end < start:
@@ -52,12 +40,12 @@ class ReconcileRunner:
             blocks = ingest.read(start, end)
             if not blocks:
                 continue  # the node has not answered with them yet: try again next step
-            ingest.publish(blocks, ReconcileTarget(monitor_id, job.job_id))
+            ingest.publish(blocks, ReconcileTarget(monitor.monitor_id, job.job_id))
             reconciles.advance_published(monitor, job.job_id, start, blocks[-1].number + 1)
             published += len(blocks)
             if blocks[-1].number >= int(job.to_block):
-                reconciles.retire(tenant_id, monitor_id)
-                logger.info("reconcile published", extra={"monitor_id": monitor_id, "job_id": job.job_id})
+                reconciles.retire(monitor.tenant_id, monitor.monitor_id)
+                logger.info("reconcile published", extra={"monitor_id": monitor.monitor_id, "job_id": job.job_id})
         return published
 
     @staticmethod

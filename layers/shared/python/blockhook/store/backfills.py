@@ -6,13 +6,10 @@ from __future__ import annotations
 import secrets
 import time
 
-from pynamodb.exceptions import UpdateError
-
+from blockhook.store import jobs
 from blockhook.store.chain_state import Checkpoint, NodeHeads
-from blockhook.store.models import ActiveBackfillsModel, BackfillAttribute, MonitorModel
-
-ACTIVE_KEY = "backfills#active"
-RUNNING = frozenset({"queued", "running"})
+from blockhook.store.jobs import RUNNING
+from blockhook.store.models import BackfillAttribute, MonitorModel
 
 
 def backfill_reach(checkpoint: Checkpoint, confirmations: int | str, node: NodeHeads | None = None) -> int | None:
@@ -31,10 +28,6 @@ class BackfillConflict(RuntimeError):
     """The monitor already has a backfill queued or running."""
 
 
-def _entry(tenant_id: str, monitor_id: str) -> str:
-    return f"{tenant_id}|{monitor_id}"
-
-
 def start_backfill(monitor: MonitorModel, chain_id: int, from_block: int, to_block: int) -> BackfillAttribute:
     if monitor.backfill is not None and monitor.backfill.status in RUNNING:
         raise BackfillConflict(f"backfill {monitor.backfill.job_id} is still {monitor.backfill.status}")
@@ -49,30 +42,13 @@ def start_backfill(monitor: MonitorModel, chain_id: int, from_block: int, to_blo
         created_at=now,
         updated_at=now,
     )
-    # Guarded on the job read above: two concurrent requests cannot both start one.
-    previous = monitor.backfill.job_id if monitor.backfill is not None else None
-    condition = MonitorModel.monitor_id.exists() & (
-        MonitorModel.backfill.does_not_exist() if previous is None else MonitorModel.backfill.job_id == previous
-    )
-    try:
-        monitor.update(actions=[MonitorModel.backfill.set(job)], condition=condition)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise BackfillConflict("another backfill started at the same time") from None
-        raise
-    ActiveBackfillsModel(ACTIVE_KEY).update(
-        actions=[ActiveBackfillsModel.monitors.add({_entry(monitor.tenant_id, monitor.monitor_id)})]
-    )
+    jobs.place(monitor, "backfill", job, BackfillConflict)
     return job
 
 
 def active_backfills() -> list[tuple[str, str]]:
     """(tenant_id, monitor_id) of every monitor with a backfill to run."""
-    try:
-        item = ActiveBackfillsModel.get(ACTIVE_KEY, consistent_read=True)
-    except ActiveBackfillsModel.DoesNotExist:
-        return []
-    return sorted(tuple(entry.split("|", 1)) for entry in item.monitors or ())  # type: ignore[misc]
+    return jobs.active("backfill")
 
 
 def advance_backfill(monitor: MonitorModel, job_id: str, expected_next: int, next_block: int) -> str:
@@ -101,6 +77,4 @@ def fail_backfill(monitor: MonitorModel, job_id: str, error: str) -> None:
 
 
 def retire(tenant_id: str, monitor_id: str) -> None:
-    ActiveBackfillsModel(ACTIVE_KEY).update(
-        actions=[ActiveBackfillsModel.monitors.delete({_entry(tenant_id, monitor_id)})]
-    )
+    jobs.retire("backfill", tenant_id, monitor_id)

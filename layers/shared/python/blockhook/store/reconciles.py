@@ -14,19 +14,15 @@ from collections.abc import Sequence
 
 from pynamodb.exceptions import UpdateError
 
-from blockhook.store.models import ActiveBackfillsModel, MonitorModel, ReconcileAttribute
+from blockhook.store import jobs
+from blockhook.store.jobs import RUNNING
+from blockhook.store.models import MonitorModel, ReconcileAttribute
 
-ACTIVE_KEY = "reconciles#active"
-RUNNING = frozenset({"queued", "running"})
 MAX_REPORTED_IDS = 1000  # of each list kept on the job; the counts say how many in all
 
 
 class ReconcileConflict(RuntimeError):
     """The monitor already has a reconcile queued or running."""
-
-
-def _entry(tenant_id: str, monitor_id: str) -> str:
-    return f"{tenant_id}|{monitor_id}"
 
 
 def start_reconcile(
@@ -52,30 +48,13 @@ def start_reconcile(
         created_at=now,
         updated_at=now,
     )
-    # Guarded on the job read above: two concurrent requests cannot both start one.
-    previous = monitor.reconcile.job_id if monitor.reconcile is not None else None
-    condition = MonitorModel.monitor_id.exists() & (
-        MonitorModel.reconcile.does_not_exist() if previous is None else MonitorModel.reconcile.job_id == previous
-    )
-    try:
-        monitor.update(actions=[MonitorModel.reconcile.set(job)], condition=condition)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise ReconcileConflict("another reconcile started at the same time") from None
-        raise
-    ActiveBackfillsModel(ACTIVE_KEY).update(
-        actions=[ActiveBackfillsModel.monitors.add({_entry(monitor.tenant_id, monitor.monitor_id)})]
-    )
+    jobs.place(monitor, "reconcile", job, ReconcileConflict)
     return job
 
 
 def active_reconciles() -> list[tuple[str, str]]:
     """(tenant_id, monitor_id) of every monitor with a reconcile to publish."""
-    try:
-        item = ActiveBackfillsModel.get(ACTIVE_KEY, consistent_read=True)
-    except ActiveBackfillsModel.DoesNotExist:
-        return []
-    return sorted(tuple(entry.split("|", 1)) for entry in item.monitors or ())  # type: ignore[misc]
+    return jobs.active("reconcile")
 
 
 def advance_published(monitor: MonitorModel, job_id: str, expected_next: int, next_block: int) -> None:
@@ -152,6 +131,4 @@ def fail_reconcile_of(tenant_id: str, monitor_id: str, job_id: str, error: str) 
 
 
 def retire(tenant_id: str, monitor_id: str) -> None:
-    ActiveBackfillsModel(ACTIVE_KEY).update(
-        actions=[ActiveBackfillsModel.monitors.delete({_entry(tenant_id, monitor_id)})]
-    )
+    jobs.retire("reconcile", tenant_id, monitor_id)
