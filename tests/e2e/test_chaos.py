@@ -31,7 +31,7 @@ import boto3
 import pytest
 
 from blockhook.delivery.service import ATTEMPT_LEASE_SECONDS
-from blockhook.local.servers import REPO_ROOT, anvil, free_port, moto
+from blockhook.local.servers import REPO_ROOT, anvil, free_port
 from blockhook.local.stack import QUEUE_NAME
 from tests.e2e.test_faults import distinct_deliveries
 from tests.e2e.test_randomized import (
@@ -63,7 +63,6 @@ from tests.support.contracts import (
     send_tx,
 )
 from tests.support.fault_proxy import (
-    FaultProxy,
     ProxiedRequest,
     Windows,
     aws_error,
@@ -174,27 +173,6 @@ def node(tmp_path_factory) -> str:
         yield server.url
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def aws_endpoint(tmp_path_factory) -> str:
-    server = moto(free_port(), log_path=tmp_path_factory.mktemp("chaos-moto") / "moto.log").start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def rpc_proxy(node):
-    with FaultProxy(node) as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
-def aws_proxy(aws_endpoint):
-    with FaultProxy(aws_endpoint) as proxy:
-        yield proxy
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from blockhook.delivery import signing
-from blockhook.local.servers import anvil, free_port, moto
+from blockhook.local.servers import anvil, free_port
 from blockhook.local.stack import QUEUE_NAME
 from tests.support.contracts import (
     ANVIL_ACCOUNTS,
@@ -27,7 +27,6 @@ from tests.support.contracts import (
     token_transfer,
 )
 from tests.support.fault_proxy import (
-    FaultProxy,
     Windows,
     bursts,
     first_of,
@@ -77,27 +76,6 @@ def node(tmp_path_factory) -> str:
         yield server.url
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def aws_endpoint(tmp_path_factory) -> str:
-    server = moto(free_port(), log_path=tmp_path_factory.mktemp("moto") / "moto.log").start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def rpc_proxy(node):
-    with FaultProxy(node) as proxy:
-        yield proxy
-
-
-@pytest.fixture(scope="module")
-def aws_proxy(aws_endpoint):
-    with FaultProxy(aws_endpoint) as proxy:
-        yield proxy
 
 
 @pytest.fixture(scope="module")
