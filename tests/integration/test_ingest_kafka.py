@@ -3,7 +3,6 @@ Kafka in order, the checkpoint follows the broker's ack, reorgs become reverts."
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 
@@ -14,11 +13,10 @@ from blockhook.chain.registry import ChainConfig
 from blockhook.chain.rpc import JsonRpcClient
 from blockhook.ingest.service import ChainIngest
 from blockhook.store import chain_state
-from blockhook.store.models import ChainStateModel
 from blockhook.streaming.codec import BlockMessage, RevertMessage, decode
-from blockhook.streaming.producer import BlockProducer, ensure_topic
+from blockhook.streaming.producer import BlockProducer
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
-from tests.support.kafka import topic_records
+from tests.support.kafka import fresh_chain_ingest, new_topic, topic_records
 
 pytestmark = pytest.mark.integration
 
@@ -27,21 +25,13 @@ CHAIN_ID = 31337
 
 @pytest.fixture
 def topic(kafka_bootstrap) -> str:
-    name = "blocks-" + uuid.uuid4().hex[:8]
-    ensure_topic(kafka_bootstrap, name, partitions=1)
-    return name
+    return new_topic(kafka_bootstrap, "blocks-")
 
 
 @pytest.fixture
 def ingest(anvil_rpc, kafka_bootstrap, moto_endpoint, topic):
-    # Each test starts this chain afresh just above the current head.
-    with contextlib.suppress(ChainStateModel.DoesNotExist):
-        ChainStateModel.get(f"chain#{CHAIN_ID}").delete()
-    head = int(rpc(anvil_rpc, "eth_blockNumber", []), 16)
-    config = ChainConfig(chain_id=CHAIN_ID, rpc_urls=[anvil_rpc], start_block=head + 1, max_blocks_per_batch=2)
-    producer = BlockProducer(kafka_bootstrap, topic)
-    yield ChainIngest(config, RpcChainReader(JsonRpcClient([anvil_rpc])), producer)
-    producer.close()
+    with fresh_chain_ingest(anvil_rpc, kafka_bootstrap, topic, CHAIN_ID, batch=2) as ingest:
+        yield ingest
 
 
 def read_topic(bootstrap: str, topic: str) -> list:

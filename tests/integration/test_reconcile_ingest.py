@@ -4,24 +4,15 @@ that settle its matches are on the topic before it."""
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-
 import pytest
 
-from blockhook.chain.reader import RpcChainReader
-from blockhook.chain.registry import ChainConfig
-from blockhook.chain.rpc import JsonRpcClient
 from blockhook.ingest.backfill import BackfillRunner
-from blockhook.ingest.service import ChainIngest
 from blockhook.store import monitors as monitor_store
 from blockhook.store import reconciles
-from blockhook.store.models import ChainStateModel
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import ReconcileTarget, decode
-from blockhook.streaming.producer import BlockProducer, ensure_topic
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
-from tests.support.kafka import topic_records
+from tests.support.kafka import fresh_chain_ingest, new_topic, topic_records
 
 pytestmark = pytest.mark.integration
 
@@ -30,20 +21,13 @@ CHAIN_ID = 31337
 
 @pytest.fixture
 def topic(kafka_bootstrap) -> str:
-    name = "blocks-reconcile-" + uuid.uuid4().hex[:8]
-    ensure_topic(kafka_bootstrap, name, partitions=1)
-    return name
+    return new_topic(kafka_bootstrap, "blocks-reconcile-")
 
 
 @pytest.fixture
 def ingest(anvil_rpc, kafka_bootstrap, moto_endpoint, topic):
-    with contextlib.suppress(ChainStateModel.DoesNotExist):
-        ChainStateModel.get(f"chain#{CHAIN_ID}").delete()
-    head = int(rpc(anvil_rpc, "eth_blockNumber", []), 16)
-    config = ChainConfig(chain_id=CHAIN_ID, rpc_urls=[anvil_rpc], start_block=head + 1, max_blocks_per_batch=10)
-    producer = BlockProducer(kafka_bootstrap, topic)
-    yield ChainIngest(config, RpcChainReader(JsonRpcClient([anvil_rpc])), producer)
-    producer.close()
+    with fresh_chain_ingest(anvil_rpc, kafka_bootstrap, topic, CHAIN_ID, batch=10) as ingest:
+        yield ingest
 
 
 def test_a_reconcile_block_is_published_once_the_monitors_confirmations_stand_on_it_in_order(
