@@ -33,6 +33,7 @@ import pytest
 from blockhook.delivery.service import ATTEMPT_LEASE_SECONDS
 from blockhook.local.servers import REPO_ROOT, anvil, free_port
 from blockhook.local.stack import QUEUE_NAME
+from tests.e2e.conftest import head, stack_behind_proxies
 from tests.e2e.test_faults import distinct_deliveries
 from tests.e2e.test_randomized import (
     ACTORS,
@@ -74,7 +75,7 @@ from tests.support.fault_proxy import (
     json_rpc_error,
     seeded_share,
 )
-from tests.support.local_stack import LocalStack, running_stack
+from tests.support.local_stack import LocalStack
 from tests.support.receiver import Behaviour, WebhookReceiver, status
 
 pytestmark = pytest.mark.e2e
@@ -109,7 +110,6 @@ WEBHOOK_500_SHARE = 0.1
 FAULT_TAIL_SECONDS = 4.0  # faults go on after the last block, while its deliveries go out
 # The stack's queue hides a message whose deliver run failed for 60 s (the cloud's); a few seconds keep
 # the retry within this test's time.
-DELIVERY_VISIBILITY_SECONDS = 5
 # More steps than the default test schedule: a monitor whose receiver answers 500 at random must not
 # run out of attempts (a delivery `failed` for good is a loss this test would report).
 RETRY_SCHEDULE = "1,1,1,2,2,2,2,2"
@@ -178,28 +178,10 @@ def node(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def stack(rpc_proxy, aws_proxy, aws_endpoint, node, tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("chaos-stack")
-    chains_file = state_dir / "chains.json"
-    chains_file.write_text(
-        json.dumps({"chains": [{"chain_id": CHAIN_ID, "rpc_urls": [rpc_proxy.url], "confirmations": 0}]})
-    )
-    extra_env = {
-        "BLOCKHOOK_CHAINS_FILE": str(chains_file),
-        "AWS_ENDPOINT_URL": aws_proxy.url,
-        "BLOCKHOOK_RETRY_SCHEDULE": RETRY_SCHEDULE,
-        "BLOCKHOOK_POLL_INTERVAL": "0.5",
-    }
-    with running_stack(state_dir, extra_env=extra_env) as local:
-        sqs = boto3.client("sqs", endpoint_url=aws_endpoint)  # straight to moto: no fault meets this
-        queue_url = sqs.get_queue_url(QueueName=QUEUE_NAME)["QueueUrl"]
-        sqs.set_queue_attributes(
-            QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(DELIVERY_VISIBILITY_SECONDS)}
-        )
-        local.wait_processed(CHAIN_ID, head(node), timeout=60)
+    with stack_behind_proxies(
+        state_dir, CHAIN_ID, rpc_proxy, aws_proxy, aws_endpoint, node, retry_schedule=RETRY_SCHEDULE, poll_interval=0.5,
+    ) as local:
         yield local
-
-
-def head(url: str) -> int:
-    return int(rpc(url, "eth_blockNumber", []), 16)
 
 
 def prepare_chain(url: str, rng: random.Random) -> World:

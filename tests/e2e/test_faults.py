@@ -9,20 +9,17 @@ each event in exactly one delivery (a delivery may arrive twice: at-least-once, 
 
 from __future__ import annotations
 
-import json
 import time
 
-import boto3
 import pytest
 
 from blockhook.delivery import signing
 from blockhook.local.servers import anvil, free_port
-from blockhook.local.stack import QUEUE_NAME
+from tests.e2e.conftest import head, stack_behind_proxies
 from tests.support.contracts import (
     ANVIL_ACCOUNTS,
     TOKEN_RUNTIME,
     place_contract,
-    rpc,
     send_tx,
     token_transfer,
 )
@@ -37,7 +34,7 @@ from tests.support.fault_proxy import (
     seeded_share,
     throttle_dynamodb,
 )
-from tests.support.local_stack import LocalStack, running_stack
+from tests.support.local_stack import LocalStack
 from tests.support.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +62,6 @@ THROTTLE_PHASE_SECONDS = 36.0
 # The stack's queue hides a message whose deliver run failed for 60 s (the cloud's, six deliver
 # timeouts); a few seconds keep a throttled deliver's retry within this test's time. maxReceiveCount
 # (5, then the dead-letter queue) is left as it is.
-DELIVERY_VISIBILITY_SECONDS = 5
 
 
 @pytest.fixture(scope="module")
@@ -81,24 +77,9 @@ def node(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def stack(rpc_proxy, aws_proxy, aws_endpoint, node, tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("fault-stack")
-    chains_file = state_dir / "chains.json"
-    chains_file.write_text(
-        json.dumps({"chains": [{"chain_id": CHAIN_ID, "rpc_urls": [rpc_proxy.url], "confirmations": 0}]})
-    )
-    extra_env = {
-        "BLOCKHOOK_CHAINS_FILE": str(chains_file),
-        "AWS_ENDPOINT_URL": aws_proxy.url,
-        "BLOCKHOOK_RETRY_SCHEDULE": "1,1,2",
-        "BLOCKHOOK_POLL_INTERVAL": "0.25",  # more polls, so more requests meet the faults
-    }
-    with running_stack(state_dir, extra_env=extra_env) as local:
-        sqs = boto3.client("sqs", endpoint_url=aws_endpoint)  # straight to moto: no fault meets this
-        queue_url = sqs.get_queue_url(QueueName=QUEUE_NAME)["QueueUrl"]
-        sqs.set_queue_attributes(
-            QueueUrl=queue_url, Attributes={"VisibilityTimeout": str(DELIVERY_VISIBILITY_SECONDS)}
-        )
-        # A new chain starts at the node's head: once that is processed, every later block is ingested.
-        local.wait_processed(CHAIN_ID, head(node), timeout=60)
+    with stack_behind_proxies(
+        state_dir, CHAIN_ID, rpc_proxy, aws_proxy, aws_endpoint, node, retry_schedule="1,1,2", poll_interval=0.25,  # more polls, so more requests meet the faults
+    ) as local:
         yield local
 
 
@@ -107,10 +88,6 @@ def faults_off_afterwards(rpc_proxy, aws_proxy):
     yield
     rpc_proxy.plan = None
     aws_proxy.plan = None
-
-
-def head(url: str) -> int:
-    return int(rpc(url, "eth_blockNumber", []), 16)
 
 
 def monitor_body(url: str, watched: list[str], name: str) -> dict:
