@@ -574,10 +574,11 @@ def test_chaos_nothing_lost_nothing_invented(
     assert stack.process.poll() is None, f"the stack stopped under faults:\n{output[-3000:]}"
     assert wanted.keys() == set(key_of), "every monitor must have something to match, or it tests nothing"
     assert all(by_kind[kind]["expected_matches"] > 0 for kind in SCORED_KINDS if kind != "withdrawal")
-    # The faults happened, and reached blockhook's own code past botocore's retries.
-    assert {
-        f"{service}_{name}" for service in ("dynamodb", "sqs") for name in ("500", "503", "throttle")
-    } <= set(faults), faults
+    # The faults happened, and reached blockhook's own code past botocore's retries. Which service draws
+    # which kind of fault depends on how many calls each makes in a window: every kind and every service
+    # must be met, not every pair (SQS, with few calls, may draw no throttle in a run).
+    assert all(any(f"{service}_{name}" in faults for service in ("dynamodb", "sqs")) for name in ("500", "503", "throttle")), faults
+    assert all(any(key.startswith(f"{service}_") for key in faults) for service in ("dynamodb", "sqs")), faults
     assert results["aws_fault_windows"] >= 3 and results["node_down_windows"] >= 1, results
     assert sum(faults.get(f"rpc_{kind}", 0) for kind in ("http_429", "http_502", "json_rpc_error")) > 0, (
         faults
