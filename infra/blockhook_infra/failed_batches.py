@@ -7,9 +7,11 @@ by the time someone looks. An operator replays a kept block with the backfill AP
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from .buckets import private_bucket
 
 # Long enough to notice (the alarm fires at once) and replay; short enough not to pile up.
 FAILED_BATCH_RETENTION_DAYS = 90
@@ -18,14 +20,5 @@ FAILED_BATCH_RETENTION_DAYS = 90
 class FailedBatches(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
-            self,
-            "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(FAILED_BATCH_RETENTION_DAYS))],
-            # Evidence of blocks that were not matched: deleting the stack must not delete it.
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        # Evidence of blocks that were not matched, kept when the stack is deleted.
+        self.bucket = private_bucket(self, [s3.LifecycleRule(expiration=Duration.days(FAILED_BATCH_RETENTION_DAYS))])

@@ -8,10 +8,12 @@ Each function may touch only its prefixes, and only as it needs (functions.py).
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from .buckets import private_bucket
 
 # A claim check is read while its block's message is on the topic: MSK Serverless keeps a message 7 days
 # and the matcher's mapping gives up on one older than that (triggers.py). A block replayed later is read
@@ -23,14 +25,10 @@ BUCKET_ENV = "BLOCKHOOK_LARGE_OBJECTS_BUCKET"
 class LargeObjects(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
+        # Delivery bodies that deliveries in the tables refer to: kept like the tables.
+        self.bucket = private_bucket(
             self,
-            "Bucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[
+            [
                 s3.LifecycleRule(
                     id="claim-checks",
                     prefix="events/",
@@ -53,8 +51,6 @@ class LargeObjects(Construct):
                     for prefix in ("matches", "deliveries")
                 ),
             ],
-            # Delivery bodies that deliveries in the tables refer to: kept like the tables.
-            removal_policy=RemovalPolicy.RETAIN,
         )
 
     def grant(self, grantee: iam.IGrantable, actions: list[str], prefix: str) -> None:
