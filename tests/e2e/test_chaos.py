@@ -36,30 +36,19 @@ from blockhook.local.stack import QUEUE_NAME
 from tests.e2e.conftest import head, stack_behind_proxies
 from tests.e2e.test_faults import distinct_deliveries
 from tests.e2e.test_randomized import (
-    ACTORS,
     CHAIN_ID,
-    EMITTER,
-    ETHER,
-    REVERTER,
     SCORED_KINDS,
-    TOKENS,
     MonitorSpec,
     World,
-    build_world,
     mine_batch,
+    prepare_chain,
     random_call,
     reference_events,
     reference_matches,
     score_by_kind,
 )
-from tests.support.artifacts import deploy
 from tests.support.contracts import (
-    ACTOR_RUNTIME,
     ANVIL_ACCOUNTS,
-    LOG_EMITTER_RUNTIME,
-    REVERTING_RUNTIME,
-    TOKEN_RUNTIME,
-    place_contract,
     rpc,
     send_tx,
 )
@@ -182,27 +171,6 @@ def stack(rpc_proxy, aws_proxy, aws_endpoint, node, tmp_path_factory):
         state_dir, CHAIN_ID, rpc_proxy, aws_proxy, aws_endpoint, node, retry_schedule=RETRY_SCHEDULE, poll_interval=0.5,
     ) as local:
         yield local
-
-
-def prepare_chain(url: str, rng: random.Random) -> World:
-    """The contracts and funded accounts test_randomized's traffic needs; its world of monitors."""
-    weth = deploy(url, ANVIL_ACCOUNTS[0], "WETH9")
-    world = build_world(rng, weth.address)
-    for token in TOKENS:
-        place_contract(url, token, TOKEN_RUNTIME)
-    place_contract(url, EMITTER, LOG_EMITTER_RUNTIME)
-    place_contract(url, REVERTER, REVERTING_RUNTIME)
-    for actor in ACTORS:
-        place_contract(url, actor, ACTOR_RUNTIME)
-        rpc(url, "anvil_setBalance", [actor, hex(10 * ETHER)])
-    for sender in world.senders[len(ANVIL_ACCOUNTS) :]:
-        rpc(url, "anvil_setBalance", [sender, hex(10**24)])
-        rpc(url, "anvil_impersonateAccount", [sender])
-    # Monitors match from the head ingest last saw: empty blocks on top of the deployment, so that
-    # no monitor, with confirmations 2 either, may be sent anything before them.
-    for _ in range(3):
-        rpc(url, "evm_mine", [])
-    return world
 
 
 def run_traffic(url: str, rng: random.Random, world: World) -> tuple[int, int]:

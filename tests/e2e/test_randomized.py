@@ -26,7 +26,7 @@ import pytest
 from eth_utils import keccak, to_checksum_address
 
 from blockhook.local.servers import REPO_ROOT
-from tests.support.artifacts import Deployed, deploy
+from tests.support.artifacts import deploy
 from tests.support.contracts import (
     ACT_CALL,
     ACT_CREATE,
@@ -181,6 +181,27 @@ def build_world(rng: random.Random, weth: str) -> World:
 
 # ---------------------------------------------------------------------------------------------
 # Traffic: random transactions, packed into blocks by turning automine off.
+
+
+def prepare_chain(url: str, rng: random.Random) -> World:
+    """The contracts and funded accounts the random traffic needs; its world of monitors."""
+    weth = deploy(url, ANVIL_ACCOUNTS[0], "WETH9")
+    world = build_world(rng, weth.address)
+    for token in TOKENS:
+        place_contract(url, token, TOKEN_RUNTIME)
+    place_contract(url, EMITTER, LOG_EMITTER_RUNTIME)
+    place_contract(url, REVERTER, REVERTING_RUNTIME)
+    for actor in ACTORS:
+        place_contract(url, actor, ACTOR_RUNTIME)
+        rpc(url, "anvil_setBalance", [actor, hex(10 * ETHER)])
+    for sender in world.senders[len(ANVIL_ACCOUNTS) :]:
+        rpc(url, "anvil_setBalance", [sender, hex(10**24)])
+        rpc(url, "anvil_impersonateAccount", [sender])
+    # Monitors match from the head ingest last saw: empty blocks on top of the deployment, so that
+    # no monitor, with confirmations 2 either, may be sent anything before them.
+    for _ in range(3):
+        rpc(url, "evm_mine", [])
+    return world
 
 
 def random_call(rng: random.Random, world: World) -> dict:
@@ -540,21 +561,7 @@ def stack(tmp_path_factory):
 def test_randomized_traffic_is_delivered_exactly(stack, record_property):
     rng = random.Random(SEED)
     url = stack.rpc
-    weth: Deployed = deploy(url, ANVIL_ACCOUNTS[0], "WETH9")
-    world = build_world(rng, weth.address)
-    for token in TOKENS:
-        place_contract(url, token, TOKEN_RUNTIME)
-    place_contract(url, EMITTER, LOG_EMITTER_RUNTIME)
-    place_contract(url, REVERTER, REVERTING_RUNTIME)
-    for actor in ACTORS:
-        place_contract(url, actor, ACTOR_RUNTIME)
-        rpc(url, "anvil_setBalance", [actor, hex(10 * ETHER)])
-    for sender in world.senders[len(ANVIL_ACCOUNTS) :]:
-        rpc(url, "anvil_setBalance", [sender, hex(10**24)])
-        rpc(url, "anvil_impersonateAccount", [sender])
-    # Monitors match from the head ingest last saw (CONTRACT section 2): make that an empty block, so the
-    # WETH9 deployment lies before anything they may be sent.
-    rpc(url, "evm_mine", [])
+    world = prepare_chain(url, rng)
     stack.wait_processed(CHAIN_ID, int(rpc(url, "eth_blockNumber", []), 16))
 
     receivers = {spec.key: WebhookReceiver().start() for spec in world.monitors}
