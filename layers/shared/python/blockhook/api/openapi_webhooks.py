@@ -20,6 +20,7 @@ from blockhook.delivery.payload import (
     DELIVERY_ID_PREFIX,
     MAX_EVENTS_PER_DELIVERY,
     build_payloads,
+    delivery_id,
     encode_body,
     numbered,
 )
@@ -63,7 +64,10 @@ CUSTOMER_CHECKSUMMED = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 OLD_WALLET = "0x21a31ee1afc51d94c2efccaa2092ad1028285549"
 TOKEN = "0xdac17f958d2ee523a2206206994597c13d831ec7"
 WEBHOOK_URL = "https://example.com/hooks/blockhook"
+SENDER = "0x4838b106fce9647bdf1e7877bf73ce8b0bad5f97"
+BLOCK_NUMBER = 21000000
 BLOCK_HASH = "0x" + "7715a3e8" * 8
+PARENT_HASH = "0x" + "d5982c41" * 8
 CREATED_AT = 1730000000
 EVENT_ID = f"1:{BLOCK_HASH}:5:12:erc20_transfer"
 # Example signing secret: the example headers are the real signatures of the example body with it.
@@ -173,15 +177,24 @@ def webhook_header_schemas(delivery_id: dict[str, Any]) -> dict[str, dict[str, A
     }
 
 
+def _example_event(name: str, **fields: Any) -> dict[str, Any]:
+    """The kind's sample event with these fields, its id as the kind makes it, matched on CUSTOMER."""
+    common = {"chain_id": 1, "block_number": BLOCK_NUMBER, "block_hash": BLOCK_HASH, "block_timestamp": CREATED_AT}
+    event = kinds.BY_NAME[name].sample(**common, **fields)
+    event["id"] = kinds.ID_FORMATS[name].format(**event)
+    return {**event, "matched_addresses": [CUSTOMER], "labels": {CUSTOMER: "customer-42"}}
+
+
 def example_delivery() -> dict[str, Any]:
-    """A delivery of the kinds' sample events, made by the delivery code."""
-    samples = [kinds.BY_NAME[name].sample() for name in ("native_transfer", "erc20_transfer")]
-    matched = samples[0]["to"]
-    events = [{**event, "matched_addresses": [matched], "labels": {matched: "customer-42"}} for event in samples]
-    first = samples[0]
-    block = {"number": first["block_number"], "hash": first["block_hash"], "parent_hash": "0x" + "cd" * 32,
-             "timestamp": first["block_timestamp"]}  # fmt: skip
-    (payload,) = build_payloads(EXAMPLE_MONITOR_ID, first["chain_id"], block, events, removed=False)
+    """A delivery of two deposits to a labelled address, made by the delivery code."""
+    events = [
+        _example_event("native_transfer", tx_hash="0x" + "3c" * 32, tx_index=4, to=CUSTOMER, value="1500000000000000000",
+                       **{"from": SENDER}),
+        _example_event("erc20_transfer", tx_hash="0x" + "9d" * 32, tx_index=5, log_index=12, token=TOKEN, to=CUSTOMER,
+                       value="2500000000", **{"from": SENDER}),
+    ]  # fmt: skip
+    block = {"number": BLOCK_NUMBER, "hash": BLOCK_HASH, "parent_hash": PARENT_HASH, "timestamp": CREATED_AT}
+    (payload,) = build_payloads(EXAMPLE_MONITOR_ID, 1, block, events, removed=False)
     return numbered(payload, 1042)
 
 
@@ -384,7 +397,7 @@ _RECONCILE = {
     "extra": [],
 }
 _DELIVERY = {
-    "id": "dlv_3b3893fad98faea4ea59620788cca77b",
+    "id": delivery_id(EXAMPLE_MONITOR_ID, BLOCK_HASH, False, 0),  # the webhook example's
     "status": "delivered",
     "retrying": False,
     "chain_id": 1,
@@ -408,7 +421,7 @@ _RETRYING = {
     "retrying": True,
     "sequence": 1043,
     "block_number": 21000001,
-    "block_hash": "0x" + "d5982c41" * 8,
+    "block_hash": "0x" + "e41f09b7" * 8,
     "event_count": 1,
     "attempts": 2,
     "last_status_code": 503,
