@@ -149,10 +149,10 @@ def webhook_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
-def webhook_header_schemas(delivery_id: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def webhook_header_schemas(id_schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each header a webhook POST carries beside Content-Type (the request body's media type)."""
     return {
-        DELIVERY_ID_HEADER: {**delivery_id, "description": "The delivery's id (as in the body)"},
+        DELIVERY_ID_HEADER: {**id_schema, "description": "The delivery's id (as in the body)"},
         SIGNATURE_HEADER: {
             "type": "string",
             "pattern": "^t=[0-9]+(,v1=[0-9a-f]{64})+$",
@@ -160,7 +160,7 @@ def webhook_header_schemas(delivery_id: dict[str, Any]) -> dict[str, dict[str, A
             " `<t>.<raw body bytes>`, lowercase hex. For 24 hours after a secret rotation a second `v1=` signs"
             " with the old secret. Refuse a stale `t` to stop replays",
         },
-        STANDARD_ID_HEADER: {**delivery_id, "description": "Standard Webhooks: the delivery's id"},
+        STANDARD_ID_HEADER: {**id_schema, "description": "Standard Webhooks: the delivery's id"},
         STANDARD_TIMESTAMP_HEADER: {
             "type": "string",
             "pattern": "^[0-9]+$",
@@ -173,7 +173,11 @@ def webhook_header_schemas(delivery_id: dict[str, Any]) -> dict[str, dict[str, A
             " rotation): HMAC-SHA256 over `<webhook-id>.<webhook-timestamp>.<raw body bytes>` keyed by the"
             " bytes the monitor's `whsec_<base64>` secret stands for; any Standard Webhooks library verifies it",
         },
-        "User-Agent": {"type": "string", "pattern": f"^{USER_AGENT.partition('/')[0]}/", "description": "blockhook and its version"},
+        "User-Agent": {
+            "type": "string",
+            "pattern": f"^{USER_AGENT.partition('/')[0]}/",
+            "description": "blockhook and its version",
+        },
     }
 
 
@@ -203,11 +207,13 @@ def example_test_delivery() -> dict[str, Any]:
     return build_test_payload(monitor, TEST_DELIVERY_PREFIX + "8f14e45fceea167a5a36dedd", EXAMPLE_TIMESTAMP)
 
 
-def _webhook(summary: str, description: str, schema: str, delivery_id: dict[str, Any], body: dict[str, Any]):
+def _webhook(
+    summary: str, description: str, schema: str, id_schema: dict[str, Any], example: str, body: dict[str, Any]
+) -> dict[str, Any]:
     headers = webhook_headers(body["id"], [EXAMPLE_SECRET], encode_body(body), EXAMPLE_TIMESTAMP)
     parameters = [
         {"name": name, "in": "header", "required": True, "schema": header, "example": headers[name]}
-        for name, header in webhook_header_schemas(delivery_id).items()
+        for name, header in webhook_header_schemas(id_schema).items()
     ]
     for parameter in parameters:
         parameter["description"] = parameter["schema"].pop("description")
@@ -219,7 +225,7 @@ def _webhook(summary: str, description: str, schema: str, delivery_id: dict[str,
             "parameters": parameters,
             "requestBody": {
                 "required": True,
-                "content": {JSON: {"schema": {"$ref": REF + schema}, "examples": {"delivery": {"value": body}}}},
+                "content": {JSON: {"schema": {"$ref": REF + schema}, "examples": {example: {"value": body}}}},
             },
             "responses": {
                 "2XX": {"description": "Any 2xx: delivered"},
@@ -240,6 +246,7 @@ def webhooks() -> dict[str, Any]:
             "POSTed to the monitor's `webhook_url`, signed with its secret.",
             "WebhookDelivery",
             DELIVERY_ID_SCHEMA,
+            "deposits",
             example_delivery(),
         ),
         "testDelivery": _webhook(
@@ -248,6 +255,7 @@ def webhooks() -> dict[str, Any]:
             " delivery; the API answers with the endpoint's status code.",
             "WebhookTestDelivery",
             TEST_DELIVERY_ID_SCHEMA,
+            "test",
             example_test_delivery(),
         ),
     }
