@@ -729,6 +729,8 @@ def openapi_dict() -> dict[str, Any]:
         for operation in document["paths"].get(path, {}).values():
             operation["security"] = []  # powertools drops an empty per-route list: public paths need no key
     _describe_errors_as_envelopes(document)
+    from blockhook.api.openapi_webhooks import add_webhooks_and_examples  # loads the delivery code: only here
+    add_webhooks_and_examples(document)
     return document
 
 

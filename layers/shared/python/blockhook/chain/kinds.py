@@ -22,6 +22,9 @@ AMOUNT = "amount"  # decimal string of an unsigned 256-bit integer
 INTEGER = "integer"
 STRING = "string"
 TOPICS = "topics"  # list of lowercase 0x-hex 32-byte words
+ADDRESSES = "addresses"  # list of addresses
+LABELS = "labels"  # object: address -> its label
+ARGS = "args"  # object: a decoded log's arguments by name
 
 _JSON_TYPES = {
     ADDRESS: {"type": "string", "pattern": "^0x[0-9a-f]{40}$"},
@@ -32,6 +35,13 @@ _JSON_TYPES = {
     INTEGER: {"type": "integer"},
     STRING: {"type": "string"},
     TOPICS: {"type": "array", "items": {"type": "string", "pattern": "^0x[0-9a-f]{64}$"}},
+    ADDRESSES: {"type": "array", "items": {"type": "string", "pattern": "^0x[0-9a-f]{40}$"}},
+    LABELS: {
+        "type": "object",
+        "propertyNames": {"pattern": "^0x[0-9a-f]{40}$"},
+        "additionalProperties": {"type": "string"},
+    },
+    ARGS: {"type": "object"},
 }
 # Types whose values are lowercase hex: a condition compares them with its string literals lowercased.
 HEX_TYPES = frozenset({ADDRESS, HASH, SELECTOR})
@@ -224,12 +234,15 @@ def fields_of_type(*types: str) -> frozenset[str]:
 
 # Added to each event by a delivery (not part of the event a block makes).
 DELIVERY_FIELDS: tuple[Field, ...] = (
-    Field("matched_addresses", TOPICS, "The monitor's addresses among the event's parties (empty for a monitor "
+    Field("matched_addresses", ADDRESSES, "The monitor's addresses among the event's parties (empty for a monitor "
           "that watches every party)"),
-    Field("labels", STRING, "Each matched address that has a label, mapped to it; absent when none has one"),
-    Field("args", STRING, "On a log whose topic 0 is one of the monitor's event_signatures: the decoded "
+    Field("labels", LABELS, "Each matched address that has a label, mapped to it; absent when none has one"),
+    Field("args", ARGS, "On a log whose topic 0 is one of the monitor's event_signatures: the decoded "
           "arguments by name (integers as decimal strings)"),
 )  # fmt: skip
+# Delivery fields that only some kinds carry (the others: every kind); labels and args only when set.
+DELIVERY_FIELD_KINDS: dict[str, tuple[str, ...]] = {"args": ("log",)}
+DELIVERY_REQUIRED: tuple[str, ...] = ("matched_addresses",)
 
 ID_FORMATS: dict[str, str] = {
     "transaction": "{chain_id}:{block_hash}:{tx_index}:tx:transaction",
@@ -283,7 +296,7 @@ def _position(event: dict[str, Any]) -> tuple[int, ...]:
 
 
 def event_json_schema(kind: Kind) -> dict[str, Any]:
-    """JSON Schema of one kind's events as a delivery carries them."""
+    """JSON Schema of one kind's events as a block makes them."""
     properties = {field.name: field.json_schema() for field in kind.all_fields()}
     properties["kind"] = {"const": kind.name, "description": COMMON_FIELDS[1].description}
     return {
@@ -292,6 +305,17 @@ def event_json_schema(kind: Kind) -> dict[str, Any]:
         "properties": properties,
         "required": [field.name for field in kind.all_fields()],
     }
+
+
+def delivered_event_json_schema(kind: Kind) -> dict[str, Any]:
+    """JSON Schema of one kind's events as a delivery carries them: with the fields a delivery adds."""
+    schema = event_json_schema(kind)
+    for field in DELIVERY_FIELDS:
+        if kind.name in DELIVERY_FIELD_KINDS.get(field.name, (kind.name,)):
+            schema["properties"][field.name] = field.json_schema()
+            if field.name in DELIVERY_REQUIRED:
+                schema["required"].append(field.name)
+    return schema
 
 
 def reference_markdown() -> str:
@@ -303,7 +327,8 @@ def reference_markdown() -> str:
         "`python -m blockhook.chain.kinds docs/events.md`; a test checks it is current. -->",
         "",
         "blockhook turns each block into events of the kinds below. A webhook delivery carries a monitor's "
-        "events of one block (see the README's Webhooks section). Amounts (`value`, `token_id`) are decimal "
+        "events of one block (the README's Delivery guarantees section; its body, headers and an example: "
+        "`webhooks` in [openapi.json](openapi.json)). Amounts (`value`, `token_id`) are decimal "
         "strings, exact at any size; addresses and hashes are lowercase 0x-hex.",
         "",
         "A monitor matches an event when its kind is in the monitor's `kinds`; the monitor watches every party, "
@@ -340,10 +365,10 @@ def reference_markdown() -> str:
         "",
         "## Added by a delivery",
         "",
-        "| field | meaning |",
-        "| --- | --- |",
+        "| field | type | meaning |",
+        "| --- | --- | --- |",
     ]
-    lines += [f"| `{f.name}` | {f.description} |" for f in DELIVERY_FIELDS]
+    lines += [f"| `{f.name}` | {_type_text(f)} | {f.description} |" for f in DELIVERY_FIELDS]
     lines += [
         "",
         "## Order",
@@ -366,6 +391,9 @@ def _type_text(field: Field) -> str:
         INTEGER: "integer",
         STRING: "string",
         TOPICS: "list of hashes",
+        ADDRESSES: "list of addresses",
+        LABELS: "object, address to label",
+        ARGS: "object, argument name to value",
     }[field.type]
     return f"{text} or null" if field.nullable else text
 
