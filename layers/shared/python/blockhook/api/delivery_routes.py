@@ -1,6 +1,7 @@
 """Delivery routes of the REST API (CONTRACT section 2): the delivery log, one delivery with its body
-and attempts, replay, test delivery and secret rotation. A powertools Router, included by the resolver in routes.py, whose middleware,
-exception handlers and context (the caller's `tenant_id`) it shares.
+and attempts, replay, test delivery and secret rotation. A powertools Router, included by the
+resolver in routes.py, whose middleware, exception handlers and context (the caller's `tenant_id`)
+it shares.
 
 This module never imports routes.py at load time (routes.py includes this router); what both
 need is in api/common.py.

@@ -86,7 +86,7 @@ class Attempted(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class TestDeliveryResult(AttemptResult):
+class SentTestDelivery(AttemptResult):
     """A test delivery's attempt, and the id it was recorded under."""
 
     delivery_id: str | None = None
@@ -275,7 +275,7 @@ class DeliveryService:
         self._note_health(monitor, result, now)
         return status
 
-    def send_test(self, monitor: MonitorModel) -> TestDeliveryResult:
+    def send_test(self, monitor: MonitorModel) -> SentTestDelivery:
         """A signed test delivery to the monitor's webhook now, with this service's URL policy and clock,
         recorded in the monitor's delivery log (origin `test`, no sequence) with its one attempt.
 
@@ -295,7 +295,7 @@ class DeliveryService:
             next_attempt_at=None, claim=claim, response_excerpt=result.response_excerpt, headers=result.sent_headers,
         )  # fmt: skip
         self._note_health(monitor, result, self.clock())
-        return TestDeliveryResult(**dataclasses.asdict(result), delivery_id=delivery_id)
+        return SentTestDelivery(**dataclasses.asdict(result), delivery_id=delivery_id)
 
     def endpoint_changed(self, monitor: MonitorModel) -> int:
         """The monitor has a new webhook URL: the old one's failures say nothing about it. Forget them and
