@@ -55,12 +55,13 @@ def attempt(record: SQSRecord) -> str:
     logger.thread_safe_append_keys(correlation_id=message.correlation_id, delivery_id=message.delivery_id)
     try:
         with correlation(message.correlation_id):
-            status = delivery_service().attempt(message.delivery_id)
+            status, origin = delivery_service().attempt_delivery(message.delivery_id)
     except Exception:
         logger.exception("delivery attempt raised; the message is retried")
         raise
     else:
-        logger.info("delivery attempted", extra={"status": status})
+        # origin: what made the delivery (live, removed, backfill, catch_up, reconcile, test), null when unknown.
+        logger.info("delivery attempted", extra={"status": status, "origin": origin})
         return status
     finally:
         logger.thread_safe_clear_keys()  # the thread's next message may have none

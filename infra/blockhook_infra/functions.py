@@ -235,15 +235,16 @@ class Functions(Construct):
     def _grant_large_objects(self) -> None:
         """Values too large for a Kafka message or a DynamoDB item (large_objects.py): ingest writes the
         claim checks the matcher reads; the matcher writes and reads back its large match records and
-        writes the large delivery bodies deliver reads. The api reads none of them."""
+        writes the large delivery bodies deliver posts and the api shows (GET .../deliveries/{id})."""
         large = self._large_objects
-        for function in (self.ingest, self.matcher, self.deliver):
+        for function in (self.ingest, self.matcher, self.deliver, self.api):
             function.add_environment(BUCKET_ENV, large.bucket.bucket_name)
         large.grant(self.ingest, ["s3:PutObject"], "events")
         large.grant(self.matcher, ["s3:GetObject"], "events")
         large.grant(self.matcher, ["s3:GetObject", "s3:PutObject"], "matches")
         large.grant(self.matcher, ["s3:PutObject"], "deliveries")
         large.grant(self.deliver, ["s3:GetObject"], "deliveries")
+        large.grant(self.api, ["s3:GetObject"], "deliveries")
 
     def _grant_rpc_secrets(self, names: list[str]) -> None:
         """GetSecretValue on exactly the chains' RPC URL secrets, for the functions that load the chains."""

@@ -72,7 +72,7 @@ def acknowledge_findings(stack: Stack) -> None:
          "resource provider framework invokes any version of our own onEvent function.")
     large_objects = _logical_id(stack.large_objects.bucket)
     for function, prefixes in ((functions.ingest, ["events"]), (functions.matcher, ["events", "matches", "deliveries"]),
-                               (functions.deliver, ["deliveries"])):  # fmt: skip
+                               (functions.deliver, ["deliveries"]), (functions.api, ["deliveries"])):  # fmt: skip
         for prefix in prefixes:
             _ack(function.role, f"IAM5[Resource::<{large_objects}.Arn>/{prefix}/*]", "Objects are content-addressed "
                  f"(<prefix>/<sha256>), so unknown in advance: the grant names one action on the `{prefix}/` "

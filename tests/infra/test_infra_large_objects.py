@@ -80,7 +80,7 @@ def grants(statements: list[dict], bucket_lid: str) -> set[tuple[str, str]]:
         ("matcher", {("s3:GetObject", "/events/*"), ("s3:GetObject", "/matches/*"), ("s3:PutObject", "/matches/*"),
                      ("s3:PutObject", "/deliveries/*")}),
         ("deliver", {("s3:GetObject", "/deliveries/*")}),
-        ("api", set()),
+        ("api", {("s3:GetObject", "/deliveries/*")}),
     ],
 )  # fmt: skip
 def test_each_function_may_do_only_what_it_needs_under_its_prefixes(

@@ -138,10 +138,8 @@ def test_function_starts_with_the_template_environment(name: str, functions: dic
         "MatchModel": "BLOCKHOOK_MATCHES_TABLE",
     }
     assert found["tables"] == {model: env[variable] for model, variable in tables.items()}
-    if name in ("ingest", "matcher", "deliver"):  # they keep or read values too large for Kafka or DynamoDB
-        assert found["large_objects_bucket"] == env["BLOCKHOOK_LARGE_OBJECTS_BUCKET"]
-    else:
-        assert "BLOCKHOOK_LARGE_OBJECTS_BUCKET" not in env
+    # Each keeps or reads values too large for Kafka or DynamoDB (the api: a delivery's body, to show it).
+    assert found["large_objects_bucket"] == env["BLOCKHOOK_LARGE_OBJECTS_BUCKET"]
     if name == "api":
         assert found["auth_mode"] == "apigateway"
         assert found["idempotency_table"] == env["BLOCKHOOK_IDEMPOTENCY_TABLE"]

@@ -212,7 +212,7 @@ def test_a_blocks_work_is_logged_under_its_id_by_ingest_matcher_and_deliver_and_
         answer, first_lines = functions.invoke("deliver", sqs_event([message], QUEUE_ARN))
         assert answer == {"batchItemFailures": []}
         (first,) = lines_with(first_lines, "delivery attempted", delivery_id=delivery_id)
-        assert (first["correlation_id"], first["status"]) == (block_id, "retrying")
+        assert (first["correlation_id"], first["status"], first["origin"]) == (block_id, "retrying", "live")
         assert first["service"] == functions.service("deliver")
         retry = queued_message(queue_url, delivery_id)
         assert read_message(retry["Body"]).correlation_id == block_id
@@ -234,7 +234,7 @@ def test_a_blocks_work_is_logged_under_its_id_by_ingest_matcher_and_deliver_and_
         }
         answer, replay_lines = functions.invoke("deliver", sqs_event([replayed], QUEUE_ARN))
         (third,) = lines_with(replay_lines, "delivery attempted", delivery_id=delivery_id)
-        assert (third["correlation_id"], third["status"]) == (request_id, "delivered")
+        assert (third["correlation_id"], third["status"], third["origin"]) == (request_id, "delivered", "live")
         assert len(receiver.requests) == 3
 
     # The domain's records went to the functions' handlers only, not on to the root logger's as well.

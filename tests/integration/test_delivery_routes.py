@@ -55,6 +55,7 @@ ITEM_FIELDS = {
     "next_attempt_at",
     "created_at",
     "last_attempt_at",
+    "origin",
 }
 DAY = 24 * 3600
 
@@ -237,6 +238,7 @@ def test_the_log_lists_deliveries_newest_first_in_pages_with_their_state(api, se
         "next_attempt_at": int(due),
         "created_at": int(stored.created_at) // 1000,
         "last_attempt_at": int(stored.last_attempt_at),
+        "origin": "live",
     }
     assert (by_id[oldest]["status"], by_id[oldest]["retrying"], by_id[oldest]["last_status_code"]) == (
         "delivered",
@@ -265,6 +267,7 @@ def test_the_log_lists_deliveries_newest_first_in_pages_with_their_state(api, se
         "next_attempt_at": None,
         "created_at": None,
         "last_attempt_at": None,
+        "origin": "live",
     }
     assert abs(by_id[newest]["created_at"] - time.time()) < 3600  # seconds, like every time in the API
 
@@ -440,12 +443,12 @@ def test_a_replayed_delivery_gets_the_whole_retry_schedule_again(api):
 # --- test delivery ------------------------------------------------------------------------------------
 
 
-def test_a_test_delivery_is_signed_shaped_like_a_delivery_and_not_recorded(api, service):
+def test_a_test_delivery_is_signed_shaped_like_a_delivery_and_recorded_without_a_sequence(api, service):
     with WebhookReceiver() as receiver:
         monitor = api.create(receiver.url)
         code, body, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
         assert code == 200, raw
-        assert set(body) == {"status_code", "ok", "error", "latency_ms"}
+        assert set(body) == {"status_code", "ok", "error", "latency_ms", "delivery_id"}
         assert (body["status_code"], body["ok"], body["error"]) == (200, True, None)
         assert isinstance(body["latency_ms"], int) and body["latency_ms"] >= 0
         (request,) = receiver.verify_all(monitor["secret"])
@@ -465,8 +468,12 @@ def test_a_test_delivery_is_signed_shaped_like_a_delivery_and_not_recorded(api, 
         True,
     )
     assert set(payload["block"]) == {"number", "hash", "parent_hash", "timestamp"}
-    assert api.log(monitor["id"]) == []  # not recorded
-    assert run_queue(service, api.queue_url) == []  # nor queued
+    assert body["delivery_id"] == delivery_id
+    # Recorded in the log, settled by its one attempt, and not queued.
+    (logged,) = api.log(monitor["id"])
+    assert (logged["id"], logged["origin"], logged["status"], logged["attempts"]) == (delivery_id, "test", "delivered", 1)
+    assert logged["sequence"] is None
+    assert run_queue(service, api.queue_url) == []
     # Not a delivery of the chain: no sequence, and it takes none.
     assert [chain["last_sequence"] for chain in api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]] == [0]
 

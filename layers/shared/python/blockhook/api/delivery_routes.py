@@ -1,6 +1,7 @@
-"""Delivery routes of the REST API (CONTRACT section 2): the delivery log, replay, test delivery and
-secret rotation. A powertools Router, included by the resolver in routes.py, whose middleware,
-exception handlers and context (the caller's `tenant_id`) it shares.
+"""Delivery routes of the REST API (CONTRACT section 2): the delivery log, one delivery with its body
+and attempts, replay, test delivery and secret rotation. A powertools Router, included by the
+resolver in routes.py, whose middleware, exception handlers and context (the caller's `tenant_id`)
+it shares.
 
 This module never imports routes.py at load time (routes.py includes this router); what both
 need is in api/common.py.
@@ -8,17 +9,27 @@ need is in api/common.py.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from botocore.exceptions import ClientError
 
 from blockhook.api.common import find_monitor, responses
 from blockhook.api.errors import ApiError
-from blockhook.api.models import DeliveryOut, DeliveryPage, MonitorWithSecret, WebhookTestResult
+from blockhook.api.models import (
+    DeliveryAttemptOut,
+    DeliveryDetail,
+    DeliveryOut,
+    DeliveryPage,
+    MonitorWithSecret,
+    WebhookTestResult,
+)
 from blockhook.api.presenters import monitor_with_secret
 from blockhook.store import deliveries as delivery_store
 from blockhook.store import monitors as monitor_store
+from blockhook.store.blobs import BlobUnavailable
 from blockhook.store.models import DeliveryModel, MonitorModel
 from blockhook.store.secret_box import configured_secret_box
 
@@ -58,8 +69,31 @@ def _optional_int(value: Any) -> int | None:
 
 
 def delivery_out(record: DeliveryModel) -> DeliveryOut:
+    return DeliveryOut(**_delivery_fields(record))
+
+
+def delivery_detail(record: DeliveryModel) -> DeliveryDetail:
+    """The delivery with its body as posted, the headers of its latest post and its kept attempts."""
+    return DeliveryDetail(
+        **_delivery_fields(record),
+        body=delivery_store.delivery_payload(record),
+        headers=json.loads(record.sent_headers) if record.sent_headers else None,
+        attempt_log=[
+            DeliveryAttemptOut(
+                at=int(attempt.at) // 1000,
+                status_code=_optional_int(attempt.status_code),
+                error=attempt.error,
+                duration_ms=int(attempt.latency_ms),
+                response=attempt.response,
+            )
+            for attempt in record.attempt_log or []
+        ],
+    )
+
+
+def _delivery_fields(record: DeliveryModel) -> dict[str, Any]:
     status = record.status
-    return DeliveryOut(
+    return dict(
         id=record.delivery_id,
         status="pending" if status == "retrying" else status,
         retrying=status == "retrying",
@@ -76,6 +110,7 @@ def delivery_out(record: DeliveryModel) -> DeliveryOut:
         next_attempt_at=_optional_int(record.next_attempt_at),
         created_at=int(record.created_at) // 1000,  # stored in milliseconds to order the log
         last_attempt_at=_optional_int(record.last_attempt_at),
+        origin=record.origin,
     )
 
 
@@ -97,6 +132,21 @@ def list_deliveries(
     statuses = STORE_STATUSES[status] if status is not None else None
     items, next_cursor = delivery_store.list_deliveries(monitor_id, statuses, limit, cursor)
     return DeliveryPage(items=[delivery_out(item) for item in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/v1/monitors/<monitor_id>/deliveries/<delivery_id>",
+    summary="One delivery: its body exactly as posted, the headers sent and its attempts",
+    responses=responses(200, "The delivery"),
+)
+def get_delivery(monitor_id: str, delivery_id: str) -> DeliveryDetail:
+    record = _delivery(_monitor(monitor_id), delivery_id)
+    try:
+        return delivery_detail(record)
+    except BlobUnavailable as error:
+        # A large body is kept in S3: S3 failing is a dependency failing, answered 503 as DynamoDB's is
+        # (the resolver's handler of AWS errors).
+        raise ClientError({"Error": {"Code": "BlobUnavailable", "Message": str(error)}}, "GetObject") from error
 
 
 @router.post(
@@ -129,7 +179,8 @@ def send_test_webhook(monitor_id: str) -> WebhookTestResult:
     # Through the service: a 2xx heals a degraded monitor and sends what waits for it.
     result = delivery_service().send_test(_monitor(monitor_id))
     return WebhookTestResult(
-        status_code=result.status_code, ok=result.ok, error=result.error, latency_ms=result.latency_ms
+        status_code=result.status_code, ok=result.ok, error=result.error, latency_ms=result.latency_ms,
+        delivery_id=result.delivery_id,
     )
 
 

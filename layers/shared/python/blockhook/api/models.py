@@ -9,6 +9,7 @@ from eth_utils import is_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from blockhook.chain import kinds
+from blockhook.delivery.origin import Origin
 from blockhook.matching.signatures import InvalidSignature, topic0
 
 EventKind = Literal[kinds.KIND_NAMES]  # type: ignore[valid-type]
@@ -325,6 +326,11 @@ class DeliveryOut(Strict):
     next_attempt_at: int | None
     created_at: int
     last_attempt_at: int | None
+    origin: Origin | None = Field(
+        description="What made it: live (a block from the chain), removed (a reorg took its events back),"
+        " backfill, catch_up (an added address matched over blocks already passed), reconcile (its heal), test"
+        " (POST .../test); null when the record does not say"
+    )
 
 
 class DeliveryPage(Strict):
@@ -337,3 +343,32 @@ class WebhookTestResult(Strict):
     ok: bool = Field(description="True for a 2xx answer")
     error: str | None
     latency_ms: int
+    delivery_id: str | None = Field(
+        default=None, description="The test delivery's id: GET .../deliveries/{delivery_id} shows it"
+    )
+
+
+class DeliveryAttemptOut(Strict):
+    """One attempt of a delivery. Times are unix seconds."""
+
+    at: int
+    status_code: int | None = Field(description="The endpoint's HTTP status; null when it did not answer")
+    error: str | None = Field(description="Why the attempt failed (a status, a timeout, not sent); null on success")
+    duration_ms: int
+    response: str | None = Field(description="The first 256 characters of the endpoint's answer, if it had one")
+
+
+class DeliveryDetail(DeliveryOut):
+    """One delivery with what was posted and every attempt kept."""
+
+    body: str = Field(
+        description="The body exactly as posted: these characters, UTF-8 encoded, are the bytes the webhook"
+        " received and the signature covers"
+    )
+    headers: dict[str, str] | None = Field(
+        description="The headers the latest posted attempt was sent with (its signatures, never the secret);"
+        " null before the first post"
+    )
+    attempt_log: list[DeliveryAttemptOut] = Field(
+        description="The attempts, oldest first: the latest 50 are kept (attempts counts them all)"
+    )

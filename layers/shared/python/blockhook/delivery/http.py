@@ -62,6 +62,8 @@ class AttemptResult:
     error: str | None
     latency_ms: int
     response_excerpt: str
+    # The headers it was posted with (delivery/service.py post_signed); None when not posted.
+    sent_headers: Mapping[str, str] | None = None
 
 
 class _Deadline:

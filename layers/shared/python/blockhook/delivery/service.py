@@ -2,11 +2,12 @@
 
 `enqueue` writes the record before its queue message, under an id derived from
 (monitor, block, removed, chunk, generation), so a repeat of the same matches writes nothing new.
-It is the one place deliveries are created, and numbers them: `sequence` 1, 2, 3, ... per
-(monitor, chain), with no gaps, a repeat consuming no number (store/deliveries.py). The test
-delivery is not a delivery of the chain: it has no sequence and is never recorded.
-`attempt` posts once and records the outcome; a retry is a delayed queue message, never
-a sleeping function.
+It is the one place deliveries of the chain are created, and numbers them: `sequence` 1, 2, 3, ...
+per (monitor, chain), with no gaps, a repeat consuming no number (store/deliveries.py); each is
+recorded with its `origin` (delivery/origin.py). The test delivery is not a delivery of the chain:
+it has no sequence, and is recorded (origin `test`) as it is posted, settled by that one attempt.
+`attempt` posts once and records the outcome, with the headers sent and the start of the answer;
+a retry is a delayed queue message, never a sleeping function.
 
 Replay (`store.deliveries.reset_for_replay`) puts a settled or in-flight delivery back to
 `pending` with no `next_attempt_at`, so the next message posts it again. Its `attempts` are kept
@@ -23,14 +24,16 @@ as long as it has not expired (CONTRACT section 4, secret rotation).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from blockhook.delivery.http import AttemptResult, post_webhook
+from blockhook.delivery.origin import LIVE
 from blockhook.delivery.payload import build_payloads, encode_body
 from blockhook.delivery.payload import delivery_id as make_delivery_id
 from blockhook.delivery.queue import DeliveryQueue
@@ -45,6 +48,7 @@ from blockhook.store.deliveries import (
     make_due,
     record_attempt,
     record_deliveries,
+    record_test_delivery,
     waiting_deliveries,
 )
 from blockhook.store.endpoint_health import (
@@ -71,6 +75,21 @@ TEST_DELIVERY_PREFIX = "dlv_test_"
 _CLAIM_TRIES = 3
 DRAIN_LIMIT = 1000  # waiting deliveries sent again at once when an endpoint recovers
 _ZERO_HASH = "0x" + "00" * 32
+
+
+class Attempted(NamedTuple):
+    """What `attempt_delivery` did with a delivery: its resulting status, and its origin (None when
+    there is no record, or the record has none)."""
+
+    status: str
+    origin: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class SentTestDelivery(AttemptResult):
+    """A test delivery's attempt, and the id it was recorded under."""
+
+    delivery_id: str | None = None
 
 
 def signing_secrets(monitor: MonitorModel, now: float, box: KmsSecretBox) -> list[str]:
@@ -114,19 +133,10 @@ def post_signed(
     except WebhookUrlRefused as refused:
         return AttemptResult(False, None, f"webhook URL refused: {refused}", 0, "")
     headers = webhook_headers(delivery_id, signing_with, body, int(now))
-    return post_webhook(
+    result = post_webhook(
         monitor.webhook_url, body, headers, timeout=WEBHOOK_TIMEOUT_SECONDS, connect_to=target.address
     )
-
-
-def send_test_delivery(
-    monitor: MonitorModel, allow_private_webhooks: bool, box: KmsSecretBox, clock: Callable[[], float] = time.time
-) -> AttemptResult:
-    """Post a signed test delivery now and return its result; nothing is recorded or queued."""
-    now = clock()
-    delivery_id = TEST_DELIVERY_PREFIX + secrets.token_hex(12)
-    body = encode_body(build_test_payload(monitor, delivery_id, now))
-    return post_signed(monitor, delivery_id, body, now, allow_private_webhooks, signing_secrets(monitor, now, box))
+    return dataclasses.replace(result, sent_headers=headers)
 
 
 def _payloads(
@@ -171,15 +181,17 @@ class DeliveryService:
         removed: bool = False,
         block_part: int | str | None = None,
         generation: int = 0,
+        origin: str = LIVE,
     ) -> list[str]:
         """Record and queue the deliveries of one monitor's events of one block.
 
         `block_part` tells apart the chunks of a block that crossed Kafka in several
         messages, and backfill runs from live delivery, so their deliveries get distinct ids;
-        `generation` tells apart each time the block came back after a revert."""
+        `generation` tells apart each time the block came back after a revert; `origin` is what
+        made them (delivery/origin.py), recorded with them."""
         payloads = _payloads(monitor_id, header, events, removed, block_part, generation)
         to_queue = []
-        for record, created in record_deliveries(tenant_id, payloads):
+        for record, created in record_deliveries(tenant_id, payloads, origin):
             # A repeat finds the record; if it never went out, its message may have been lost: send again.
             if created or (record.status == "pending" and int(record.attempts) == 0):
                 to_queue.append(record.delivery_id)
@@ -207,38 +219,44 @@ class DeliveryService:
 
     def attempt(self, delivery_id: str) -> str:
         """Post one delivery once; returns the resulting status."""
+        return self.attempt_delivery(delivery_id).status
+
+    def attempt_delivery(self, delivery_id: str) -> Attempted:
+        """Post one delivery once; returns the resulting status and the delivery's origin."""
         lost_claim = False
+        origin = None
         for _ in range(_CLAIM_TRIES):
             try:
                 record = get_delivery(delivery_id)
             except DeliveryNotFound:
                 logger.error("queued delivery has no record", extra={"delivery_id": delivery_id})
-                return "missing"
+                return Attempted("missing", None)
+            origin = record.origin
             if record.status in FINAL_STATUSES:
-                return record.status  # a duplicate message: already settled
+                return Attempted(record.status, origin)  # a duplicate message: already settled
             now = self.clock()
             if record.next_attempt_at and record.next_attempt_at > now + 1:
                 if lost_claim:
                     break  # the claim's winner holds it now, and queues what follows
                 # SQS delays stop at 15 minutes: a longer wait hops through several messages.
                 self.queue.send([delivery_id], queue_delay(record.next_attempt_at, now), monitor_id=record.monitor_id)
-                return record.status
+                return Attempted(record.status, origin)
             try:
                 monitor = get_monitor(record.tenant_id, record.monitor_id)
             except MonitorNotFound:
                 record_attempt(record, status="failed", status_code=None, error="monitor deleted", latency_ms=0, next_attempt_at=None)
-                return "failed"
+                return Attempted("failed", origin)
             # Opened before the claim: when KMS fails, the message is retried with nothing held.
             signing_with = signing_secrets(monitor, now, self.box)
             claim = claim_attempt(record, now + ATTEMPT_LEASE_SECONDS)
             if claim is not None:
-                return self._attempt_claimed(record, monitor, claim, signing_with, now)
+                return Attempted(self._attempt_claimed(record, monitor, claim, signing_with, now), origin)
             lost_claim = True
             # The record changed since the read: another message claimed it (its lease shows when read
             # again), or an attempt that a replay superseded was counted meanwhile (then it is due now
             # and this message, the replay's, must send it). Read it again and decide anew.
         logger.info("delivery attempt already claimed", extra={"delivery_id": delivery_id})
-        return "duplicate"
+        return Attempted("duplicate", origin)
 
     def _attempt_claimed(
         self, record, monitor: MonitorModel, claim: str, signing_with: Sequence[str], now: float
@@ -257,13 +275,27 @@ class DeliveryService:
         self._note_health(monitor, result, now)
         return status
 
-    def send_test(self, monitor: MonitorModel) -> AttemptResult:
-        """A signed test delivery to the monitor's webhook now, with this service's URL policy and clock.
+    def send_test(self, monitor: MonitorModel) -> SentTestDelivery:
+        """A signed test delivery to the monitor's webhook now, with this service's URL policy and clock,
+        recorded in the monitor's delivery log (origin `test`, no sequence) with its one attempt.
 
         It tells the endpoint's health like any attempt: a 2xx heals a degraded monitor at once."""
-        result = send_test_delivery(monitor, self.allow_private_webhooks, self.box, self.clock)
+        now = self.clock()
+        delivery_id = TEST_DELIVERY_PREFIX + secrets.token_hex(12)
+        body = encode_body(build_test_payload(monitor, delivery_id, now))
+        signing_with = signing_secrets(monitor, now, self.box)
+        record, claim = record_test_delivery(
+            monitor.tenant_id, monitor.monitor_id, int(monitor.chain_ids[0]), delivery_id, body,
+            now + ATTEMPT_LEASE_SECONDS,
+        )  # fmt: skip
+        result = post_signed(monitor, delivery_id, body, now, self.allow_private_webhooks, signing_with)
+        record_attempt(
+            record, status="delivered" if result.ok else "failed", status_code=result.status_code,
+            error=None if result.ok else result.error or f"HTTP {result.status_code}", latency_ms=result.latency_ms,
+            next_attempt_at=None, claim=claim, response_excerpt=result.response_excerpt, headers=result.sent_headers,
+        )  # fmt: skip
         self._note_health(monitor, result, self.clock())
-        return result
+        return SentTestDelivery(**dataclasses.asdict(result), delivery_id=delivery_id)
 
     def endpoint_changed(self, monitor: MonitorModel) -> int:
         """The monitor has a new webhook URL: the old one's failures say nothing about it. Forget them and
@@ -304,6 +336,7 @@ class DeliveryService:
             delay = next_attempt_delay(attempts_made, self.schedule, self.rng)
             error = result.error or f"HTTP {result.status_code}"
             status, due_at = ("failed", None) if delay is None else ("retrying", now + delay)
+        outcome.update(response_excerpt=result.response_excerpt, headers=result.sent_headers)
         if not record_attempt(record, status=status, error=error, next_attempt_at=due_at, **outcome):
             # Replayed while this attempt was in flight: the replay's message sends it again.
             logger.info("delivery replayed during its attempt", extra={"delivery_id": record.delivery_id})

@@ -9,7 +9,11 @@ pending again, or sent at once with 0 confirmations, in new deliveries (store/ma
 
 Idempotent on re-delivery of the same records: matches are written once per
 (block, monitor, chunk) and delivery ids are derived from (monitor, block hash, removed,
-chunk, generation), so a repeat records nothing new. Records given as `TopicRecord`s carry their
+chunk, generation), so a repeat records nothing new.
+
+Each delivery is recorded with its origin (delivery/origin.py): a match keeps what found it (a live
+block, or the catch-up of an added address) and hands it to its deliveries, but a revert's
+`removed: true` delivery is `removed`; a backfill's and a reconcile's deliveries are theirs. Records given as `TopicRecord`s carry their
 place on the topic, which tells a repeat from a block that came back even when the repeat spans
 a flip; plain values are told apart by the match's status alone.
 """
@@ -21,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from blockhook.delivery import origin as origins
 from blockhook.delivery.service import DeliveryService
 from blockhook.matching import reconcile
 from blockhook.matching.index import WatchIndex
@@ -175,6 +180,7 @@ class MatchService:
         chunk: int | None = None,
         part: str | None = None,
         position: Position | None = None,
+        origin: str = origins.LIVE,
     ) -> None:
         """Record one monitor's matches of a block; send them now if it needs no confirmations.
 
@@ -197,6 +203,7 @@ class MatchService:
             part=part,
             position=position,
             finality=message.finality,
+            origin=origin,
         )
         waiting = match_store.waits(confirmations, header.number, message.finality)
         back = None if created or match_store.is_repeat(item, position) else match_store.on_block(item.status, waiting)
@@ -250,6 +257,7 @@ class MatchService:
                         result,
                         part=f"catchup{version}-{message.chunk}",
                         position=block.position,
+                        origin=origins.CATCH_UP,
                     )
 
     def _process_backfill(self, message: BlockMessage, result: BatchResult) -> None:
@@ -273,6 +281,7 @@ class MatchService:
             message.header,
             [match.delivered_event() for match in matches],
             block_part=part,
+            origin=origins.BACKFILL,
         )
 
     def _match_for(self, monitor: MonitorView, message: BlockMessage) -> list[Match]:
@@ -339,14 +348,14 @@ class MatchService:
             result.matches += len(found.missing)
             result.deliveries += self._enqueue(
                 monitor.tenant_id, monitor.monitor_id, header, found.missing,
-                block_part=reconcile.heal_part(job.job_id, message.chunk),
+                block_part=reconcile.heal_part(job.job_id, message.chunk), origin=origins.RECONCILE,
             )  # fmt: skip
         for block_hash, stale in found.extra.items():
             block = stale.block
             gone = BlockHeader(header.chain_id, block["number"], block_hash, block["parent_hash"], block["timestamp"])
             result.removed += self._enqueue(
                 monitor.tenant_id, monitor.monitor_id, gone, stale.events, removed=True,
-                block_part=reconcile.heal_part(job.job_id),
+                block_part=reconcile.heal_part(job.job_id), origin=origins.RECONCILE,
             )  # fmt: skip
             # Its matches are taken back too: if the block comes back, they are sent again.
             for item in match_store.matches_of_block(header.chain_id, block_hash):
@@ -421,6 +430,7 @@ class MatchService:
             removed=removed,
             block_part=_block_part(item),
             generation=match_store.generation(item),
+            origin=origins.REMOVED if removed else match_store.origin_of(item),
         )
 
     def _enqueue(
@@ -432,11 +442,13 @@ class MatchService:
         removed: bool = False,
         block_part: int | str | None = None,
         generation: int = 0,
+        origin: str = origins.LIVE,
     ) -> int:
         """Record and queue a monitor's deliveries of a block, logged under the block's correlation id
         (a match released by a later block is still its own block's work)."""
         ids = self.deliveries.enqueue(
-            tenant_id, monitor_id, header, events, removed=removed, block_part=block_part, generation=generation
+            tenant_id, monitor_id, header, events, removed=removed, block_part=block_part, generation=generation,
+            origin=origin,
         )
         logger.info(
             "deliveries recorded",
@@ -445,6 +457,7 @@ class MatchService:
                 "monitor_id": monitor_id,
                 "block_number": header.number,
                 "removed": removed,
+                "origin": origin,
                 "generation": generation,
                 "delivery_ids": ids,
             },

@@ -14,6 +14,7 @@ strongly consistent read.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import secrets
@@ -25,17 +26,26 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
+from blockhook.delivery.origin import TEST
 from blockhook.delivery.payload import numbered
 from blockhook.store.blobs import MAX_INLINE_ITEM_BYTES, spill, unspill
 from blockhook.store.matches import matcher_position
-from blockhook.store.models import DeliveryModel, SequenceModel
+from blockhook.store.models import AttemptAttribute, DeliveryModel, SequenceModel
 from blockhook.store.paging import decode_cursor, encode_cursor
 from blockhook.store.versions import Change, changes_between, monitors_version
 
+logger = logging.getLogger(__name__)
+
 DELIVERED_RETENTION_SECONDS = 30 * 24 * 3600
+# Attempts kept on a delivery, the latest: the default schedule's 35 and the first ones of a replay.
+# Each is small (an error and a 256-character answer at most), so 50 stay well within the room an
+# item keeps beside a 300 KB body (store/blobs.py).
+MAX_KEPT_ATTEMPTS = 50
+_MAX_KEPT_ERROR_CHARS = 300
 # TransactWriteItems takes at most 100 items (these and the counter) and 4 MB in all.
 MAX_DELIVERIES_PER_TRANSACTION = 99
 MAX_TRANSACTION_BYTES = 3_500_000
@@ -52,18 +62,22 @@ class DeliveryNotFound(LookupError):
     pass
 
 
-def record_deliveries(tenant_id: str, payloads: Sequence[Mapping[str, Any]]) -> list[tuple[DeliveryModel, bool]]:
+def record_deliveries(
+    tenant_id: str, payloads: Sequence[Mapping[str, Any]], origin: str | None = None
+) -> list[tuple[DeliveryModel, bool]]:
     """Store pending deliveries of one monitor on one chain, each numbered with the next `sequence`,
-    except those whose (deterministic) id exists already: a repeat is found, not numbered again.
+    except those whose (deterministic) id exists already: a repeat is found, not numbered again
+    (and keeps the origin it was recorded with).
 
     `payloads` are bodies without `sequence` (delivery/payload.py); the stored body has it.
+    `origin`: what made them (delivery/origin.py).
     Returns each payload's record and whether this call created it, in the order given."""
     keys = {(payload["monitor_id"], payload["chain_id"]) for payload in payloads}
     if len(keys) > 1:
         raise ValueError(f"deliveries of several monitors or chains cannot be numbered together: {sorted(keys)}")
     recorded: dict[str, tuple[DeliveryModel, bool]] = {}
     for group in _transaction_groups(payloads):
-        recorded.update(_record_group(tenant_id, group))
+        recorded.update(_record_group(tenant_id, group, origin))
     return [recorded[payload["id"]] for payload in payloads]
 
 
@@ -82,7 +96,9 @@ def _transaction_groups(payloads: Sequence[Mapping[str, Any]]) -> list[list[Mapp
     return groups
 
 
-def _record_group(tenant_id: str, payloads: list[Mapping[str, Any]]) -> dict[str, tuple[DeliveryModel, bool]]:
+def _record_group(
+    tenant_id: str, payloads: list[Mapping[str, Any]], origin: str | None
+) -> dict[str, tuple[DeliveryModel, bool]]:
     monitor_id, chain_id = payloads[0]["monitor_id"], int(payloads[0]["chain_id"])
     recorded: dict[str, tuple[DeliveryModel, bool]] = {}
     new = list(payloads)
@@ -93,7 +109,9 @@ def _record_group(tenant_id: str, payloads: list[Mapping[str, Any]]) -> dict[str
         last = _known_last.get(key)
         if last is None:
             last = last_sequence(monitor_id, chain_id)
-        records = [_new_record(tenant_id, payload, last + number) for number, payload in enumerate(new, start=1)]
+        records = [
+            _new_record(tenant_id, payload, last + number, origin) for number, payload in enumerate(new, start=1)
+        ]
         try:
             with TransactWrite(connection=_connection()) as transaction:
                 for record in records:
@@ -135,7 +153,7 @@ def _record_group(tenant_id: str, payloads: list[Mapping[str, Any]]) -> dict[str
     )
 
 
-def _new_record(tenant_id: str, payload: Mapping[str, Any], sequence: int) -> DeliveryModel:
+def _new_record(tenant_id: str, payload: Mapping[str, Any], sequence: int, origin: str | None) -> DeliveryModel:
     body = numbered(payload, sequence)
     return DeliveryModel(
         body["id"],
@@ -151,7 +169,45 @@ def _new_record(tenant_id: str, payload: Mapping[str, Any], sequence: int) -> De
         status="pending",
         attempts=0,
         created_at=int(time.time() * 1000),
+        origin=origin,
     )
+
+
+def record_test_delivery(
+    tenant_id: str, monitor_id: str, chain_id: int, delivery_id: str, body: bytes, lease_until: float
+) -> tuple[DeliveryModel, str]:
+    """Record a test delivery (`POST .../test`) about to be posted, and its claim token for that post.
+
+    Not a delivery of the chain: no sequence, no block (its body's block is a placeholder), and
+    never retried. Claimed from the start (as claim_attempt would), so that nothing else posts it
+    meanwhile; its TTL is set at once, as it is settled by its one attempt."""
+    now = time.time()
+    token = secrets.token_hex(8)
+    record = DeliveryModel(
+        delivery_id,
+        monitor_id=monitor_id,
+        tenant_id=tenant_id,
+        chain_id=chain_id,
+        block_number=0,
+        block_hash=json.loads(body)["block"]["hash"],
+        removed=False,
+        event_count=0,
+        **_body_attributes(body),
+        status="pending",
+        attempts=0,
+        created_at=int(now * 1000),
+        origin=TEST,
+        claim_token=token,
+        next_attempt_at=int(lease_until),
+        expires_at=int(now) + DELIVERED_RETENTION_SECONDS,
+    )
+    try:
+        record.save(condition=DeliveryModel.delivery_id.does_not_exist())
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise ValueError(f"a delivery {delivery_id} exists already") from None
+        raise
+    return record, token
 
 
 class _KnownCounters:
@@ -273,14 +329,18 @@ def _encode(payload: Mapping[str, Any]) -> bytes:
 
 
 def _payload_attributes(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return _body_attributes(_encode(payload))
+
+
+def _body_attributes(body: bytes) -> dict[str, Any]:
     """`payload`, or `payload_ref` when the body would pass a DynamoDB item's size (an event of
     megabytes, or a hundred large ones)."""
-    inline, key = spill("deliveries", _encode(payload))
+    inline, key = spill("deliveries", body)
     return {"payload": None if inline is None else inline.decode(), "payload_ref": key}
 
 
 def delivery_payload(record: DeliveryModel) -> str:
-    """The JSON body of a delivery, wherever it is kept."""
+    """The JSON body of a delivery, wherever it is kept: posted as these characters, UTF-8 encoded."""
     if record.payload_ref:
         return unspill(None, record.payload_ref).decode()
     return record.payload
@@ -302,21 +362,39 @@ def record_attempt(
     latency_ms: int,
     next_attempt_at: float | None,
     claim: str | None = None,
+    response_excerpt: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> bool:
     """Record an attempt's outcome and the delivery's new state; True when recorded so.
+
+    The attempt joins the delivery's `attempt_log` (the latest MAX_KEPT_ATTEMPTS are kept), with the
+    start of the endpoint's answer; `headers`, those it was posted with (None: not posted), replace
+    the delivery's `sent_headers`.
 
     With `claim` (the token of claim_attempt), the state is set only while the claim holds. A replay
     made while the attempt was in flight took the claim away: then the attempt is recorded as history
     only (count, last result) and the replayed delivery stays due, so the replay's own message sends it
     again and this outcome cannot settle it (`failed` after the last step, say). Returns False then."""
     now = time.time()
+    entry = AttemptAttribute(
+        at=int(now * 1000),
+        status_code=status_code,
+        error=error[:_MAX_KEPT_ERROR_CHARS] if error else None,
+        latency_ms=latency_ms,
+        response=response_excerpt or None,
+    )
     outcome = [
+        # Appended in the write itself: an attempt superseded by a replay and the replay's own attempt
+        # may be recorded at once, and neither may lose the other's entry.
+        DeliveryModel.attempt_log.set((DeliveryModel.attempt_log | []).append([entry])),
         DeliveryModel.attempts.add(1),
         DeliveryModel.last_attempt_at.set(int(now)),
         DeliveryModel.last_latency_ms.set(latency_ms),
         DeliveryModel.last_status_code.set(status_code) if status_code is not None else DeliveryModel.last_status_code.remove(),
         DeliveryModel.last_error.set(error) if error else DeliveryModel.last_error.remove(),
     ]
+    if headers is not None:
+        outcome.append(DeliveryModel.sent_headers.set(json.dumps(dict(headers))))
     state = [
         DeliveryModel.status.set(status),
         DeliveryModel.next_attempt_at.set(int(next_attempt_at)) if next_attempt_at else DeliveryModel.next_attempt_at.remove(),
@@ -328,6 +406,7 @@ def record_attempt(
         state.append(DeliveryModel.expires_at.set(int(now) + DELIVERED_RETENTION_SECONDS))
     try:
         record.update(actions=outcome + state, condition=None if claim is None else DeliveryModel.claim_token == claim)
+        _trim_attempt_log(record)
         return True
     except UpdateError as error:
         if claim is None or error.cause_response_code != "ConditionalCheckFailedException":
@@ -341,17 +420,36 @@ def record_attempt(
     # attempt, as made before the replay, so the replayed delivery still gets the whole schedule (in
     # the rarer case that costs the schedule nothing but one more attempt).
     record.update(actions=outcome + [DeliveryModel.replayed_at_attempt.add(1)])
+    _trim_attempt_log(record)
     return False
+
+
+def _trim_attempt_log(record: DeliveryModel) -> None:
+    """Drop the oldest entries past MAX_KEPT_ATTEMPTS of `record` as just written (an update answers
+    the item as it is now). A list that changed meanwhile is left to the write that changed it; a
+    trim that fails costs nothing but a list one entry longer until the next attempt trims it."""
+    kept = len(record.attempt_log or [])
+    if kept <= MAX_KEPT_ATTEMPTS:
+        return
+    try:
+        record.update(
+            actions=[DeliveryModel.attempt_log[index].remove() for index in range(kept - MAX_KEPT_ATTEMPTS)],
+            condition=size(DeliveryModel.attempt_log) == kept,
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            logger.warning("attempt log not trimmed", extra={"delivery_id": record.delivery_id, "error": str(error)})
 
 
 MAX_ITEMS_READ_PER_PAGE = 2000  # bounds one page's work when a status filter skips most items
 _READ_PAGE_SIZE = 200
 _INDEX_KEY = frozenset({"delivery_id", "monitor_id", "created_at"})
-_DELIVERY_ID = re.compile(r"dlv_[0-9a-f]{32}")
+# A delivery's id (delivery/payload.py), or a test delivery's (delivery/service.py TEST_DELIVERY_PREFIX).
+_DELIVERY_ID = re.compile(r"dlv_(?:[0-9a-f]{32}|test_[0-9a-f]{24})")
 
 
 def is_delivery_id(value: str) -> bool:
-    """Whether `value` has the shape of a recorded delivery's id (test deliveries are never recorded)."""
+    """Whether `value` has the shape of a recorded delivery's id."""
     return bool(_DELIVERY_ID.fullmatch(value))
 
 
@@ -494,10 +592,11 @@ def make_due(record: DeliveryModel) -> bool:
 
 def deliveries_of_block(monitor_id: str, chain_id: int, number: int) -> list[DeliveryModel]:
     """Every recorded delivery of the monitor for block `number` of the chain, whatever its hash
-    (the by_monitor_block index is eventually consistent: one recorded a moment ago may be missing)."""
+    (the by_monitor_block index is eventually consistent: one recorded a moment ago may be missing).
+    Test deliveries are of no block, whatever number their placeholder holds."""
     found = DeliveryModel.by_monitor_block.query(
         monitor_id,
         DeliveryModel.block_number == number,
         filter_condition=DeliveryModel.chain_id == chain_id,
     )
-    return list(found)
+    return [record for record in found if record.origin != TEST]

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from pynamodb.exceptions import PutError, UpdateError
 
 from blockhook.chain.reader import FINALITY_TAGS
+from blockhook.delivery import origin as origins
 from blockhook.store.blobs import spill, unspill
 from blockhook.store.models import MatcherProgressModel, MatchModel
 
@@ -75,6 +76,13 @@ def is_repeat(item: MatchModel, position: Position | None) -> bool:
     return position.offset <= int(item.applied_offset)
 
 
+def origin_of(item: MatchModel) -> str:
+    """What found the match (live or catch_up); a record stored without an origin is told by its part."""
+    if item.origin:
+        return item.origin
+    return origins.CATCH_UP if (item.part or "").startswith("catchup") else origins.LIVE
+
+
 def block_key(chain_id: int, block_hash: str) -> str:
     return f"{chain_id}#{block_hash}"
 
@@ -103,8 +111,10 @@ def record_match(
     part: str | None = None,
     position: Position | None = None,
     finality: Mapping[str, int | None] | None = None,
+    origin: str = origins.LIVE,
 ) -> tuple[MatchModel, bool]:
     """Keep a monitor's events of a block; returns the stored item and whether this call made it.
+    `origin` (live or catch_up) is handed on to its deliveries.
 
     Born `sent` when it need not wait (0 confirmations, or its finality tag already covers the
     block: the caller sends it now); otherwise `pending` until block number + confirmations is
@@ -127,6 +137,7 @@ def record_match(
         generation=0,
         applied_partition=position.partition if position else None,
         applied_offset=position.offset if position else None,
+        origin=origin,
     )
     try:
         item.save(condition=MatchModel.block_key.does_not_exist())

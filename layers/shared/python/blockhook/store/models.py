@@ -296,6 +296,9 @@ class MatchModel(Model):
     # it is a repeat, not the block coming back.
     applied_partition = UnicodeAttribute(null=True)
     applied_offset = NumberAttribute(null=True)
+    # What found it, handed on to its deliveries (delivery/origin.py): live or catch_up. Null on a
+    # record stored without one: read by its `part` (store/matches.py origin_of).
+    origin = UnicodeAttribute(null=True)
     pending_by_chain = PendingByChain()
     pending_by_finality = PendingByFinality()
 
@@ -307,6 +310,16 @@ class ActiveBackfillsModel(Model):
     Meta = _StateMeta
     key = UnicodeAttribute(hash_key=True)
     monitors = UnicodeSetAttribute(null=True)
+
+
+class AttemptAttribute(MapAttribute):
+    """One attempt of a delivery, as the delivery log shows it."""
+
+    at = NumberAttribute()  # unix milliseconds when it was made
+    status_code = NumberAttribute(null=True)  # null: no answer (or not sent)
+    error = UnicodeAttribute(null=True)
+    latency_ms = NumberAttribute()
+    response = UnicodeAttribute(null=True)  # the start of the endpoint's answer (delivery/http.py EXCERPT_CHARS)
 
 
 class DeliveriesByMonitor(GlobalSecondaryIndex):
@@ -358,7 +371,8 @@ class DeliveryModel(Model):
     last_status_code = NumberAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
     last_latency_ms = NumberAttribute(null=True)
-    expires_at = NumberAttribute(null=True)  # TTL, set only once delivered: nothing in flight expires
+    # TTL, set only once delivered: nothing in flight expires (a test delivery's at once: one attempt settles it)
+    expires_at = NumberAttribute(null=True)
     # `attempts` at the last replay: the retry schedule counts the attempts made since then.
     replayed_at_attempt = NumberAttribute(null=True)
     # The token of the attempt in flight (claim_attempt); a replay takes it away, so that attempt's
@@ -367,6 +381,12 @@ class DeliveryModel(Model):
     # The token of the attempt recorded last: a write whose answer was lost is sent again by the SDK and
     # fails its own condition; this tells that apart from a replay's.
     recorded_claim = UnicodeAttribute(null=True)
+    # What made it (delivery/origin.py); null on a record stored without one.
+    origin = UnicodeAttribute(null=True)
+    # The latest attempts, oldest first, at most store/deliveries.py MAX_KEPT_ATTEMPTS of them.
+    attempt_log = ListAttribute(of=AttemptAttribute, null=True)
+    # JSON: the headers the latest posted attempt was sent with (signatures, never a secret).
+    sent_headers = UnicodeAttribute(null=True)
     by_monitor = DeliveriesByMonitor()
     by_monitor_block = DeliveriesByMonitorBlock()
 
