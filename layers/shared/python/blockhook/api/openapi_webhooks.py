@@ -421,6 +421,7 @@ _DELIVERY = {
     "next_attempt_at": None,
     "created_at": CREATED_AT + 150,
     "last_attempt_at": CREATED_AT + 150,
+    "origin": "live",
 }
 _RETRYING = {
     **_DELIVERY,
@@ -439,6 +440,20 @@ _RETRYING = {
     "created_at": CREATED_AT + 162,
     "last_attempt_at": CREATED_AT + 172,
 }
+
+
+def _delivery_detail() -> dict[str, Any]:
+    """The webhook example as its delivery log shows it: the body as posted, its headers, one attempt."""
+    body = example_delivery()
+    raw = encode_body(body)
+    return {
+        **_DELIVERY,
+        "body": raw.decode(),
+        "headers": webhook_headers(body["id"], [EXAMPLE_SECRET], raw, EXAMPLE_TIMESTAMP),
+        "attempt_log": [{"at": CREATED_AT + 150, "status_code": 200, "error": None, "duration_ms": 84, "response": "ok"}],
+    }
+
+
 _CURSOR = "eyJtb25pdG9yX2lkIjp7IlMiOiJtb25fOTExNTdjMTYyNTQ5YWRiYmJkMDNhNjBlIn19"
 
 RESPONSE_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
@@ -502,6 +517,7 @@ RESPONSE_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "DeliveryPage": {"page": {"value": {"items": [_RETRYING, _DELIVERY], "next_cursor": None}}},
+    "DeliveryDetail": {"delivered": {"value": _delivery_detail()}},
     "DeliveryOut": {
         "replayed": {
             "summary": "Pending again; its attempts are kept as history",
@@ -509,9 +525,23 @@ RESPONSE_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "WebhookTestResult": {
-        "answered": {"value": {"status_code": 200, "ok": True, "error": None, "latency_ms": 84}},
+        "answered": {
+            "value": {
+                "status_code": 200,
+                "ok": True,
+                "error": None,
+                "latency_ms": 84,
+                "delivery_id": TEST_DELIVERY_PREFIX + "8f14e45fceea167a5a36dedd",
+            }
+        },
         "no answer": {
-            "value": {"status_code": None, "ok": False, "error": "timed out after 10 s", "latency_ms": 10003}
+            "value": {
+                "status_code": None,
+                "ok": False,
+                "error": "timed out after 10 s",
+                "latency_ms": 10003,
+                "delivery_id": TEST_DELIVERY_PREFIX + "c9f0f895fb98ab9159f51fd0",
+            }
         },
     },
 }
