@@ -50,6 +50,7 @@ class ServerProcess:
     ready: Callable[[], bool]
     log_path: Path | None = None
     env: dict[str, str] | None = None
+    stop_timeout: float = 5.0  # after SIGTERM, before SIGKILL
     process: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
@@ -79,7 +80,7 @@ class ServerProcess:
             return
         self.process.terminate()
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=self.stop_timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
@@ -144,7 +145,10 @@ def tansu(port: int, log_path: Path | None = None) -> ServerProcess:
     return ServerProcess("tansu", argv, port, lambda: port_open(port), log_path)
 
 
-def moto(port: int, log_path: Path | None = None) -> ServerProcess:
+def moto(port: int, log_path: Path | None = None, state_dir: Path | None = None) -> ServerProcess:
+    """moto server as blockhook.local.aws_server runs it: DynamoDB reads at DynamoDB's cost and,
+    with a state_dir, everything kept there across a stop and start."""
+
     def probe() -> bool:
         try:
             with urllib.request.urlopen(f"http://{HOST}:{port}/moto-api/", timeout=0.5):
@@ -152,5 +156,10 @@ def moto(port: int, log_path: Path | None = None) -> ServerProcess:
         except OSError:
             return False
 
-    argv = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
-    return ServerProcess("moto", argv, port, probe, log_path)
+    argv = [sys.executable, "-m", "blockhook.local.aws_server", "-H", HOST, "-p", str(port)]
+    if state_dir is not None:
+        argv += ["--state-dir", str(state_dir)]
+    layer = str(Path(__file__).resolve().parents[2])  # blockhook's own layer, wherever it is run from
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [layer, os.environ.get("PYTHONPATH")]))}
+    # Stopping writes the state: ~20 s with a million watched addresses (aws_server.py).
+    return ServerProcess("moto", argv, port, probe, log_path, env, stop_timeout=120.0 if state_dir else 5.0)
