@@ -92,7 +92,7 @@ class ChainIngest:
         at the node's head, instead of reading its blocks against hashes it never had."""
         if self._genesis_checked:
             return
-        genesis = self.reader.block_hash(0)
+        genesis = self.reader.genesis_hash()
         if genesis is None:
             return  # the node does not say: asked again at the next poll
         recorded = recorded_genesis(self.chain_id)
