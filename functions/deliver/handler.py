@@ -11,6 +11,7 @@ thread (powertools' thread-safe keys), since the batch's attempts log at once. A
 the id."""
 
 import asyncio
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -72,13 +73,15 @@ async def attempt_on_pool(record: SQSRecord) -> str:
     # processor starts the records' tasks in order and asyncio's lock is first come, first served),
     # so a receiver sees a monitor's blocks in order; other monitors' go side by side.
     async with _lock_of(_monitor_of(record)):
-        status = await asyncio.get_running_loop().run_in_executor(attempts_pool, attempt, record)
-    if status in _OUTCOME_METRICS:  # counted here, on the event loop's one thread
-        metrics.add_metric(name=_OUTCOME_METRICS[status], unit=MetricUnit.Count, value=1)
+        # In a copy of the invocation's context: the attempt's logging keys are its own, on any thread.
+        run = contextvars.copy_context().run
+        status = await asyncio.get_running_loop().run_in_executor(attempts_pool, run, attempt, record)
+    _outcomes[status] = _outcomes.get(status, 0) + 1  # counted here, on the event loop's one thread
     return status
 
 
 _monitor_locks: dict[str, asyncio.Lock] = {}
+_outcomes: dict[str, int] = {}  # the invocation's attempts by status
 
 
 def _monitor_of(record: SQSRecord) -> str:
@@ -97,6 +100,13 @@ def _lock_of(key: str) -> asyncio.Lock:
 @metrics.log_metrics
 def handler(event, context):
     _monitor_locks.clear()  # a batch's locks: each invocation runs its own event loop
-    return async_process_partial_response(
-        event=event, record_handler=attempt_on_pool, processor=processor, context=context
-    )
+    _outcomes.clear()
+    try:
+        return async_process_partial_response(
+            event=event, record_handler=attempt_on_pool, processor=processor, context=context
+        )
+    finally:
+        # Both, zero or not, every invocation: one whose attempts all wait for a retry publishes its
+        # zeros rather than nothing (which powertools would warn about).
+        for status, name in _OUTCOME_METRICS.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=_outcomes.get(status, 0))

@@ -3,6 +3,7 @@ Kafka in order, the checkpoint follows the broker's ack, reorgs become reverts."
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -164,3 +165,56 @@ def test_a_head_that_does_not_move_ages_and_the_chain_is_stalled(ingest, anvil_r
     now[0] += 60
     assert ingest.poll().head_age == 0
     assert not chain_state.stalled(chain_state.load_node_heads(CHAIN_ID), interval, now[0])
+
+
+@pytest.fixture
+def other_node(tmp_path):
+    """An Anvil whose genesis block differs from the session node's (another block gas limit), whenever
+    the two were started."""
+    from blockhook.local.servers import anvil, free_port
+
+    server = anvil(free_port(), gas_limit=31_000_000, log_path=tmp_path / "anvil.log").start()
+    yield server.url
+    server.stop()
+
+
+def test_a_node_on_another_genesis_starts_the_chain_fresh_with_one_warning(
+    anvil_rpc, other_node, kafka_bootstrap, moto_endpoint, topic
+):
+    """The chain's checkpoint was made on the session's node; the chain is then served by another node
+    (its own genesis): no block of it is read against the old checkpoint, it starts at that node's head."""
+    chain_id = 4_000_000 + uuid.uuid4().int % 10**9
+    rpc(anvil_rpc, "anvil_mine", ["0x5"])  # the old checkpoint lies above the other node's head
+    rpc(other_node, "anvil_mine", ["0x3"])
+    old_genesis, new_genesis = (
+        rpc(url, "eth_getBlockByNumber", ["0x0", False])["hash"] for url in (anvil_rpc, other_node)
+    )
+    warnings: list[logging.LogRecord] = []
+    collector = logging.Handler(logging.WARNING)
+    collector.emit = warnings.append
+    service_logger = logging.getLogger("blockhook.ingest.service")
+    producer = BlockProducer(kafka_bootstrap, topic)
+    try:
+        for url in (anvil_rpc, other_node):
+            config = ChainConfig(chain_id=chain_id, rpc_urls=[url], traces="off")
+            ingest = ChainIngest(config, RpcChainReader(JsonRpcClient([url])), producer)
+            if url == other_node:
+                service_logger.addHandler(collector)
+            try:
+                assert ingest.poll().error is None
+                assert ingest.poll().error is None  # checked once: no second warning
+            finally:
+                service_logger.removeHandler(collector)
+            if url == anvil_rpc:
+                assert chain_state.load_checkpoint(chain_id).number > 3
+    finally:
+        producer.close()
+
+    (warning,) = warnings
+    assert f"chain {chain_id}" in warning.getMessage()
+    assert old_genesis in warning.getMessage() and new_genesis in warning.getMessage()
+    checkpoint = chain_state.load_checkpoint(chain_id)
+    third = rpc(other_node, "eth_getBlockByNumber", ["0x3", False])["hash"]
+    assert (checkpoint.number, checkpoint.hash) == (3, third)
+    assert read_topic(kafka_bootstrap, topic)[-1].header.hash == checkpoint.hash
+    assert chain_state.recorded_genesis(chain_id) == new_genesis

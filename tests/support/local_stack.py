@@ -10,6 +10,7 @@ of its own (CONTRACT section 1); otherwise it embeds one on a free port, at `sta
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,9 +32,11 @@ _INHERITED = ("AWS_ENDPOINT_URL", "BLOCKHOOK_RPC_URL", "BLOCKHOOK_KAFKA_BOOTSTRA
 
 class LocalStack:
     def __init__(
-        self, state_dir: Path, extra_env: Mapping[str, str] | None = None, api_key: str = API_KEY
+        self, state_dir: Path, extra_env: Mapping[str, str] | None = None, api_key: str = API_KEY,
+        output: Path | None = None,
     ) -> None:
-        """Start the stack; `extra_env` is added last, so it may override any default set here."""
+        """Start the stack; `extra_env` is added last, so it may override any default set here. Its console
+        goes to `output` (default: stack.out in the state directory)."""
         extra = dict(extra_env or {})
         self.api_key = api_key
         self.api_port, self.kafka_port, self.aws_port = free_port(), free_port(), free_port()
@@ -54,7 +57,8 @@ class LocalStack:
         if self.anvil_port is not None:
             env["BLOCKHOOK_ANVIL_PORT"] = str(self.anvil_port)
         env.update(extra)
-        self.log = open(state_dir / "stack.out", "w")  # noqa: SIM115 - open for the process's lifetime
+        self.output_path = output or state_dir / "stack.out"
+        self.log = open(self.output_path, "w")  # noqa: SIM115 - open for the process's lifetime
         self.process = subprocess.Popen(
             [sys.executable, "-m", "blockhook.local"], env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -66,7 +70,11 @@ class LocalStack:
         self.state_dir = state_dir
 
     def output(self) -> str:
-        return (self.state_dir / "stack.out").read_text()
+        return self.output_path.read_text()
+
+    def children(self) -> set[int]:
+        """The process ids of the servers the stack runs (its child processes)."""
+        return child_pids(self.process.pid)
 
     def wait_ready(self, timeout: float = 90) -> None:
         give_up = time.monotonic() + timeout
@@ -81,8 +89,8 @@ class LocalStack:
             time.sleep(0.2)
         raise AssertionError(f"local stack not ready:\n{self.output()}")
 
-    def stop(self) -> None:
-        self.process.terminate()
+    def stop(self, signal_number: int = signal.SIGTERM) -> None:
+        self.process.send_signal(signal_number)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -123,12 +131,33 @@ class LocalStack:
             time.sleep(0.2)
 
 
+def child_pids(parent: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == parent:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @contextmanager
 def running_stack(
-    state_dir: Path, extra_env: Mapping[str, str] | None = None, api_key: str = API_KEY
+    state_dir: Path, extra_env: Mapping[str, str] | None = None, api_key: str = API_KEY,
+    output: Path | None = None,
 ) -> Iterator[LocalStack]:
     """A ready stack for the `with` block; stopped after it, which must end it cleanly (exit code 0)."""
-    stack = LocalStack(state_dir, extra_env, api_key)
+    stack = LocalStack(state_dir, extra_env, api_key, output)
     try:
         stack.wait_ready()
         yield stack

@@ -44,6 +44,8 @@ class ChainReader(Protocol):
 
     def block_hash(self, number: int) -> str | None: ...
 
+    def genesis_hash(self) -> str | None: ...
+
     trace_format: str | None
 
     def finality(self) -> dict[str, int | None]: ...
@@ -105,6 +107,15 @@ class RpcChainReader:
         if block is None:
             return None
         return _hash(_block_object(number, block), "hash", number)
+
+    def genesis_hash(self) -> str | None:
+        """The hash of the chain's genesis block as block 1 names it (its parent hash), or block 0's own
+        before there is a block 1; None when the node has neither. Block 1 is asked first: an Anvil that
+        reloaded its state serves a regenerated block 0, while the blocks after it name the original."""
+        first = self._client.call("eth_getBlockByNumber", ["0x1", False])
+        if first is not None:
+            return _hash(_block_object(1, first), "parentHash", 1)
+        return self.block_hash(0)
 
     def blocks(self, start: int, end: int) -> list[RawBlock]:
         """Blocks start..end inclusive, ascending; shorter when the node does not have them all yet."""

@@ -341,6 +341,11 @@ class DeliveryService:
             # Replayed while this attempt was in flight: the replay's message sends it again.
             logger.info("delivery replayed during its attempt", extra={"delivery_id": record.delivery_id})
             return "replayed"
+        logger.info(
+            "delivery attempt",
+            extra={"monitor_id": record.monitor_id, "delivery_id": record.delivery_id, "status_code": result.status_code,
+                   "latency_ms": result.latency_ms, "outcome": status, "error": error},
+        )  # fmt: skip
         if status == "failed":
             logger.warning("delivery failed for good", extra={"delivery_id": record.delivery_id, "attempts": attempts_made})
         elif status == "retrying":

@@ -15,6 +15,7 @@ anew, though the matcher had taken them back.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -33,10 +34,13 @@ from blockhook.store.chain_state import (
     NodeHeads,
     load_checkpoint,
     load_node_heads,
+    record_genesis,
     record_head,
     record_node_heads,
     record_trace_format,
+    recorded_genesis,
     recorded_trace_format,
+    reset_chain,
     rewind_checkpoint,
     save_checkpoint,
 )
@@ -65,6 +69,7 @@ class ChainIngest:
         self.config = config
         self.reader = reader
         self.producer = producer
+        self._genesis_checked = False
         self._traces_decided = False
         self._heads: NodeHeads | None = None  # what the node said last (loaded on the first poll)
         self._heads_loaded = False
@@ -80,6 +85,30 @@ class ChainIngest:
         self._decide_traces()
         return self.reader.blocks(start, end)
 
+    def _check_genesis(self) -> None:
+        """Once per process, before the checkpoint is used: a checkpoint belongs to the chain it was made
+        on. A node whose genesis block is another one (a local node started anew, a node swapped for
+        another network under the same chain id) has none of its blocks: the chain starts fresh there,
+        at the node's head, instead of reading its blocks against hashes it never had."""
+        if self._genesis_checked:
+            return
+        genesis = self.reader.genesis_hash()
+        if genesis is None:
+            return  # the node does not say: asked again at the next poll
+        recorded = recorded_genesis(self.chain_id)
+        if recorded is not None and recorded != genesis:
+            logger.warning(
+                "chain %s: the node's genesis block is %s, not %s as when the checkpoint was made: "
+                "starting the chain fresh at the node's head",
+                self.chain_id, genesis, recorded,
+                extra={"chain_id": self.chain_id, "genesis": genesis, "recorded_genesis": recorded},
+            )  # fmt: skip
+            reset_chain(self.chain_id)
+            self._traces_decided, self._heads, self._heads_loaded = False, None, False
+        if recorded != genesis:
+            record_genesis(self.chain_id, genesis)
+        self._genesis_checked = True
+
     def _decide_traces(self) -> None:
         """Once per process, before any block is read: which trace format the blocks are read with.
 
@@ -88,6 +117,7 @@ class ChainIngest:
         silently losing internal transfers."""
         if self._traces_decided:
             return
+        self._check_genesis()
         wanted = self.config.traces
         recorded = recorded_trace_format(self.chain_id)
         if wanted == "off":
@@ -111,6 +141,7 @@ class ChainIngest:
     def poll(self, should_stop: Callable[[], bool] = lambda: False) -> PollResult:
         """Publish every block up to the current head (or until told to stop)."""
         result = PollResult(self.chain_id)
+        self._check_genesis()
         self._decide_traces()
         checkpoint = load_checkpoint(self.chain_id)
         head = self.reader.head()
@@ -141,7 +172,8 @@ class ChainIngest:
                     break
                 accepted = _linked_prefix(checkpoint.hash, blocks)
                 if len(accepted) == last - next_number + 1 and last < head:
-                    ahead = _Prefetch(last + 1, pool.submit(self.read, last + 1, min(head, last + size)))
+                    fetch = contextvars.copy_context().run  # its log lines are this poll's
+                    ahead = _Prefetch(last + 1, pool.submit(fetch, self.read, last + 1, min(head, last + size)))
                 if accepted:
                     self.publish(accepted, finality=finality)
                     checkpoint = save_checkpoint(checkpoint, [(b.number, b.hash) for b in accepted], head)
@@ -195,15 +227,26 @@ class ChainIngest:
     ) -> None:
         """Produce the blocks and wait for the broker's acknowledgement of every message. `finality`: the
         node's safe and finalized heads, which the matcher releases waiting matches by."""
+        started = time.monotonic()
         headers = []
+        events = 0
         for block in blocks:
             header = BlockHeader(self.chain_id, block.number, block.hash, block.parent_hash, block.timestamp)
-            self.producer.send_block(
-                header, block_events(self.chain_id, block), backfill=backfill, finality=finality
-            )
+            found = block_events(self.chain_id, block)
+            self.producer.send_block(header, found, backfill=backfill, finality=finality)
             headers.append(header)
+            events += len(found)
         self.producer.flush()
         backfill_job = {"backfill_job_id": backfill.job_id} if backfill is not None else {}
+        if blocks:
+            logger.info(
+                "blocks published",
+                extra={
+                    "chain_id": self.chain_id, "first_block": blocks[0].number, "last_block": blocks[-1].number,
+                    "events": events, "transactions": sum(len(block.transactions) for block in blocks),
+                    "ms": round((time.monotonic() - started) * 1000), **backfill_job,
+                },
+            )  # fmt: skip
         for header in headers:  # acknowledged: the first log line of the block's correlation id
             logger.info(
                 "block published",
@@ -299,10 +342,12 @@ def run_ingest(
                     break
                 sleep(min(left, 0.5))
 
+    # Each thread in a copy of the caller's context: the invocation's logging keys hold in it too.
     threads = [
-        threading.Thread(target=run_chain, args=(ingest,), name=f"ingest-{ingest.chain_id}", daemon=True)
+        threading.Thread(target=contextvars.copy_context().run, args=(run_chain, ingest),
+                         name=f"ingest-{ingest.chain_id}", daemon=True)
         for ingest in ingests
-    ]
+    ]  # fmt: skip
     for thread in threads:
         thread.start()
     # Every chain's thread ends once `should_stop` holds and its current call returns (bounded by the

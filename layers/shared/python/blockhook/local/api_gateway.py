@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -77,12 +78,23 @@ class ApiGatewayServer:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
+                started = time.monotonic()
+                status = self._answer()
+                logger.info(
+                    "api request",
+                    extra={"service": function.service, "method": self.command, "path": urlsplit(self.path).path,
+                           "status": status, "ms": round((time.monotonic() - started) * 1000),
+                           "tenant": _tenant(self.headers)},
+                )  # fmt: skip
+
+            def _answer(self) -> int:
+                """Answer the request; returns the status code sent."""
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_REQUEST_BYTES:
                     self._reply(413, {"content-type": "application/json"}, json.dumps(
                         {"error": {"code": "payload_too_large", "message": "request over 10 MB", "details": []}}
                     ).encode())
-                    return
+                    return 413
                 body = self.rfile.read(length) if length else b""
                 headers = {name: value for name, value in self.headers.items()}
                 event = proxy_event(self.command, self.path, headers, body, self.client_address[0])
@@ -91,13 +103,15 @@ class ApiGatewayServer:
                 except Exception:  # the real API Gateway answers 502 when the function fails
                     logger.exception("api function failed")
                     self._reply(502, {"content-type": "application/json"}, b'{"message": "Internal server error"}')
-                    return
+                    return 502
                 payload = answer.get("body") or ""
                 raw = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode()
                 reply_headers = dict(answer.get("headers") or {})
                 for name, values in (answer.get("multiValueHeaders") or {}).items():
                     reply_headers[name] = ", ".join(values)
-                self._reply(int(answer.get("statusCode", 200)), reply_headers, raw)
+                status = int(answer.get("statusCode", 200))
+                self._reply(status, reply_headers, raw)
+                return status
 
             def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)
@@ -114,3 +128,15 @@ class ApiGatewayServer:
                 logger.debug("api %s", format % args)
 
         return Handler
+
+
+def _tenant(headers) -> str:
+    """The tenant of the request's key, as the API function resolves it; "-" for a request without a valid one."""
+    from blockhook.api.auth import Unauthorized, resolve_tenant
+    from blockhook.config import settings
+
+    config = settings()
+    try:
+        return resolve_tenant(config.auth_mode, dict(headers.items()), {}, config.api_keys)
+    except Unauthorized:
+        return "-"

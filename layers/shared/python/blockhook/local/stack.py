@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 QUEUE_NAME = "blockhook-deliveries"
 LOCAL_CHAIN_ID = 31337
+KAFKA_BUCKET = "blockhook-local-kafka"  # the embedded Tansu's topics, in the embedded AWS's S3
 
 
 @dataclass
@@ -33,6 +35,7 @@ class LocalOptions:
     aws_port: int = 4566
     poll_interval: float = 1.0
     state_dir: Path = field(default_factory=lambda: REPO_ROOT / ".stack")
+    reset: bool = False  # start clean: forget the state of earlier runs
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> LocalOptions:
@@ -48,6 +51,7 @@ class LocalOptions:
             aws_port=int(env.get("BLOCKHOOK_AWS_PORT", "4566")),
             poll_interval=float(env.get("BLOCKHOOK_POLL_INTERVAL", "1")),
             state_dir=Path(env.get("BLOCKHOOK_STATE_DIR", str(REPO_ROOT / ".stack"))),
+            reset=env.get("BLOCKHOOK_RESET", "").strip().lower() not in ("", "0", "false", "no"),
         )
 
 
@@ -72,27 +76,35 @@ class LocalSystem:
 
     def _start(self) -> None:
         options = self.options
-        logs = options.state_dir / "logs"
+        state = options.state_dir
+        logs = state / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        rpc_url = options.rpc_url
-        if not rpc_url and not options.chains_file:
-            self._spawn(servers.anvil(options.anvil_port, LOCAL_CHAIN_ID, log_path=logs / "anvil.log"))
-            rpc_url = f"http://{HOST}:{options.anvil_port}"
-        bootstrap = options.kafka_bootstrap
-        if not bootstrap:
-            self._spawn(servers.tansu(options.kafka_port, log_path=logs / "tansu.log"))
-            bootstrap = f"{HOST}:{options.kafka_port}"
-        aws_endpoint = options.aws_endpoint
-        if not aws_endpoint:
-            self._spawn(servers.moto(options.aws_port, log_path=logs / "moto.log"))
-            aws_endpoint = f"http://{HOST}:{options.aws_port}"
-
         env = os.environ
-        env["AWS_ENDPOINT_URL"] = aws_endpoint
         env.setdefault("AWS_ACCESS_KEY_ID", "local")
         env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
         env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         env["AWS_REGION"] = env["AWS_DEFAULT_REGION"]
+        # Everything the servers hold lives under the state directory, so a stop and start keeps it: the
+        # chain in Anvil's state file, the AWS resources in moto's, the topic in an S3 bucket of that moto.
+        rpc_url = options.rpc_url
+        if not rpc_url and not options.chains_file:
+            anvil = servers.anvil(options.anvil_port, LOCAL_CHAIN_ID, log_path=logs / "anvil.log",
+                                  state_path=state / "chain.json")  # fmt: skip
+            self._spawn(anvil)
+            rpc_url = f"http://{HOST}:{options.anvil_port}"
+        aws_endpoint = options.aws_endpoint
+        if not aws_endpoint:
+            self._spawn(servers.moto(options.aws_port, log_path=logs / "moto.log", state_dir=state / "aws"))
+            aws_endpoint = f"http://{HOST}:{options.aws_port}"
+        env["AWS_ENDPOINT_URL"] = aws_endpoint
+        bootstrap = options.kafka_bootstrap
+        if not bootstrap:
+            _ensure_bucket(KAFKA_BUCKET)
+            tansu = servers.tansu(options.kafka_port, log_path=logs / "tansu.log", s3_endpoint=aws_endpoint,
+                                  bucket=KAFKA_BUCKET)  # fmt: skip
+            self._spawn(tansu)
+            bootstrap = f"{HOST}:{options.kafka_port}"
+
         env["BLOCKHOOK_MODE"] = "local"
         env["BLOCKHOOK_KAFKA_BOOTSTRAP"] = bootstrap
         env.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
@@ -113,6 +125,7 @@ class LocalSystem:
         config = settings()
         ensure_topic(bootstrap, config.kafka_topic)
 
+        from blockhook.local import console
         from blockhook.local.api_gateway import ApiGatewayServer
         from blockhook.local.kafka_poller import KafkaPoller
         from blockhook.local.lambdas import LocalFunction
@@ -123,6 +136,7 @@ class LocalSystem:
         ingest = LocalFunction("ingest", 75)
         matcher = LocalFunction("matcher", 120)
         deliver = LocalFunction("deliver", 30)
+        console.adopt(function.service for function in (api, ingest, matcher, deliver))
         self.api = ApiGatewayServer(api, options.api_port).start()
         self.workers = [
             SqsPoller(deliver, config.delivery_queue_url),
@@ -171,6 +185,8 @@ class LocalSystem:
             self.api = None
         for worker in reversed(self.workers):
             worker.stop()
+        if self.workers:
+            _close_kafka_clients()  # before the broker goes: a client left connected logs errors then
         self.workers = []
         for process in reversed(self.processes):
             process.stop()
@@ -193,3 +209,28 @@ class LocalSystem:
             "Ctrl-C stops everything.",
         ]
         return "\n".join(lines)
+
+
+def clear_state(state_dir: Path) -> None:
+    """Forget everything earlier runs kept (BLOCKHOOK_RESET=1)."""
+    if state_dir.is_dir():
+        shutil.rmtree(state_dir)
+
+
+def _ensure_bucket(name: str) -> None:
+    import boto3
+
+    s3 = boto3.client("s3")
+    try:
+        s3.head_bucket(Bucket=name)
+    except s3.exceptions.ClientError:
+        s3.create_bucket(Bucket=name)
+
+
+def _close_kafka_clients() -> None:
+    from blockhook.wiring import chain_ingests
+
+    if chain_ingests.cache_info().currsize:
+        producers = {id(ingest.producer): ingest.producer for ingest in chain_ingests()}
+        for producer in producers.values():
+            producer.close()

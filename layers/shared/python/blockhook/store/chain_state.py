@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pynamodb.exceptions import DoesNotExist, PutError
 
-from blockhook.store.models import ChainStateModel
+from blockhook.store.models import ChainStateModel, MatcherProgressModel
 
 HASH_WINDOW = 256  # blocks of history kept to find a reorg's common ancestor
 
@@ -187,3 +187,25 @@ def all_checkpoints() -> list[Checkpoint]:
     for item in ChainStateModel.scan(ChainStateModel.key.startswith("chain#")):
         states.append(load_checkpoint(int(item.chain_id)))
     return states
+
+
+def recorded_genesis(chain_id: int) -> str | None:
+    """The hash of the genesis block of the node the chain's checkpoint was made on; None before ingest
+    recorded one."""
+    try:
+        return ChainStateModel.get(f"genesis#{chain_id}", consistent_read=True).hash
+    except DoesNotExist:
+        return None
+
+
+def record_genesis(chain_id: int, genesis_hash: str) -> None:
+    ChainStateModel(f"genesis#{chain_id}", chain_id=chain_id, hash=genesis_hash, updated_at=int(time.time())).save()
+
+
+def reset_chain(chain_id: int) -> None:
+    """Forget where ingest and the matcher are on the chain (its checkpoint, what its node said, its trace
+    format, the matcher's progress): its next poll starts at the node's head, as for a new chain. Monitors
+    and deliveries stay."""
+    for key in (_key(chain_id), f"node#{chain_id}", f"traces#{chain_id}"):
+        ChainStateModel(key).delete()
+    MatcherProgressModel(f"matched#{chain_id}").delete()
