@@ -344,7 +344,7 @@ class DeliveryService:
         logger.info(
             "delivery attempt",
             extra={"monitor_id": record.monitor_id, "delivery_id": record.delivery_id, "status_code": result.status_code,
-                   "latency_ms": result.latency_ms, "outcome": status, "error": error},
+                   "latency_ms": result.latency_ms, "outcome": status, "error": error, "origin": record.origin},
         )  # fmt: skip
         if status == "failed":
             logger.warning("delivery failed for good", extra={"delivery_id": record.delivery_id, "attempts": attempts_made})

@@ -28,7 +28,8 @@ def _request(r: Any) -> str:
 
 def _attempt(r: Any) -> str:
     answer = r.status_code if r.status_code is not None else (r.error or "no answer")
-    return f"delivery {r.delivery_id} monitor={r.monitor_id} -> {answer} in {r.latency_ms} ms ({r.outcome})"
+    origin = getattr(r, "origin", None) or "-"
+    return f"delivery {r.delivery_id} monitor={r.monitor_id} origin={origin} -> {answer} in {r.latency_ms} ms ({r.outcome})"
 
 
 def _batch(r: Any) -> str:
