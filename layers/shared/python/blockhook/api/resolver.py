@@ -5,6 +5,7 @@ brings together."""
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from pynamodb.exceptions import PynamoDBException
 
 from blockhook.api import monitor_service as rules
 from blockhook.api.auth import Unauthorized, resolve_tenant
-from blockhook.api.errors import ApiError, error_response, validation_details
+from blockhook.api.errors import ApiError, error_response, validation_details, validation_summary
+from blockhook.api.limits import MAX_BODY_BYTES
 from blockhook.api.rate_limit import RateLimiter
 from blockhook.config import settings
 from blockhook.store import monitors as monitor_store
@@ -36,7 +38,6 @@ from blockhook.store.secret_box import SecretBoxError
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1_048_576
 PUBLIC_PATHS = frozenset({"/v1/health"})
 
 # A response that fails its own model is our bug: 500, not the 422 powertools gives by default.
@@ -105,9 +106,35 @@ def _body_bytes(body: str, base64_encoded: bool) -> int:
 
 def _authenticate(app: APIGatewayRestResolver, next_middleware: Callable[..., Response]) -> Response:
     refusal = _refusal()
+    if refusal is None:
+        refusal = _loose_numbers()
     if refusal is not None:
         return refusal
     return next_middleware(app)
+
+
+_DECIMAL = re.compile(r"[0-9]+")
+
+
+def _loose_numbers() -> Response | None:
+    """422 for an integer query parameter not written in decimal digits alone.
+
+    Query values are text, and pydantic reads text leniently into an integer (" 5", "+5", "5_000");
+    this runs after powertools' validation, which has refused what is no integer at all."""
+    route = app.context.get("_route")
+    query = app.current_event.query_string_parameters or {}
+    if route is None or not query or route.func.__name__ == "not_found_handler":
+        return None
+    details = [
+        {"field": field.alias, "in": "query", "message": "must be a whole number written in decimal digits"}
+        for field in route.dependant.query_params
+        if field.field_info.annotation is int
+        and field.alias in query
+        and not _DECIMAL.fullmatch(query[field.alias])
+    ]
+    if not details:
+        return None
+    return error_response(422, "validation_failed", validation_summary(details), details)
 
 
 app.use(middlewares=[_authenticate])
@@ -141,24 +168,29 @@ def _answer_validation_error(error: RequestValidationError) -> Response:
     errors = error.errors()
     if any(item.get("type") == "json_invalid" for item in errors):
         return error_response(400, "invalid_json", "request body is not valid JSON")
-    return error_response(422, "validation_failed", "request does not validate", validation_details(errors))
+    details = validation_details(errors)
+    return error_response(422, "validation_failed", validation_summary(details), details)
 
 
 def _answer_value_error(error: ValueError) -> Response:
-    # powertools' request validation raises a bare ValueError for a body it cannot take apart (a
-    # multipart/form-data content type without its boundary); any other ValueError is a bug of ours.
-    if not _raised_in(error, "aws_lambda_powertools.event_handler.middlewares.openapi_validation"):
+    # powertools raises a bare ValueError while it reads a body it cannot take apart: a multipart/form-data
+    # content type without its boundary, or JSON with an integer of more digits than Python converts
+    # (4300). Any other ValueError is a bug of ours.
+    frames = traceback.extract_tb(error.__traceback__)
+    if not any(frame.name == "_get_body" and frame.filename.endswith(_VALIDATION_MODULE) for frame in frames):
         return _answer_internal_error(error)
-    return _refused_first(
-        error_response(
+    if frames[-1].filename.endswith(_VALIDATION_MODULE):
+        answer = error_response(
             400, "unsupported_content_type", f"request bodies are JSON: send content-type application/json ({error})"
         )
-    )
+    elif "integer string conversion" in str(error):
+        answer = error_response(400, "invalid_json", "request body holds an integer of more than 4300 digits")
+    else:
+        answer = error_response(400, "invalid_json", "request body is not valid JSON")
+    return _refused_first(answer)
 
 
-def _raised_in(error: BaseException, module: str) -> bool:
-    frames = traceback.extract_tb(error.__traceback__)
-    return bool(frames) and frames[-1].filename.endswith(module.replace(".", "/") + ".py")
+_VALIDATION_MODULE = "aws_lambda_powertools/event_handler/middlewares/openapi_validation.py"
 
 
 def _answer_service_error(error: ServiceError) -> Response:
@@ -171,7 +203,17 @@ def _answer_service_error(error: ServiceError) -> Response:
 
 
 def _answer_not_found(_: NotFoundError) -> Response:
-    return error_response(404, "not_found", "no such route")
+    # A path the API serves, with a method it does not serve there, is a 405 that says which it does.
+    path = app.current_event.path
+    allowed = sorted({route.method for route in app._static_routes + app._dynamic_routes if route.rule.match(path)})
+    if not allowed:
+        return error_response(404, "not_found", "no such route")
+    method = app.current_event.http_method.upper()
+    response = error_response(
+        405, "method_not_allowed", f"{path} does not take {method}: it takes {', '.join(allowed)}", [{"allow": allowed}]
+    )
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
 
 
 def _answer_unavailable(error: Exception) -> Response:
