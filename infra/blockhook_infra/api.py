@@ -11,6 +11,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
+from blockhook.api.limits import MAX_BODY_BYTES
+
 from .tenants import DEFAULT_TENANT, DEFAULT_TENANTS, STAGE_BURST_LIMIT, STAGE_RATE_LIMIT, Tenant
 
 STAGE = "prod"
@@ -23,13 +25,12 @@ THROTTLE_BURST_LIMIT = DEFAULT_TENANTS[0].burst
 # Optional WAF (context `waf`): requests per five minutes per client IP before it is blocked.
 WAF_RATE_LIMIT_PER_IP = 3000
 # Request size, in layers (docs/deploy.md): the api function answers 413 for a body over MAX_BODY_BYTES
-# (blockhook.api.routes.MAX_BODY_BYTES, the same number); Lambda refuses an invoke over 6 MB and API
+# (blockhook/api/limits.py: room for the largest call of addresses); Lambda refuses an invoke over 6 MB and API
 # Gateway a request over 10 MB, each in its own shape, not the contract's. So with the optional WAF, a
 # request whose Content-Length header says more than MAX_BODY_BYTES is refused there, with the contract's
 # 413, before it reaches either. The header, not the body: WAF sees only the first 16-64 KB of an API
 # Gateway request's body, so no body size rule can see a megabyte. The common rule set's own body rule
 # (over 8 KB) only counts: address lists are larger.
-MAX_BODY_BYTES = 1_048_576
 _TOO_LARGE_BODY_KEY = "payload_too_large"
 
 # Errors API Gateway answers itself (no key, throttled, unknown path) in the contract's error shape,

@@ -7,6 +7,10 @@ what it documents. Each operation is fuzzed with valid requests and with request
 document (negative mode: these must be refused with a documented 4xx). Operations on a monitor also
 run with a real monitor's id, so that their bodies and queries reach the code behind the look-up.
 
+A hand-written pass then sends what schemathesis does not generate (ODD_REQUESTS): deep nesting, odd
+content types and charsets, huge numbers, NaN, duplicate keys, invalid UTF-8, loose query integers and
+methods a known path does not take; each must get the status it lists, in the error envelope.
+
 The numbers (requests, statuses, 5xx, failures) go to bench/results/api_fuzz.json.
 """
 
@@ -73,7 +77,8 @@ class Tally:
         self.statuses[response.status_code] += 1
         self.by_operation[label] += 1
         if response.status_code >= 500:
-            self.server_errors.append(f"{label}: {response.status_code} {response.text[:300]}\n{case.as_curl_command()}")
+            request = case.as_curl_command() if case is not None else f"{response.request.method} {response.request.url}"
+            self.server_errors.append(f"{label}: {response.status_code} {response.text[:300]}\n{request}")
 
 
 def _fuzz(
@@ -108,6 +113,77 @@ def _fuzz(
         tally.nothing_to_break.append(label)
 
 
+_MONITOR = b'"name": "odd", "chain_ids": [31337], "webhook_url": "http://127.0.0.1:9/hook"'
+
+
+# (label, method, path ({id}: the real monitor), content type or None for none, body, expected status)
+ODD_REQUESTS: list[tuple[str, str, str, str | None, bytes, int]] = [
+    ("deep nesting: 100,000 nested lists", "POST", "/v1/monitors", "application/json", b"[" * 100_000 + b"]" * 100_000, 400),
+    ("deep nesting: 50,000 nested objects", "POST", "/v1/monitors", "application/json", b'{"a": ' * 50_000 + b"1" + b"}" * 50_000, 400),
+    ("deep nesting: inside a field", "PATCH", "/v1/monitors/{id}", "application/json", b'{"name": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", 400),
+    ("deep nesting: inside addresses", "POST", "/v1/monitors/{id}/addresses", "application/json", b'{"add": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),
+    ("content type: multipart without boundary", "POST", "/v1/monitors", "multipart/form-data", b"--x\r\n\r\nbody", 400),
+    ("content type: text/plain", "POST", "/v1/monitors", "text/plain", b"{" + _MONITOR + b"}", 400),
+    ("content type: form", "POST", "/v1/monitors", "application/x-www-form-urlencoded", b"name=odd&chain_ids=31337", 422),
+    ("content type: none", "POST", "/v1/monitors/{id}/backfill", None, b'{"from_block": "x"}', 422),
+    ("charset: latin-1", "POST", "/v1/monitors", "application/json; charset=latin-1", '{"name": "caf\u00e9"}'.encode("latin-1"), 400),
+    ("charset: utf-16", "POST", "/v1/monitors", "application/json; charset=utf-16", '{"name": "odd"}'.encode("utf-16"), 400),
+    ("invalid UTF-8", "POST", "/v1/monitors/{id}/addresses", "application/json", b'{"add": ["\xff\xfe\xfd"]}', 400),
+    ("lone surrogate escape", "PATCH", "/v1/monitors/{id}", "application/json", b'{"name": "\\ud800"}', 422),
+    ("huge number: 10**400", "POST", "/v1/monitors", "application/json", b'{"name": "odd", "webhook_url": "http://127.0.0.1:9/h", "chain_ids": [1' + b"0" * 400 + b"]}", 422),
+    ("huge number: 10**5000", "POST", "/v1/monitors/{id}/backfill", "application/json", b'{"from_block": 1' + b"0" * 5_000 + b', "to_block": 1}', 400),
+    ("huge number: 1e308", "POST", "/v1/monitors/{id}/reconcile", "application/json", b'{"from_block": 1e308, "to_block": 1}', 422),
+    ("huge number: 1e400", "POST", "/v1/monitors/{id}/backfill", "application/json", b'{"from_block": 1e400, "to_block": 1}', 422),
+    ("number: -0", "PATCH", "/v1/monitors/{id}", "application/json", b'{"confirmations": -0.0}', 422),
+    ("number: -0 integer", "PATCH", "/v1/monitors/{id}", "application/json", b'{"confirmations": -0}', 200),
+    ("number: NaN literal", "PATCH", "/v1/monitors/{id}", "application/json", b'{"confirmations": NaN}', 422),
+    ("number: Infinity literal", "POST", "/v1/monitors/{id}/backfill", "application/json", b'{"from_block": Infinity, "to_block": 1}', 422),
+    ("number as a string", "POST", "/v1/monitors", "application/json", b'{"chain_ids": ["31337"], "name": "odd", "webhook_url": "http://127.0.0.1:9/h"}', 422),
+    ("boolean as a string", "PATCH", "/v1/monitors/{id}", "application/json", b'{"active": "true"}', 422),
+    ("duplicate keys", "PATCH", "/v1/monitors/{id}", "application/json", b'{"confirmations": 1, "confirmations": "x"}', 422),
+    ("duplicate keys, the last valid", "PATCH", "/v1/monitors/{id}", "application/json", b'{"name": 5, "name": "fuzz target"}', 200),
+    ("query: 1e3", "GET", "/v1/monitors?limit=1e3", None, b"", 422),
+    ("query: leading space", "GET", "/v1/monitors/{id}/addresses?limit=%205", None, b"", 422),
+    ("query: 10**30", "GET", "/v1/monitors/{id}/deliveries?limit=1" + "0" * 30, None, b"", 422),
+    ("wrong method: PUT /v1/monitors", "PUT", "/v1/monitors", "application/json", b"{}", 405),
+    ("wrong method: DELETE /v1/monitors", "DELETE", "/v1/monitors", None, b"", 405),
+    ("wrong method: POST /v1/health", "POST", "/v1/health", None, b"", 405),
+    ("wrong method: PUT a monitor", "PUT", "/v1/monitors/{id}", "application/json", b"{}", 405),
+    ("wrong method: DELETE addresses", "DELETE", "/v1/monitors/{id}/addresses", None, b"", 405),
+    ("wrong method: GET rotate-secret", "GET", "/v1/monitors/{id}/rotate-secret", None, b"", 405),
+    ("wrong method: PATCH /v1/chains", "PATCH", "/v1/chains", None, b"", 405),
+    ("wrong method: OPTIONS /v1/openapi.json", "OPTIONS", "/v1/openapi.json", None, b"", 405),
+    ("wrong method: TRACE deliveries", "TRACE", "/v1/monitors/{id}/deliveries", None, b"", 405),
+]
+
+
+def _send_odd_requests(base_url: str, key: str, monitor_id: str, tally: Tally, session: requests.Session) -> None:
+    for label, method, path, content_type, body, expected in ODD_REQUESTS:
+        headers = {"x-api-key": key}
+        if content_type is not None:
+            headers["content-type"] = content_type
+        url = base_url + path.replace("{id}", monitor_id)
+        # requests would add a content type of its own to a body; prepared by hand, it sends what is here.
+        prepared = requests.Request(method, url, headers=headers, data=body or None).prepare()
+        if content_type is None:
+            prepared.headers.pop("Content-Type", None)
+        response = session.send(prepared, timeout=60)
+        tally.record(f"odd: {label}", None, response)
+        if response.status_code >= 500:
+            continue  # counted as a server error by record()
+        problem = None
+        if response.status_code != expected:
+            problem = f"answered {response.status_code}, not {expected}"
+        elif expected >= 400:
+            error = response.json().get("error") if response.headers.get("content-type") == "application/json" else None
+            if not isinstance(error, dict) or set(error) != {"code", "message", "details"}:
+                problem = "not the error envelope"
+            elif expected == 405 and not response.headers.get("Allow"):
+                problem = "405 without an Allow header"
+        if problem:
+            tally.failures.append(f"odd: {label}: {problem}: {response.text[:300]}")
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     # A webhook URL on loopback where nothing listens: test sends get no answer, quickly.
@@ -130,6 +206,8 @@ def test_fuzzing_the_live_api_finds_no_5xx_and_no_undocumented_answer(stack, rec
     tally = Tally()
     started = time.monotonic()
     operations = _operations(schema)
+    # First, while the real monitor exists (the fuzzing below may delete it).
+    _send_odd_requests(base_url, stack.api_key, monitor["id"], tally, session)
     for operation in operations:
         _fuzz(operation, base_url, stack.api_key, tally, session)
         # Requests that break the document: each must be refused with a documented 4xx, never a 5xx.
@@ -151,6 +229,7 @@ def test_fuzzing_the_live_api_finds_no_5xx_and_no_undocumented_answer(stack, rec
         "check_failures": len(tally.failures),
         "statuses": {str(status): count for status, count in sorted(tally.statuses.items())},
         "requests_by_operation": dict(sorted(tally.by_operation.items())),
+        "odd_requests": len(ODD_REQUESTS),
         "seconds": seconds,
         "no_negative_requests_possible": tally.nothing_to_break,
         "server_error_sample": tally.server_errors[:5],

@@ -90,6 +90,23 @@ def test_gateway_errors_use_the_contract_shape(by_type: dict) -> None:
         assert set(error) == {"code", "message", "details"}
 
 
+def test_every_answer_api_gateway_gives_itself_is_an_error_envelope(by_type: dict) -> None:
+    """The 4xx and 5xx defaults cover every response type not configured on its own (a header too large,
+    a missing key, an integration failure): each keeps API Gateway's status and carries the envelope."""
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in by_type["AWS::ApiGateway::GatewayResponse"].values()
+    }
+    for default, code in (("DEFAULT_4XX", "bad_request"), ("DEFAULT_5XX", "internal_error")):
+        props = responses[default]
+        assert "StatusCode" not in props, props  # API Gateway's own status, whichever it is
+        template = props["ResponseTemplates"]["application/json"]
+        assert json.loads(template.replace("$context.error.messageString", '"Request Header Fields Too Large"')) == {
+            "error": {"code": code, "message": "Request Header Fields Too Large", "details": []}
+        }
+    assert responses["REQUEST_TOO_LARGE"]["StatusCode"] == "413"
+
+
 def test_outputs(template: Template, by_type: dict) -> None:
     outputs = template.to_json()["Outputs"]
     (key_id,) = by_type["AWS::ApiGateway::ApiKey"]

@@ -9,7 +9,8 @@ import re
 
 import pytest
 
-from blockhook.api.routes import MAX_BODY_BYTES as FUNCTION_MAX_BODY_BYTES
+from blockhook.api.limits import MAX_BODY_BYTES as FUNCTION_MAX_BODY_BYTES
+from blockhook.api.models import MAX_ADDRESSES_PER_CALL
 from blockhook.config import load_settings
 from blockhook.store import idempotency
 from infra.blockhook_infra.api import MAX_BODY_BYTES, greater_than_patterns
@@ -81,7 +82,9 @@ def _ids(resource) -> set[str]:
 
 
 def test_waf_body_limit_is_the_function_limit() -> None:
-    assert MAX_BODY_BYTES == FUNCTION_MAX_BODY_BYTES == 1_048_576
+    assert MAX_BODY_BYTES == FUNCTION_MAX_BODY_BYTES
+    # Room for the largest call of labelled addresses, inside Lambda's 6 MB invoke payload.
+    assert MAX_ADDRESSES_PER_CALL * 400 < MAX_BODY_BYTES < 5 * 2**20
 
 
 def _over(value: str, limit: int) -> bool:

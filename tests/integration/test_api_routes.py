@@ -733,14 +733,16 @@ def test_more_than_10000_addresses_a_call_answers_413(api, rng):
     }
 
 
-def test_a_body_over_1_mb_answers_413(api):
+def test_a_body_over_the_limit_answers_413(api):
+    from blockhook.api.limits import MAX_BODY_BYTES
+
     monitor = api.create()
-    huge = {"add": ["0x" + os.urandom(20).hex() for _ in range(25_000)]}
-    assert len(json.dumps(huge)) > 1_048_576
+    huge = {"add": ["0x" + os.urandom(20).hex() for _ in range(MAX_BODY_BYTES // 44)]}
+    assert len(json.dumps(huge)) > MAX_BODY_BYTES
     assert_error(api.call("POST", f"/v1/monitors/{monitor['id']}/addresses", huge), 413, "payload_too_large")
-    padded = b'{"name": "' + b"x" * 1_100_000 + b'"}'
+    padded = b'{"name": "' + b"x" * MAX_BODY_BYTES + b'"}'
     assert_error(api.call("POST", "/v1/monitors", raw=padded), 413, "payload_too_large")
-    assert_error(api.call("POST", "/v1/monitors", raw=b"{" * 1_100_000), 413, "payload_too_large")
+    assert_error(api.call("POST", "/v1/monitors", raw=b"{" * (MAX_BODY_BYTES + 1)), 413, "payload_too_large")
     assert api.call("GET", f"/v1/monitors/{monitor['id']}").body["address_count"] == 0
 
 
@@ -753,11 +755,7 @@ def test_an_unknown_field_answers_422(api):
         422,
         "validation_failed",
     )
-    assert {
-        "location": ["body", "bogus"],
-        "type": "extra_forbidden",
-        "message": "Extra inputs are not permitted",
-    } in (error["details"])
+    assert {"field": "bogus", "in": "body", "message": "is not a field of this request"} in error["details"]
     assert_error(
         api.call(
             "POST",
@@ -867,8 +865,7 @@ def test_invalid_monitor_fields_answer_422(api, fields):
     [
         ("GET", "/v1/nothing-here"),
         ("GET", "/v2/monitors"),
-        ("PUT", "/v1/monitors"),
-        ("POST", "/v1/health"),
+        ("PUT", "/v2/monitors"),
         ("GET", "/"),
     ],
 )

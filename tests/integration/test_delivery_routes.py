@@ -559,10 +559,11 @@ def test_rotation_answers_a_new_secret_and_keeps_the_old_one_signing_for_24_hour
         assert code == 200, raw
         new_secret = rotated["secret"]
         assert new_secret.startswith("whsec_") and new_secret != old_secret
-        assert set(rotated) == set(monitor)
+        assert set(rotated) == set(monitor) | {"previous_secret_expires_at"}
         fetched = api.call("GET", f"/v1/monitors/{monitor['id']}")
         assert fetched[1].pop("chains")[0]["chain_id"] == CHAIN_ID  # GET alone tells where deliveries stand
-        assert fetched[1] == {name: value for name, value in rotated.items() if name != "secret"}
+        shown = {name: value for name, value in rotated.items() if name not in ("secret", "previous_secret_expires_at")}
+        assert fetched[1] == shown
         everything = [
             fetched[2],
             api.call("GET", "/v1/monitors")[2],
@@ -724,7 +725,7 @@ def test_the_openapi_document_describes_the_delivery_routes(api):
     assert "202" in paths["/v1/monitors/{monitor_id}/deliveries/{delivery_id}/replay"]["post"]["responses"]
     assert "200" in paths["/v1/monitors/{monitor_id}/test"]["post"]["responses"]
     rotate = paths["/v1/monitors/{monitor_id}/rotate-secret"]["post"]["responses"]["200"]
-    assert rotate["content"]["application/json"]["schema"]["$ref"].endswith("/MonitorWithSecret")
+    assert rotate["content"]["application/json"]["schema"]["$ref"].endswith("/MonitorWithRotatedSecret")
     parameters = {item["name"] for item in paths["/v1/monitors/{monitor_id}/deliveries"]["get"]["parameters"]}
     assert parameters == {"monitor_id", "status", "limit", "cursor"}
     schemas = document["components"]["schemas"]

@@ -23,10 +23,10 @@ from blockhook.api.models import (
     DeliveryDetail,
     DeliveryOut,
     DeliveryPage,
-    MonitorWithSecret,
+    MonitorWithRotatedSecret,
     WebhookTestResult,
 )
-from blockhook.api.presenters import monitor_with_secret
+from blockhook.api.presenters import monitor_with_rotated_secret
 from blockhook.store import deliveries as delivery_store
 from blockhook.store import monitors as monitor_store
 from blockhook.store.blobs import BlobUnavailable
@@ -189,7 +189,7 @@ def send_test_webhook(monitor_id: str) -> WebhookTestResult:
     summary="Give the monitor a new secret; the old one keeps signing for 24 hours",
     responses=responses(200, "The monitor, with its new secret (shown only here and on create)"),
 )
-def rotate_secret(monitor_id: str) -> MonitorWithSecret:
+def rotate_secret(monitor_id: str) -> MonitorWithRotatedSecret:
     try:
         monitor, secret = monitor_store.rotate_secret(_monitor(monitor_id), configured_secret_box())
     except monitor_store.MonitorNotFound:
@@ -198,4 +198,4 @@ def rotate_secret(monitor_id: str) -> MonitorWithSecret:
         raise ApiError(
             409, "rotation_conflict", "the secret is being rotated by another call; try again"
         ) from None
-    return monitor_with_secret(monitor, secret)
+    return monitor_with_rotated_secret(monitor, secret)

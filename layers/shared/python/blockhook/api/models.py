@@ -16,6 +16,7 @@ EventKind = Literal[kinds.KIND_NAMES]  # type: ignore[valid-type]
 DEFAULT_KINDS: list[str] = list(kinds.DEFAULT_KINDS)
 MAX_ADDRESSES_PER_CALL = 10_000
 MAX_ADDRESSES_PER_MONITOR = 1_000_000
+MAX_LABEL_LENGTH = 200  # characters
 MAX_CHAIN_ID = 2**63 - 1  # bounds what reaches a DynamoDB number; real chain ids are far smaller
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -58,9 +59,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LabelledAddress(Strict):
+class Request(Strict):
+    """A request body: its values are taken as their JSON types say, never converted ("5" is not 5,
+    "true" is not true, 5.0 is not 5)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class LabelledAddress(Request):
     address: Address
-    label: str | None = Field(default=None, max_length=200)
+    label: str | None = Field(default=None, max_length=MAX_LABEL_LENGTH)
 
 
 AddressItem = Address | LabelledAddress
@@ -69,7 +77,7 @@ AddressItem = Address | LabelledAddress
 AddressScope = Literal["all", "list"]
 
 
-class Filters(Strict):
+class Filters(Request):
     kinds: list[EventKind] = Field(default_factory=lambda: list(DEFAULT_KINDS), min_length=1)
     addresses: list[AddressItem] | None = Field(
         default=None,
@@ -83,7 +91,7 @@ class Filters(Strict):
     event_signatures: list[EventSignature] = Field(default_factory=list, max_length=100)
 
 
-class MonitorCreate(Strict):
+class MonitorCreate(Request):
     name: str = Field(min_length=1, max_length=200)
     chain_ids: list[Annotated[int, Field(gt=0, le=MAX_CHAIN_ID)]] = Field(min_length=1, max_length=50)
     webhook_url: str = Field(min_length=1, max_length=2048)
@@ -93,7 +101,7 @@ class MonitorCreate(Strict):
     active: bool = True
 
 
-class MonitorPatch(Strict):
+class MonitorPatch(Request):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
     filters: Filters | None = None
@@ -114,7 +122,7 @@ class MonitorPatch(Strict):
         return self
 
 
-class AddressChange(Strict):
+class AddressChange(Request):
     add: list[AddressItem] = Field(default_factory=list)
     remove: list[Address] = Field(default_factory=list)
 
@@ -131,7 +139,7 @@ class FiltersOut(Strict):
     event_signatures: list[str]
 
 
-class BackfillRequest(Strict):
+class BackfillRequest(Request):
     from_block: int = Field(ge=0, le=2**63 - 1)
     to_block: int = Field(ge=0, le=2**63 - 1)
     chain_id: int | None = Field(default=None, gt=0, le=2**63 - 1, description="Needed when the monitor watches several chains")
@@ -149,7 +157,7 @@ class BackfillOut(Strict):
     updated_at: int
 
 
-class ReconcileRequest(Strict):
+class ReconcileRequest(Request):
     from_block: int = Field(ge=0, le=2**63 - 1)
     to_block: int = Field(ge=0, le=2**63 - 1)
     heal: StrictBool = Field(  # true or false only: it sends deliveries
@@ -244,6 +252,17 @@ class MonitorWithSecret(MonitorOut):
     """A monitor as answered by create and rotate-secret, the only answers that show its secret."""
 
     secret: str
+
+
+class MonitorWithRotatedSecret(MonitorWithSecret):
+    """A monitor as answered by rotate-secret: its new secret, and until when the secret it replaced
+    still signs."""
+
+    previous_secret_expires_at: int = Field(
+        description="Unix seconds, 24 hours after this rotation: until then each delivery carries a second"
+        " v1= signature made with the secret this rotation replaced. A rotation within that time replaces"
+        " this one: the secret before it stops signing at once"
+    )
 
 
 class MonitorPage(Strict):

@@ -16,7 +16,7 @@ USAGE = "usage: python -m blockhook.api.openapi_export PATH"
 
 def render() -> str:
     """The document as committed: indented JSON in the code's own order, with a final newline."""
-    from blockhook.api.routes import openapi_dict
+    from blockhook.api.openapi import openapi_dict
 
     return json.dumps(openapi_dict(), indent=2) + "\n"
 

@@ -13,6 +13,7 @@ import copy
 from types import SimpleNamespace
 from typing import Any
 
+from blockhook.api.limits import MAX_BODY_BYTES
 from blockhook.api.models import MAX_ADDRESSES_PER_MONITOR
 from blockhook.chain import kinds
 from blockhook.delivery.payload import (
@@ -462,6 +463,15 @@ RESPONSE_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "MonitorWithSecret": {
         "monitor": {"value": {**_MONITOR, "secret": "whsec_" + "0f3a9c71d2b84e65" * 3}},
     },
+    "MonitorWithRotatedSecret": {
+        "rotated": {
+            "value": {
+                **_MONITOR,
+                "secret": "whsec_" + "8b2e4d6f1a3c5e70" * 3,
+                "previous_secret_expires_at": CREATED_AT + 2000 + 86400,
+            }
+        },
+    },
     "MonitorDetail": {
         "monitor": {
             "value": {
@@ -558,12 +568,12 @@ ERROR_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
     "409": {
         "address_limit": _error("address_limit", f"a monitor holds at most {MAX_ADDRESSES_PER_MONITOR} addresses")
     },
-    "413": {"payload_too_large": _error("payload_too_large", "request body over 1048576 bytes")},
+    "413": {"payload_too_large": _error("payload_too_large", f"request body over {MAX_BODY_BYTES} bytes")},
     "422": {
         "validation_failed": _error(
             "validation_failed",
-            "request does not validate",
-            [{"location": ["body", "webhook_url"], "type": "missing", "message": "Field required"}],
+            "webhook_url: is required",
+            [{"field": "webhook_url", "in": "body", "message": "is required"}],
         )
     },
     "429": {

@@ -11,6 +11,7 @@ from blockhook.api.models import (
     EndpointHealthOut,
     MonitorDetail,
     MonitorOut,
+    MonitorWithRotatedSecret,
     MonitorWithSecret,
     ReconcileOut,
     ReconcileProgress,
@@ -33,6 +34,13 @@ def monitor_detail(monitor: MonitorModel, marks: Sequence[SequenceMark]) -> Moni
 def monitor_with_secret(monitor: MonitorModel, secret: str) -> MonitorWithSecret:
     """`secret` in the clear: the stored one is sealed (store/secret_box.py)."""
     return MonitorWithSecret(**_monitor_fields(monitor), secret=secret)
+
+
+def monitor_with_rotated_secret(monitor: MonitorModel, secret: str) -> MonitorWithRotatedSecret:
+    """The monitor after a rotation: its new secret in the clear, and until when the replaced one signs."""
+    return MonitorWithRotatedSecret(
+        **_monitor_fields(monitor), secret=secret, previous_secret_expires_at=int(monitor.previous_secret_expires_at)
+    )
 
 
 def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:

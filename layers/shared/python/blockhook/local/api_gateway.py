@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import uuid
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -89,8 +90,13 @@ class ApiGatewayServer:
 
             def _answer(self) -> int:
                 """Answer the request; returns the status code sent."""
-                length = int(self.headers.get("Content-Length") or 0)
+                declared = (self.headers.get("Content-Length") or "0").strip()
+                if not declared.isascii() or not declared.isdigit():
+                    self.send_error(400, f"Content-Length is not a number of bytes: {declared[:40]!r}")
+                    return 400
+                length = int(declared)
                 if length > MAX_REQUEST_BYTES:
+                    self.close_connection = True  # the body stays unread
                     self._reply(413, {"content-type": "application/json"}, json.dumps(
                         {"error": {"code": "payload_too_large", "message": "request over 10 MB", "details": []}}
                     ).encode())
@@ -120,9 +126,37 @@ class ApiGatewayServer:
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+            def __getattr__(self, name: str) -> Any:
+                # Every method goes to the function, as API Gateway's ANY method sends it: the API answers
+                # a method a path does not take with 405, not http.server with its 501 page.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """What http.server refuses itself (a header or request line too long, a malformed
+                request) in the API's error envelope, instead of its HTML page."""
+                try:
+                    status = HTTPStatus(code)
+                    phrase, name = status.phrase, status.phrase.lower().replace(" ", "_").replace("-", "_")
+                except ValueError:
+                    phrase, name = "Error", "error"
+                text = f"{phrase}: {message}" if message and message != phrase else phrase
+                body = json.dumps({"error": {"code": name, "message": text, "details": []}}).encode()
+                self.close_connection = True  # what is left of the request cannot be read as one
+                # http.server sends no status line to what it takes for HTTP/0.9 (a request line it could
+                # not read): API Gateway speaks no HTTP/0.9, so every answer has one.
+                self.request_version = "HTTP/1.1"
+                self.send_response(code, message)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Connection", "close")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                    self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 logger.debug("api %s", format % args)
