@@ -20,8 +20,9 @@ from blockhook.streaming.codec import BackfillTarget, encode_revert
 from tests.integration.test_delivery_routes import CHAIN_ID, UNUSED_URL
 from tests.integration.test_delivery_routes import api as api  # noqa: F401 - a fixture
 from tests.integration.test_delivery_service import drain
-from tests.integration.test_matching_service import Block, create_monitor, deliveries_of, new_address
+from tests.integration.test_matching_service import deliveries_of
 from tests.integration.test_matching_service import service as service  # noqa: F401 - a fixture
+from tests.support.builders import Block, create_monitor, new_address
 
 pytestmark = pytest.mark.integration
 

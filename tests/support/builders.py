@@ -233,10 +233,10 @@ def api_event(method: str, path: str, headers: Mapping[str, str] | None = None, 
     return built
 
 
-def msk_event(partitions: Mapping[int, list[bytes]], topic: str = "blocks", first_offset: int = 0,
+def msk_event(partitions: Mapping[int, list[bytes]], topic: str = "blocks", first_offset: int = 40,
               chain_id: int = LOCAL_CHAIN) -> dict:
-    """The event Amazon MSK hands the matcher: each partition's values as its records (base64), numbered from
-    `first_offset`, keyed by the chain id as ingest keys them."""
+    """The event Amazon MSK hands the matcher: each partition's values as its records (base64), keyed by the
+    chain id as ingest keys them, at offsets from `first_offset` (not 0: an offset is not a place in the batch)."""
     key = base64.b64encode(str(chain_id).encode()).decode()
     return {
         "eventSource": "aws:kafka",
