@@ -1,5 +1,5 @@
-"""What the tests feed blockhook, built one way for every test: events of each kind (CONTRACT section 3
-shapes, ids as docs/events.md), blocks of them, monitors (API bodies, stored monitors, matcher views),
+"""What the tests feed blockhook, built one way for every test: events of each kind (the shapes and
+ids of docs/events.md), blocks of them, monitors (API bodies, stored monitors, matcher views),
 and the Lambda events AWS hands the functions (API Gateway REST proxy, MSK, SQS, EventBridge schedule).
 
 Every value has a fixed default, so a test names only the fields its meaning depends on."""
@@ -9,16 +9,16 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from blockhook.local.api_gateway import proxy_event
-from blockhook.local.scheduler import scheduled_event as scheduled_event  # EventBridge's schedule event
-from blockhook.local.sqs_poller import sqs_event as local_sqs_event
-from blockhook.matching.matcher import MonitorView
-from blockhook.store import monitors as monitor_store
-from blockhook.store.models import MonitorModel
-from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockHeader, encode_block
+
+if TYPE_CHECKING:
+    from blockhook.matching.matcher import MonitorView
+    from blockhook.store.models import MonitorModel
+
+# The store, the matcher and the local adapters are imported where used: the benchmarks import these
+# builders too, and measure what the process holds.
 
 ALL_KINDS = (
     "transaction", "native_transfer", "internal_transfer", "withdrawal",
@@ -195,6 +195,9 @@ def monitor_body(webhook_url: str = UNUSED_WEBHOOK, *, name: str = "test monitor
 def create_monitor(tenant_id: str, chain_id: int, kinds: Iterable[str] = ("transaction",),
                    addresses: Iterable[tuple[str, str | None]] | None = None, **fields: Any) -> MonitorModel:
     """A stored monitor of these (address, label) pairs, or of every party without them."""
+    from blockhook.store import monitors as monitor_store
+    from blockhook.store.secret_box import configured_secret_box
+
     monitor, _ = monitor_store.create_monitor(
         tenant_id,
         {
@@ -217,6 +220,8 @@ def create_monitor(tenant_id: str, chain_id: int, kinds: Iterable[str] = ("trans
 def monitor_view(monitor_id: str = "m1", kinds: Iterable[str] = ALL_KINDS, chain_ids: Iterable[int] = (1,),
                  watches_all: bool = False, **fields: Any) -> MonitorView:
     """A monitor as the matcher sees it."""
+    from blockhook.matching.matcher import MonitorView
+
     return MonitorView(monitor_id=monitor_id, tenant_id="t1", chain_ids=frozenset(chain_ids), kinds=frozenset(kinds),
                        watches_all_addresses=watches_all, **fields)  # fmt: skip
 
@@ -227,6 +232,8 @@ def monitor_view(monitor_id: str = "m1", kinds: Iterable[str] = ALL_KINDS, chain
 def api_event(method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes = b"",
               api_key_id: str | None = None) -> dict:
     """The REST proxy event API Gateway hands the API function, from 127.0.0.1."""
+    from blockhook.local.api_gateway import proxy_event
+
     built = proxy_event(method, path, dict(headers or {}), body, "127.0.0.1")
     if api_key_id is not None:
         built["requestContext"]["identity"]["apiKeyId"] = api_key_id
@@ -263,4 +270,13 @@ def msk_event(partitions: Mapping[int, list[bytes]], topic: str = "blocks", firs
 
 def sqs_event(messages: list[dict], queue_arn: str = DELIVERY_QUEUE_ARN) -> dict:
     """The event Lambda's SQS source hands the deliver function, of messages as ReceiveMessage gave them."""
+    from blockhook.local.sqs_poller import sqs_event as local_sqs_event
+
     return local_sqs_event(messages, queue_arn)
+
+
+def scheduled_event() -> dict:
+    """The event the EventBridge schedule hands the ingest function."""
+    from blockhook.local.scheduler import scheduled_event as local_scheduled_event
+
+    return local_scheduled_event()
