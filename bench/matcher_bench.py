@@ -51,6 +51,7 @@ from blockhook.matching.conditions import cached_condition
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.matcher import MonitorView, Watcher, match_events
 from blockhook.streaming.codec import BlockHeader, encode_block
+from tests.support.builders import create_monitor, msk_event
 
 CHAIN_ID = 1
 MATCH_SHARE = 0.001
@@ -156,21 +157,6 @@ def encoded(blocks) -> list[bytes]:
     """The blocks as ingest puts them on the topic."""
     return [value for header, events in blocks for value in encode_block(
         BlockHeader(CHAIN_ID, header["number"], header["hash"], header["parent_hash"], header["timestamp"]), events)]
-
-
-def msk_event(values: list[bytes], topic: str = "blocks", partition: int = 0, first_offset: int = 1000) -> dict:
-    """The event Amazon MSK hands the matcher Lambda: one partition's records, base64 values."""
-    return {
-        "eventSource": "aws:kafka",
-        "eventSourceArn": "arn:aws:kafka:us-east-1:000000000000:cluster/blockhook/bench",
-        "bootstrapServers": "b-1.bench:9098",
-        "records": {f"{topic}-{partition}": [
-            {"topic": topic, "partition": partition, "offset": first_offset + n, "timestamp": 1_730_000_000_000,
-             "timestampType": "CREATE_TIME", "key": base64.b64encode(str(CHAIN_ID).encode()).decode(),
-             "value": base64.b64encode(value).decode(), "headers": []}
-            for n, value in enumerate(values)
-        ]},
-    }
 
 
 def matcher_handler():
@@ -360,7 +346,7 @@ def throughput(options) -> dict:
     del blocks
     service = match_service(index)
     counting = CountingService(service)
-    batches = [msk_event(values[start : start + MSK_BATCH_SIZE], first_offset=1000 + start)
+    batches = [msk_event({0: values[start : start + MSK_BATCH_SIZE]}, first_offset=1000 + start, chain_id=CHAIN_ID)
                for start in range(0, len(values), MSK_BATCH_SIZE)]
     records = [r for event in batches for rs in event["records"].values() for r in rs]
     count = len(values)
@@ -531,11 +517,7 @@ def round_trips(options) -> dict:
     for _ in range(monitors):
         addresses = [f"0x{rng.getrandbits(160):040x}" for _ in range(per_monitor)]
         watched += addresses
-        model, _ = monitor_store.create_monitor(owner_tenant, {
-            "name": "bench", "chain_ids": [CHAIN_ID], "webhook_url": "http://127.0.0.1:9/hook",
-            "kinds": sorted(KINDS), "contracts": [], "event_signatures": [], "active": True, "confirmations": 0,
-        }, configured_secret_box(), [(address, None) for address in addresses])
-        models.append(model)
+        models.append(create_monitor(owner_tenant, CHAIN_ID, sorted(KINDS), [(a, None) for a in addresses], name="bench"))
     queue = boto3.client("sqs").create_queue(QueueName="bench-" + uuid.uuid4().hex[:8])["QueueUrl"]
     service = MatchService(WatchIndex(), DeliveryService(DeliveryQueue(queue), schedule=(1,), allow_private_webhooks=True,
                                                          box=configured_secret_box()))

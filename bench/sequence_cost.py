@@ -30,6 +30,8 @@ from pathlib import Path
 import common
 from address_api_bench import item_size, write_units
 
+from tests.support.builders import erc20, new_address, new_hash
+
 KB = 1024
 
 
@@ -38,24 +40,12 @@ def read_units(size: int) -> int:
 
 
 def erc20_event(chain_id: int, block: dict, n: int) -> dict:
-    sender, to, token = ("0x" + secrets.token_hex(20) for _ in range(3))
-    return {
-        "id": f"{chain_id}:{block['hash']}:{n}:{n}:erc20_transfer",
-        "kind": "erc20_transfer",
-        "chain_id": chain_id,
-        "block_number": block["number"],
-        "block_hash": block["hash"],
-        "block_timestamp": block["timestamp"],
-        "tx_hash": "0x" + secrets.token_hex(32),
-        "tx_index": n,
-        "log_index": n,
-        "token": token,
-        "from": sender,
-        "to": to,
-        "value": "1500000000000000000000",
-        "matched_addresses": [to],
-        "labels": {to: "customer-42"},
-    }
+    """A matched ERC-20 transfer of `block` (random parties), as the matcher hands it to delivery."""
+    to = new_address()
+    at = {"chain_id": chain_id, "block_number": block["number"], "block_hash": block["hash"],
+          "block_timestamp": block["timestamp"], "tx_hash": new_hash(), "tx_index": n, "log_index": n}
+    transfer = erc20(new_address(), new_address(), to, value="1500000000000000000000", **at)
+    return {**transfer, "matched_addresses": [to], "labels": {to: "customer-42"}}
 
 
 def measure(events_in_block: int) -> dict:

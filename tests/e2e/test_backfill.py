@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.support import builders
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
 from tests.support.local_stack import running_stack
 from tests.support.receiver import WebhookReceiver
@@ -24,12 +25,7 @@ def stack(tmp_path_factory):
 
 
 def monitor_body(url: str, watched: str, name: str) -> dict:
-    return {
-        "name": name,
-        "chain_ids": [CHAIN_ID],
-        "webhook_url": url,
-        "filters": {"kinds": ["native_transfer"], "addresses": [watched]},
-    }
+    return builders.monitor_body(url, name=name, chain_ids=[CHAIN_ID], kinds=["native_transfer"], addresses=[watched])
 
 
 def test_a_new_monitor_is_sent_the_matches_of_past_blocks_and_nobody_else_is_disturbed(stack):

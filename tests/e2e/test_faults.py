@@ -16,6 +16,7 @@ import pytest
 from blockhook.delivery import signing
 from blockhook.local.servers import anvil, free_port
 from tests.e2e.conftest import head, stack_behind_proxies
+from tests.support import builders
 from tests.support.contracts import (
     ANVIL_ACCOUNTS,
     TOKEN_RUNTIME,
@@ -91,12 +92,8 @@ def faults_off_afterwards(rpc_proxy, aws_proxy):
 
 
 def monitor_body(url: str, watched: list[str], name: str) -> dict:
-    return {
-        "name": name,
-        "chain_ids": [CHAIN_ID],
-        "webhook_url": url,
-        "filters": {"kinds": ["native_transfer", "erc20_transfer"], "addresses": watched},
-    }
+    kinds = ["native_transfer", "erc20_transfer"]
+    return builders.monitor_body(url, name=name, chain_ids=[CHAIN_ID], kinds=kinds, addresses=watched)
 
 
 def distinct_deliveries(receiver: WebhookReceiver) -> dict[str, dict]:

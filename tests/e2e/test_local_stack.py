@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+from tests.support.builders import monitor_body
 from tests.support.contracts import (
     ANVIL_ACCOUNTS,
     TOKEN_RUNTIME,
@@ -134,19 +135,8 @@ def test_a_reorg_takes_back_sent_events_and_never_sends_unconfirmed_ones(stack):
 
 
 def create_monitor(stack: LocalStack, url: str, watched: str, **fields) -> dict:
-    answer = stack.call(
-        "POST",
-        "/monitors",
-        json={
-            "name": "reorg watch",
-            "chain_ids": [31337],
-            "webhook_url": url,
-            "filters": {"kinds": ["native_transfer"], "addresses": [watched]},
-            **fields,
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()
+    body = monitor_body(url, name="reorg watch", kinds=["native_transfer"], addresses=[watched], **fields)
+    return stack.create_monitor(body)
 
 
 def test_an_added_address_is_matched_from_the_head_of_that_moment(stack):

@@ -10,6 +10,7 @@ import time
 import boto3
 import pytest
 
+from tests.support import builders
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
 from tests.support.local_stack import running_stack
 from tests.support.receiver import WebhookReceiver
@@ -27,13 +28,9 @@ def stack(tmp_path_factory):
 
 
 def monitor_body(url: str, watched: list[str], name: str) -> dict:
-    return {
-        "name": name,
-        "chain_ids": [CHAIN_ID],
-        "webhook_url": url,
-        "filters": {"kinds": ["native_transfer"], "addresses": watched},
-        "confirmations": 0,
-    }
+    return builders.monitor_body(
+        url, name=name, chain_ids=[CHAIN_ID], kinds=["native_transfer"], addresses=watched, confirmations=0
+    )
 
 
 def reconcile(stack, monitor: dict, first: int, last: int, heal: bool = False, timeout: float = 60) -> dict:

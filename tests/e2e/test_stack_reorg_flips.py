@@ -10,6 +10,7 @@ import json
 import pytest
 
 from blockhook.local.servers import anvil, free_port
+from tests.support.builders import monitor_body
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
 from tests.support.fault_proxy import FaultProxy
 from tests.support.local_stack import running_stack
@@ -87,16 +88,7 @@ def test_a_chain_that_flips_a_b_a_is_sent_taken_back_and_sent_again(forks, tmp_p
 
 
 def create_monitor(stack, url: str, watched: str, confirmations: int) -> dict:
-    answer = stack.call(
-        "POST",
-        "/monitors",
-        json={
-            "name": f"flips, {confirmations} confirmations",
-            "chain_ids": [CHAIN_ID],
-            "webhook_url": url,
-            "filters": {"kinds": ["native_transfer"], "addresses": [watched]},
-            "confirmations": confirmations,
-        },
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()
+    name = f"flips, {confirmations} confirmations"
+    body = monitor_body(url, name=name, chain_ids=[CHAIN_ID], kinds=["native_transfer"], addresses=[watched],
+                        confirmations=confirmations)
+    return stack.create_monitor(body)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from blockhook.local.servers import anvil, free_port
+from tests.support import builders
 from tests.support.contracts import (
     ANVIL_ACCOUNTS,
     TOKEN_RUNTIME,
@@ -79,12 +80,8 @@ def events_of(receiver: WebhookReceiver) -> list[dict]:
 
 
 def monitor_body(url: str, chain_ids: list[int], watched: str, name: str) -> dict:
-    return {
-        "name": name,
-        "chain_ids": chain_ids,
-        "webhook_url": url,
-        "filters": {"kinds": ["native_transfer", "erc20_transfer"], "addresses": [watched]},
-    }
+    kinds = ["native_transfer", "erc20_transfer"]
+    return builders.monitor_body(url, name=name, chain_ids=chain_ids, kinds=kinds, addresses=[watched])
 
 
 def test_the_stack_runs_no_node_of_its_own(stack):

@@ -15,13 +15,8 @@ from blockhook.store import monitors as monitor_store
 from blockhook.store.chain_state import record_head
 from blockhook.store.models import MonitorAddressModel, MonitorModel
 from tests.integration import test_matching_service
-from tests.integration.test_matching_service import (
-    Block,
-    create_monitor,
-    deliveries_of,
-    new_address,
-    payload_of,
-)
+from tests.integration.test_matching_service import deliveries_of, payload_of
+from tests.support.builders import Block, create_monitor, new_address
 
 service = test_matching_service.service  # the fixture: a MatchService on the session's servers
 

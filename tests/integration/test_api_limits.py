@@ -8,16 +8,15 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
 
 from blockhook.api.auth import tenant_of_local_key
-from blockhook.local.api_gateway import proxy_event
-from blockhook.local.lambdas import LocalFunction
 from blockhook.store import idempotency
+from tests.support.api import Answer, Api, clear_api_caches, local_api
+from tests.support.builders import monitor_body
 
 CHAINS = {"chains": [{"chain_id": 31337, "rpc_urls": ["http://127.0.0.1:9"]}]}
 WEBHOOK = "http://127.0.0.1:8000/hooks/blockhook"
@@ -25,100 +24,22 @@ WEBHOOK = "http://127.0.0.1:8000/hooks/blockhook"
 CRAWL = "0.001"
 
 
-@dataclass
-class Answer:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-    def error_code(self) -> str:
-        assert isinstance(self.body, dict) and set(self.body) == {"error"}, self.body
-        assert set(self.body["error"]) == {"code", "message", "details"}, self.body
-        return self.body["error"]["code"]
-
-
-class Api:
-    def __init__(self, keys: list[str]) -> None:
-        self.keys = keys
-        self.function = LocalFunction("api", timeout_seconds=30)
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        key: str | None = "",
-        raw: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        api_key_id: str | None = None,
-    ) -> Answer:
-        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-        sent = {"content-type": "application/json"} if data else {}
-        key = self.keys[0] if key == "" else key
-        if key is not None:
-            sent["x-api-key"] = key
-        sent.update(headers or {})
-        event = proxy_event(method, path, sent, data, "127.0.0.1")
-        if api_key_id is not None:
-            event["requestContext"]["identity"]["apiKeyId"] = api_key_id
-        answer = self.function.invoke(event)
-        status = int(answer["statusCode"])
-        text = answer.get("body") or ""
-        assert status < 500, f"{method} {path} answered {status}: {text[:500]}"
-        reply_headers = {name.lower(): value for name, value in (answer.get("headers") or {}).items()}
-        for name, values in (answer.get("multiValueHeaders") or {}).items():
-            reply_headers[name.lower()] = ", ".join(values)
-        return Answer(status, json.loads(text) if text else None, reply_headers)
-
-    def create(self, body: dict[str, Any], key: str = "", idempotency_key: str | None = None) -> Answer:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
-        return self.call("POST", "/v1/monitors", body, key=key, headers=headers)
-
-    def monitor_names(self, key: str = "") -> list[str]:
-        answer = self.call("GET", "/v1/monitors?limit=100", key=key)
-        assert answer.status == 200, answer.body
-        assert answer.body["next_cursor"] is None
-        return [item["name"] for item in answer.body["items"]]
-
-
 @pytest.fixture
 def make_api(moto_endpoint) -> Iterator[Callable[..., Api]]:
     """An API whose environment is `env` on top of local mode with two fresh tenants (keys of their own),
     and fresh rate-limit buckets."""
-    from blockhook.api import routes
-    from blockhook.config import settings as read_settings
-
-    def clear() -> None:
-        read_settings.cache_clear()
-        routes.known_chains.cache_clear()
-        routes.rate_limiter.cache_clear()
-
     with pytest.MonkeyPatch.context() as patch:
 
         def make(**env: str) -> Api:
             keys = [f"limits-{uuid.uuid4().hex[:12]}" for _ in range(2)]
-            patch.setenv("BLOCKHOOK_MODE", "local")
-            patch.setenv("BLOCKHOOK_API_KEYS", ",".join(keys))
-            patch.setenv("BLOCKHOOK_CHAINS", json.dumps(CHAINS))
-            for variable in (
-                "BLOCKHOOK_API_KEY",
-                "BLOCKHOOK_AUTH_MODE",
-                "BLOCKHOOK_MAX_MONITORS_PER_TENANT",
-                "BLOCKHOOK_RATE_LIMIT",
-                "BLOCKHOOK_RATE_BURST",
-            ):
-                patch.delenv(variable, raising=False)
-            for variable, value in env.items():
-                patch.setenv(variable, value)
-            clear()
-            return Api(keys)
+            return local_api(patch, keys, CHAINS, **env)
 
         yield make
-    clear()
+    clear_api_caches()
 
 
-def new_monitor(name: str | None = None, **fields: Any) -> dict[str, Any]:
-    return {"name": name or f"m-{uuid.uuid4().hex[:8]}", "chain_ids": [31337], "webhook_url": WEBHOOK, **fields}
+def new_monitor(**fields: Any) -> dict[str, Any]:
+    return monitor_body(WEBHOOK, name=f"m-{uuid.uuid4().hex[:8]}", **fields)
 
 
 def assert_rate_limited(answer: Answer, slowest_refill_seconds: float) -> int:
@@ -213,8 +134,8 @@ def api(make_api) -> Api:
 
 def test_a_retried_create_makes_one_monitor_and_answers_the_same(api):
     body = new_monitor()
-    first = api.create(body, idempotency_key="create-1")
-    again = api.create(body, idempotency_key="create-1")
+    first = api.post_monitor(body, idempotency_key="create-1")
+    again = api.post_monitor(body, idempotency_key="create-1")
     assert first.status == again.status == 201, (first.body, again.body)
     assert again.body == first.body
     assert first.body["secret"]  # the same caller: the answer keeps its secret
@@ -225,7 +146,7 @@ def test_a_retried_create_makes_one_monitor_and_answers_the_same(api):
 
 def test_the_same_json_sent_differently_is_the_same_request(api):
     body = new_monitor(filters={"kinds": ["erc20_transfer"]}, confirmations=2)
-    first = api.create(body, idempotency_key="spacing")
+    first = api.post_monitor(body, idempotency_key="spacing")
     respelled = json.dumps(dict(reversed(list(body.items()))), indent=3).encode()
     again = api.call("POST", "/v1/monitors", raw=respelled, headers={"Idempotency-Key": "spacing"})
     assert (first.status, again.status) == (201, 201)
@@ -234,8 +155,8 @@ def test_the_same_json_sent_differently_is_the_same_request(api):
 
 def test_the_same_key_with_another_body_is_a_409_conflict(api):
     body = new_monitor()
-    assert api.create(body, idempotency_key="reused").status == 201
-    changed = api.create({**body, "name": body["name"] + "-other"}, idempotency_key="reused")
+    assert api.post_monitor(body, idempotency_key="reused").status == 201
+    changed = api.post_monitor({**body, "name": body["name"] + "-other"}, idempotency_key="reused")
     assert changed.status == 409
     assert changed.error_code() == "idempotency_conflict"
     names = api.monitor_names()
@@ -245,8 +166,8 @@ def test_the_same_key_with_another_body_is_a_409_conflict(api):
 def test_keys_belong_to_their_tenant(api):
     first, second = api.keys
     body = new_monitor()
-    mine = api.create(body, key=first, idempotency_key="shared-key")
-    theirs = api.create(body, key=second, idempotency_key="shared-key")
+    mine = api.post_monitor(body, key=first, idempotency_key="shared-key")
+    theirs = api.post_monitor(body, key=second, idempotency_key="shared-key")
     assert (mine.status, theirs.status) == (201, 201)
     assert mine.body["id"] != theirs.body["id"]
     assert mine.body["secret"] != theirs.body["secret"]
@@ -257,10 +178,10 @@ def test_keys_belong_to_their_tenant(api):
 def test_different_keys_or_no_key_make_different_monitors(api):
     body = new_monitor()
     ids = {
-        api.create(body, idempotency_key="one").body["id"],
-        api.create(body, idempotency_key="two").body["id"],
-        api.create(body).body["id"],
-        api.create(body).body["id"],
+        api.post_monitor(body, idempotency_key="one").body["id"],
+        api.post_monitor(body, idempotency_key="two").body["id"],
+        api.post_monitor(body).body["id"],
+        api.post_monitor(body).body["id"],
     }
     assert len(ids) == 4
     assert api.monitor_names().count(body["name"]) == 4
@@ -269,14 +190,14 @@ def test_different_keys_or_no_key_make_different_monitors(api):
 @pytest.mark.parametrize("length", [1, 255])
 def test_keys_of_1_to_255_characters_are_accepted(api, length):
     key = ("k" + uuid.uuid4().hex * 8)[:length] if length > 1 else uuid.uuid4().hex[0]
-    first = api.create(new_monitor(), idempotency_key=key)
+    first = api.post_monitor(new_monitor(), idempotency_key=key)
     assert first.status == 201, first.body
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "y" * 5000])
 def test_an_empty_or_overlong_key_is_a_400(api, key):
     body = new_monitor()
-    answer = api.create(body, idempotency_key=key)
+    answer = api.post_monitor(body, idempotency_key=key)
     assert answer.status == 400, answer.body
     assert answer.error_code() == "invalid_idempotency_key"
     assert body["name"] not in api.monitor_names()
@@ -284,21 +205,21 @@ def test_an_empty_or_overlong_key_is_a_400(api, key):
 
 def test_a_failed_create_is_not_remembered(make_api):
     api = make_api(BLOCKHOOK_MAX_MONITORS_PER_TENANT="1")
-    blocker = api.create(new_monitor())
+    blocker = api.post_monitor(new_monitor())
     assert blocker.status == 201
     body = new_monitor()
-    refused = api.create(body, idempotency_key="after-the-limit")
+    refused = api.post_monitor(body, idempotency_key="after-the-limit")
     assert refused.status == 409 and refused.error_code() == "monitor_limit"
     assert api.call("DELETE", f"/v1/monitors/{blocker.body['id']}").status == 204
-    retried = api.create(body, idempotency_key="after-the-limit")
+    retried = api.post_monitor(body, idempotency_key="after-the-limit")
     assert retried.status == 201, retried.body
     assert api.monitor_names() == [body["name"]]
 
 
 def test_an_invalid_body_never_reaches_the_key(api):
-    assert api.create({"name": ""}, idempotency_key="invalid-first").status == 422
+    assert api.post_monitor({"name": ""}, idempotency_key="invalid-first").status == 422
     body = new_monitor()
-    assert api.create(body, idempotency_key="invalid-first").status == 201
+    assert api.post_monitor(body, idempotency_key="invalid-first").status == 201
 
 
 # The records themselves: where the 24 h and the in-progress state live.
@@ -318,7 +239,7 @@ def test_a_record_expires_after_24_hours(api):
 
     body = new_monitor()
     before = int(time.time())
-    first = api.create(body, idempotency_key="day-long")
+    first = api.post_monitor(body, idempotency_key="day-long")
     after = int(time.time())
     item = table.get_item(Key={"id": record_id(api, "day-long")}, ConsistentRead=True)["Item"]
     assert item["status"] == "COMPLETED"
@@ -330,7 +251,7 @@ def test_a_record_expires_after_24_hours(api):
         UpdateExpression="SET expiration = :past",
         ExpressionAttributeValues={":past": before - 1},
     )
-    again = api.create(body, idempotency_key="day-long")
+    again = api.post_monitor(body, idempotency_key="day-long")
     assert again.status == 201 and again.body["id"] != first.body["id"]
     assert api.monitor_names().count(body["name"]) == 2
 
@@ -352,7 +273,7 @@ def _in_progress(api: Api, key: str, body: dict[str, Any], until_ms: int) -> Non
 def test_a_repeat_while_the_first_still_runs_is_a_409(api):
     body = new_monitor()
     _in_progress(api, "busy", body, int(time.time() * 1000) + 600_000)
-    answer = api.create(body, idempotency_key="busy")
+    answer = api.post_monitor(body, idempotency_key="busy")
     assert answer.status == 409, answer.body
     assert answer.error_code() == "idempotency_in_progress"
     assert body["name"] not in api.monitor_names()
@@ -361,7 +282,7 @@ def test_a_repeat_while_the_first_still_runs_is_a_409(api):
 def test_a_create_that_died_mid_way_frees_its_key_when_its_invocation_is_over(api):
     body = new_monitor()
     _in_progress(api, "died", body, int(time.time() * 1000) - 1)
-    answer = api.create(body, idempotency_key="died")
+    answer = api.post_monitor(body, idempotency_key="died")
     assert answer.status == 201, answer.body
     assert api.monitor_names().count(body["name"]) == 1
 
@@ -373,5 +294,5 @@ def test_creating_the_tables_again_keeps_the_records_table(api):
     ttl = boto3.client("dynamodb").describe_time_to_live(TableName=idempotency.table_name())
     assert ttl["TimeToLiveDescription"]["AttributeName"] == idempotency.EXPIRY_ATTRIBUTE
     body = new_monitor()
-    first = api.create(body, idempotency_key="after-recreate")
-    assert api.create(body, idempotency_key="after-recreate").body == first.body
+    first = api.post_monitor(body, idempotency_key="after-recreate")
+    assert api.post_monitor(body, idempotency_key="after-recreate").body == first.body

@@ -9,7 +9,6 @@ import json
 import os
 import random
 import time
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -18,8 +17,7 @@ from eth_utils import to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from blockhook.local.api_gateway import proxy_event
-from blockhook.local.lambdas import LocalFunction
+from tests.support.api import Api, assert_error, clear_api_caches, local_api
 
 KEY_A, KEY_B = "key-a", "key-b"
 NO_TRACES, TRACED, AUTO_TRACES = 424201, 424202, 424203  # chains of these tests alone
@@ -39,80 +37,6 @@ CHAINS = {
 ERROR_STATUSES = {400, 401, 403, 404, 409, 413, 422, 429}
 WEBHOOK = "http://127.0.0.1:8000/hooks/blockhook"
 TRANSFER = "Transfer(address indexed from, address indexed to, uint256 value)"
-
-
-@dataclass
-class Answer:
-    status: int
-    body: Any
-    raw: str
-
-
-class Api:
-    """Calls the API function as API Gateway would, with one tenant's key by default."""
-
-    def __init__(self, function: LocalFunction) -> None:
-        self.function = function
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        key: str | None = KEY_A,
-        raw: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Answer:
-        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-        sent = {"content-type": "application/json"} if data else {}
-        if key is not None:
-            sent["x-api-key"] = key
-        sent.update(headers or {})
-        answer = self.function.invoke(proxy_event(method, path, sent, data, "127.0.0.1"))
-        text = answer.get("body") or ""
-        status = int(answer["statusCode"])
-        assert status < 500, f"{method} {path[:80]} answered {status}: {text[:500]}"
-        return Answer(status, json.loads(text) if text else None, text)
-
-    def create(self, key: str = KEY_A, **fields: Any) -> dict[str, Any]:
-        body = {"name": "hot wallets", "chain_ids": [31337], "webhook_url": WEBHOOK, **fields}
-        answer = self.call("POST", "/v1/monitors", body, key=key)
-        assert answer.status == 201, answer.raw
-        return answer.body
-
-    def all_monitors(self, key: str = KEY_A, limit: int = 100) -> list[dict[str, Any]]:
-        return _walk(self, "/v1/monitors", key, limit)
-
-    def all_addresses(self, monitor_id: str, key: str = KEY_A, limit: int = 1000) -> list[dict[str, Any]]:
-        return _walk(self, f"/v1/monitors/{monitor_id}/addresses", key, limit)
-
-
-def _walk(api: Api, path: str, key: str, limit: int) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        query = f"?limit={limit}" + (f"&cursor={quote(cursor)}" if cursor else "")
-        answer = api.call("GET", path + query, key=key)
-        assert answer.status == 200, answer.raw
-        assert set(answer.body) == {"items", "next_cursor"}
-        assert len(answer.body["items"]) <= limit
-        items += answer.body["items"]
-        cursor = answer.body["next_cursor"]
-        if cursor is None:
-            return items
-
-
-def assert_error(answer: Answer, status: int, code: str | None = None) -> dict[str, Any]:
-    assert answer.status == status, answer.raw
-    assert isinstance(answer.body, dict) and set(answer.body) == {"error"}, answer.raw
-    error = answer.body["error"]
-    assert set(error) == {"code", "message", "details"}, answer.raw
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["details"], list)
-    if code is not None:
-        assert error["code"] == code, answer.raw
-    return error
 
 
 def new_address(rng: random.Random) -> str:
@@ -144,29 +68,19 @@ def api(moto_endpoint) -> Api:
 
     import boto3
 
-    from blockhook import wiring
-    from blockhook.api import routes
-    from blockhook.config import settings as read_settings
-
     delivery_queue_url = boto3.client("sqs").create_queue(QueueName="api-" + uuid.uuid4().hex[:8])["QueueUrl"]
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BLOCKHOOK_MODE", "local")
-        patch.setenv("BLOCKHOOK_API_KEYS", f"{KEY_A},{KEY_B}")
-        patch.setenv("BLOCKHOOK_CHAINS", json.dumps(CHAINS))
-        # These tests call faster than a tenant's rate limit allows; test_api_limits.py tests the limit.
-        patch.setenv("BLOCKHOOK_RATE_LIMIT", "1000000")
-        # A new webhook_url sends the deliveries waiting for the monitor: the API queues them.
-        patch.setenv("BLOCKHOOK_DELIVERY_QUEUE_URL", delivery_queue_url)
-        for variable in ("BLOCKHOOK_API_KEY", "BLOCKHOOK_AUTH_MODE", "BLOCKHOOK_MAX_MONITORS_PER_TENANT"):
-            patch.delenv(variable, raising=False)
-        read_settings.cache_clear()
-        routes.known_chains.cache_clear()
-        wiring.delivery_service.cache_clear()
-        yield Api(LocalFunction("api", timeout_seconds=30))
-    read_settings.cache_clear()
-    routes.known_chains.cache_clear()
-    wiring.delivery_service.cache_clear()
+        yield local_api(
+            patch,
+            [KEY_A, KEY_B],
+            CHAINS,
+            {"name": "hot wallets", "webhook_url": WEBHOOK},
+            # These tests call faster than a tenant's rate limit allows; test_api_limits.py tests the limit.
+            BLOCKHOOK_RATE_LIMIT="1000000",
+            # A new webhook_url sends the deliveries waiting for the monitor: the API queues them.
+            BLOCKHOOK_DELIVERY_QUEUE_URL=delivery_queue_url,
+        )
+    clear_api_caches()
 
 
 @pytest.fixture

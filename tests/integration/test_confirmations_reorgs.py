@@ -17,14 +17,8 @@ from blockhook.store import matches as match_store
 from blockhook.store.matches import matcher_progress
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import encode_revert
-from tests.integration.test_matching_service import (
-    Block,
-    create_monitor,
-    deliveries_of,
-    drain,
-    new_address,
-    payload_of,
-)
+from tests.integration.test_matching_service import deliveries_of, drain, payload_of
+from tests.support.builders import Block, create_monitor, new_address
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,6 @@ Each handler is loaded with a service name of its own, as deployed, so its lines
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import importlib.util
 import json
@@ -25,16 +24,12 @@ from kafka import TopicPartition
 
 from blockhook.api.auth import tenant_of_local_key
 from blockhook.delivery.queue import DeliveryQueue, correlation, read_message
-from blockhook.local.api_gateway import proxy_event
-from blockhook.local.kafka_poller import msk_event
+from blockhook.local.kafka_poller import msk_event as topic_msk_event
 from blockhook.local.lambdas import FUNCTIONS_DIR, LocalFunction
-from blockhook.local.scheduler import scheduled_event
-from blockhook.local.sqs_poller import sqs_event
-from blockhook.store import monitors as monitor_store
 from blockhook.store.models import ChainStateModel
-from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockHeader, encode_block
 from blockhook.streaming.producer import ensure_topic
+from tests.support.builders import api_event, create_monitor, msk_event, scheduled_event, sqs_event
 from tests.support.contracts import ANVIL_ACCOUNTS, send_tx
 from tests.support.kafka import topic_records
 from tests.support.receiver import WebhookReceiver, status
@@ -42,7 +37,6 @@ from tests.support.receiver import WebhookReceiver, status
 pytestmark = pytest.mark.integration
 
 CHAIN_ID = 31337  # the session's Anvil
-QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:deliveries"
 INGEST_STOP_MARGIN_SECONDS = 1
 INGEST_RUN_SECONDS = 3  # the ingest invocation polls this long before its time is "up"
 
@@ -141,22 +135,14 @@ def functions(moto_endpoint, kafka_bootstrap, anvil_rpc, topic, queue_url, api_k
 
 
 def watch_transfers_to(tenant_id: str, recipient: str, webhook_url: str):
-    monitor, _ = monitor_store.create_monitor(
-        tenant_id,
-        {
-            "name": "correlation ids", "chain_ids": [CHAIN_ID], "webhook_url": webhook_url,
-            "kinds": ["native_transfer"], "contracts": [], "event_signatures": [], "active": True,
-            "confirmations": 0,
-        },
-        configured_secret_box(),
-        [(recipient, None)],
-    )  # fmt: skip
-    return monitor
+    return create_monitor(
+        tenant_id, CHAIN_ID, ["native_transfer"], [(recipient, None)], name="correlation ids", webhook_url=webhook_url
+    )
 
 
 def topic_event(bootstrap: str, topic: str) -> dict:
     """Everything on the topic, as the MSK event the matcher gets."""
-    return msk_event({TopicPartition(topic, 0): topic_records(bootstrap, topic)}, bootstrap)
+    return topic_msk_event({TopicPartition(topic, 0): topic_records(bootstrap, topic)}, bootstrap)
 
 
 def queued_message(queue_url: str, delivery_id: str, timeout: float = 30) -> dict:
@@ -209,22 +195,21 @@ def test_a_blocks_work_is_logged_under_its_id_by_ingest_matcher_and_deliver_and_
         assert json.loads(message["Body"]) == {
             "delivery_id": delivery_id, "correlation_id": block_id, "monitor_id": monitor.monitor_id
         }
-        answer, first_lines = functions.invoke("deliver", sqs_event([message], QUEUE_ARN))
+        answer, first_lines = functions.invoke("deliver", sqs_event([message]))
         assert answer == {"batchItemFailures": []}
         (first,) = lines_with(first_lines, "delivery attempted", delivery_id=delivery_id)
         assert (first["correlation_id"], first["status"], first["origin"]) == (block_id, "retrying", "live")
         assert first["service"] == functions.service("deliver")
         retry = queued_message(queue_url, delivery_id)
         assert read_message(retry["Body"]).correlation_id == block_id
-        answer, retry_lines = functions.invoke("deliver", sqs_event([retry], QUEUE_ARN))
+        answer, retry_lines = functions.invoke("deliver", sqs_event([retry]))
         (second,) = lines_with(retry_lines, "delivery attempted", delivery_id=delivery_id)
         assert (second["correlation_id"], second["status"]) == (block_id, "delivered")
 
         # A replay through the API: its message and the attempt carry the API Gateway request id.
-        replay = proxy_event(
-            "POST", f"/v1/monitors/{monitor.monitor_id}/deliveries/{delivery_id}/replay",
-            {"x-api-key": api_key}, b"", "127.0.0.1",
-        )  # fmt: skip
+        replay = api_event(
+            "POST", f"/v1/monitors/{monitor.monitor_id}/deliveries/{delivery_id}/replay", {"x-api-key": api_key}
+        )
         request_id = replay["requestContext"]["requestId"]
         answer, _ = functions.invoke("api", replay)
         assert answer["statusCode"] == 202, answer.get("body")
@@ -232,7 +217,7 @@ def test_a_blocks_work_is_logged_under_its_id_by_ingest_matcher_and_deliver_and_
         assert json.loads(replayed["Body"]) == {
             "delivery_id": delivery_id, "correlation_id": request_id, "monitor_id": monitor.monitor_id
         }
-        answer, replay_lines = functions.invoke("deliver", sqs_event([replayed], QUEUE_ARN))
+        answer, replay_lines = functions.invoke("deliver", sqs_event([replayed]))
         (third,) = lines_with(replay_lines, "delivery attempted", delivery_id=delivery_id)
         assert (third["correlation_id"], third["status"], third["origin"]) == (request_id, "delivered", "live")
         assert len(receiver.requests) == 3
@@ -253,14 +238,10 @@ class FailingOnSecond:
 
 def test_a_record_the_matcher_fails_on_is_logged_under_its_blocks_id(functions):
     headers = [BlockHeader(CHAIN_ID, n, "0x" + secrets.token_hex(32), "0x" + "00" * 32, 0) for n in (500, 501)]
-    records = [
-        {"topic": "blocks", "partition": 0, "offset": offset, "timestamp": 0, "timestampType": "CREATE_TIME",
-         "key": None, "value": base64.b64encode(encode_block(header, [])[0]).decode(), "headers": []}
-        for offset, header in enumerate(headers)
-    ]  # fmt: skip
+    event = msk_event({0: [encode_block(header, [])[0] for header in headers]}, first_offset=0)
     matcher = functions.module("matcher")
     functions.capsys.readouterr()
-    answer = matcher.process_batch({"eventSource": "aws:kafka", "records": {"blocks-0": records}}, FailingOnSecond())
+    answer = matcher.process_batch(event, FailingOnSecond())
     lines = json_lines(functions.capsys.readouterr().out)
     assert [failure["itemIdentifier"]["offset"] for failure in answer["batchItemFailures"]] == [1]
     (failed,) = [line for line in lines if line.get("message", "").startswith("matcher failed on a record")]

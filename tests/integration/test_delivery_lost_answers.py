@@ -14,7 +14,8 @@ import pytest
 
 from blockhook.store import deliveries as delivery_store
 from blockhook.store.models import DeliveryModel
-from tests.integration.test_delivery_service import drain, enqueue_one, make_monitor, make_service, run_queue
+from tests.integration.test_delivery_service import drain, enqueue_one, make_service, run_queue
+from tests.support.builders import create_monitor
 from tests.support.fault_proxy import FaultProxy, ProxiedRequest, aws_error
 from tests.support.receiver import WebhookReceiver, status
 
@@ -65,7 +66,7 @@ def test_a_claim_written_but_answered_500_still_posts_the_delivery(
     queue_url, tenant_id, chain_id, lost_answers
 ):
     with WebhookReceiver() as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = make_service(queue_url, (0,))
         delivery_id = enqueue_one(service, monitor, chain_id)
         assert drain(queue_url) == [delivery_id]
@@ -83,7 +84,7 @@ def test_a_failed_attempt_recorded_but_answered_500_is_still_retried(
     queue_url, tenant_id, chain_id, lost_answers
 ):
     with WebhookReceiver(status(500)) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = make_service(queue_url, (0, 0))
         delivery_id = enqueue_one(service, monitor, chain_id)
         assert drain(queue_url) == [delivery_id]

@@ -22,14 +22,13 @@ from blockhook.api.auth import tenant_of_local_key
 from blockhook.delivery import signing
 from blockhook.delivery.queue import DeliveryQueue
 from blockhook.delivery.service import DeliveryService
-from blockhook.local.api_gateway import proxy_event
-from blockhook.local.lambdas import LocalFunction
 from blockhook.local.servers import free_port
 from blockhook.store import deliveries as delivery_store
 from blockhook.store.deliveries import get_delivery, record_attempt
 from blockhook.store.secret_box import configured_secret_box
-from blockhook.streaming.codec import BlockHeader
-from tests.integration.test_delivery_service import drain, new_hash, run_queue, v1_entries
+from tests.integration.test_delivery_service import drain, run_queue, v1_entries
+from tests.support.api import Api, assert_error, clear_api_caches, local_api
+from tests.support.builders import UNUSED_WEBHOOK, Block, api_event, monitor_body
 from tests.support.receiver import WebhookReceiver, status
 
 pytestmark = pytest.mark.integration
@@ -37,7 +36,8 @@ pytestmark = pytest.mark.integration
 KEY_A, KEY_B = "delivery-routes-key-a", "delivery-routes-key-b"
 CHAIN_ID = 31337
 CHAINS = {"chains": [{"chain_id": CHAIN_ID, "rpc_urls": ["http://127.0.0.1:9"]}]}
-UNUSED_URL = "http://127.0.0.1:9/hook"  # the discard port: nothing answers
+UNUSED_URL = UNUSED_WEBHOOK  # nothing answers
+SENDER = "0x" + "5e" * 20
 ITEM_FIELDS = {
     "id",
     "status",
@@ -60,70 +60,20 @@ ITEM_FIELDS = {
 DAY = 24 * 3600
 
 
-class Api:
-    def __init__(self, function: LocalFunction, queue_url: str) -> None:
-        self.function = function
-        self.queue_url = queue_url
-
-    def call(self, method: str, path: str, body: Any = None, key: str | None = KEY_A) -> tuple[int, Any, str]:
-        data = b"" if body is None else json.dumps(body).encode()
-        headers = {"content-type": "application/json"} if data else {}
-        if key is not None:
-            headers["x-api-key"] = key
-        answer = self.function.invoke(proxy_event(method, path, headers, data, "127.0.0.1"))
-        text = answer.get("body") or ""
-        code = int(answer["statusCode"])
-        assert code < 500, f"{method} {path} answered {code}: {text[:500]}"
-        return code, json.loads(text) if text else None, text
-
-    def create(self, webhook_url: str = UNUSED_URL, key: str = KEY_A) -> dict[str, Any]:
-        code, body, raw = self.call(
-            "POST",
-            "/v1/monitors",
-            {"name": "deliveries", "chain_ids": [CHAIN_ID], "webhook_url": webhook_url},
-            key,
-        )
-        assert code == 201, raw
-        return body
-
-    def log(self, monitor_id: str, query: str = "", key: str = KEY_A) -> list[dict[str, Any]]:
-        """Every page of the delivery log, walked with the cursors."""
-        items: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            params = query + (f"&cursor={quote(cursor)}" if cursor else "")
-            code, body, raw = self.call("GET", f"/v1/monitors/{monitor_id}/deliveries?{params}", key=key)
-            assert code == 200, raw
-            assert set(body) == {"items", "next_cursor"}
-            items += body["items"]
-            cursor = body["next_cursor"]
-            if cursor is None:
-                return items
-
-
 @pytest.fixture(scope="module")
-def api(moto_endpoint):
-    from blockhook import wiring
-    from blockhook.api import routes
-    from blockhook.config import settings as read_settings
-
+def api(moto_endpoint) -> Api:
     queue_url = boto3.client("sqs").create_queue(QueueName="replays-" + uuid.uuid4().hex[:8])["QueueUrl"]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BLOCKHOOK_MODE", "local")
-        patch.setenv("BLOCKHOOK_API_KEYS", f"{KEY_A},{KEY_B}")
-        patch.setenv("BLOCKHOOK_CHAINS", json.dumps(CHAINS))
-        patch.setenv("BLOCKHOOK_DELIVERY_QUEUE_URL", queue_url)
-        patch.setenv("BLOCKHOOK_RATE_LIMIT", "100000")  # these tests are not about throttling
-        patch.setenv("BLOCKHOOK_RATE_BURST", "100000")
-        for variable in ("BLOCKHOOK_API_KEY", "BLOCKHOOK_AUTH_MODE", "BLOCKHOOK_MAX_MONITORS_PER_TENANT"):
-            patch.delenv(variable, raising=False)
-        read_settings.cache_clear()
-        routes.known_chains.cache_clear()
-        wiring.delivery_service.cache_clear()
-        yield Api(LocalFunction("api", timeout_seconds=30), queue_url)
-    read_settings.cache_clear()
-    routes.known_chains.cache_clear()
-    wiring.delivery_service.cache_clear()
+        yield local_api(
+            patch,
+            [KEY_A, KEY_B],
+            CHAINS,
+            {"name": "deliveries", "chain_ids": [CHAIN_ID], "webhook_url": UNUSED_URL},
+            BLOCKHOOK_DELIVERY_QUEUE_URL=queue_url,
+            BLOCKHOOK_RATE_LIMIT="100000",  # these tests are not about throttling
+            BLOCKHOOK_RATE_BURST="100000",
+        )
+    clear_api_caches()
 
 
 @pytest.fixture
@@ -138,17 +88,10 @@ def service(api) -> DeliveryService:
 
 def record(service: DeliveryService, monitor: dict[str, Any], number: int = 7, events: int = 1) -> str:
     """One recorded (and queued) delivery of `events` events in a new block."""
-    header = BlockHeader(CHAIN_ID, number, new_hash(), new_hash(), 1_730_000_000 + number)
-    items = [
-        {
-            "id": f"{CHAIN_ID}:{header.hash}:{n}:tx:transaction",
-            "kind": "transaction",
-            "tx_index": n,
-            "log_index": None,
-        }
-        for n in range(events)
-    ]
-    (delivery_id,) = service.enqueue(tenant_of_local_key(KEY_A), monitor["id"], header, items)
+    block = Block(CHAIN_ID, number)
+    for n in range(events):
+        block.transaction(n, SENDER, None)
+    (delivery_id,) = service.enqueue(tenant_of_local_key(KEY_A), monitor["id"], block.header, block.events)
     return delivery_id
 
 
@@ -161,14 +104,6 @@ def record_in_order(service: DeliveryService, monitor: dict[str, Any], count: in
             time.sleep(0.001)
         ids.append(record(service, monitor, number=100 + number))
     return ids
-
-
-def assert_error(answer: tuple[int, Any, str], code: int, error_code: str | None = None) -> None:
-    status_code, body, raw = answer
-    assert status_code == code, raw
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, raw
-    if error_code is not None:
-        assert body["error"]["code"] == error_code, raw
 
 
 # --- the delivery log --------------------------------------------------------------------------------
@@ -207,14 +142,15 @@ def test_the_log_lists_deliveries_newest_first_in_pages_with_their_state(api, se
     cursor = None
     while True:
         query = "?limit=2" + (f"&cursor={quote(cursor)}" if cursor else "")
-        code, body, raw = api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries{query}")
-        assert code == 200, raw
+        answer = api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries{query}")
+        body = answer.body
+        assert answer.status == 200, answer.raw
         pages.append([item["id"] for item in body["items"]])
         cursor = body["next_cursor"]
         if cursor is None:
             break
     assert pages == [[newest, pending], [failed, retrying], [oldest]]
-    listed = api.log(monitor["id"])
+    listed = api.deliveries(monitor["id"])
     assert [item["id"] for item in listed] == [newest, pending, failed, retrying, oldest]
     assert all(set(item) == ITEM_FIELDS for item in listed)
     assert [item["sequence"] for item in listed] == [5, 4, 3, 2, 1]
@@ -271,10 +207,10 @@ def test_the_log_lists_deliveries_newest_first_in_pages_with_their_state(api, se
     }
     assert abs(by_id[newest]["created_at"] - time.time()) < 3600  # seconds, like every time in the API
 
-    assert [item["id"] for item in api.log(monitor["id"], "status=pending")] == [newest, pending, retrying]
-    assert [item["id"] for item in api.log(monitor["id"], "status=delivered")] == [oldest]
-    assert [item["id"] for item in api.log(monitor["id"], "status=failed")] == [failed]
-    assert [item["id"] for item in api.log(monitor["id"], "status=failed&limit=1")] == [failed]
+    assert [item["id"] for item in api.deliveries(monitor["id"], "status=pending")] == [newest, pending, retrying]
+    assert [item["id"] for item in api.deliveries(monitor["id"], "status=delivered")] == [oldest]
+    assert [item["id"] for item in api.deliveries(monitor["id"], "status=failed")] == [failed]
+    assert [item["id"] for item in api.deliveries(monitor["id"], "status=failed&limit=1")] == [failed]
 
 
 def test_a_filtered_page_reads_a_bounded_number_of_items_and_its_cursor_goes_on(api, service, monkeypatch):
@@ -291,16 +227,17 @@ def test_a_filtered_page_reads_a_bounded_number_of_items_and_its_cursor_goes_on(
     monkeypatch.setattr(delivery_store, "_READ_PAGE_SIZE", 2)
     monkeypatch.setattr(delivery_store, "MAX_ITEMS_READ_PER_PAGE", 2)
 
-    code, first, raw = api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries?status=failed")
-    assert code == 200, raw
+    answer = api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries?status=failed")
+    first = answer.body
+    assert answer.status == 200, answer.raw
     assert first["items"] == [] and first["next_cursor"]  # two pending ones read, none taken
-    assert [item["id"] for item in api.log(monitor["id"], "status=failed")] == [oldest]
-    assert [item["id"] for item in api.log(monitor["id"], "status=pending&limit=3")] == list(reversed(others))
+    assert [item["id"] for item in api.deliveries(monitor["id"], "status=failed")] == [oldest]
+    assert [item["id"] for item in api.deliveries(monitor["id"], "status=pending&limit=3")] == list(reversed(others))
 
 
 def test_an_empty_log(api):
     monitor = api.create()
-    assert api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries")[1] == {
+    assert api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries").body == {
         "items": [],
         "next_cursor": None,
     }
@@ -319,8 +256,9 @@ def test_a_bad_log_query_answers_422(api, query):
 def test_a_log_cursor_of_another_monitor_or_made_up_answers_400(api, service):
     first, second = api.create(), api.create()
     record_in_order(service, first, 2)
-    code, page, raw = api.call("GET", f"/v1/monitors/{first['id']}/deliveries?limit=1")
-    assert page["next_cursor"], raw
+    answer = api.call("GET", f"/v1/monitors/{first['id']}/deliveries?limit=1")
+    page = answer.body
+    assert page["next_cursor"], answer.raw
     path = f"/v1/monitors/{second['id']}/deliveries?cursor="
     assert_error(api.call("GET", path + quote(page["next_cursor"])), 400, "invalid_cursor")
     assert_error(api.call("GET", path + "e30"), 400, "invalid_cursor")
@@ -342,7 +280,7 @@ def test_another_tenant_gets_404_for_every_delivery_route(api, service):
         404,
         "not_found",
     )
-    assert api.call("GET", base)[1]["updated_at"] == monitor["updated_at"]  # no rotation happened
+    assert api.call("GET", base).body["updated_at"] == monitor["updated_at"]  # no rotation happened
     assert get_delivery(delivery_id).status == "pending" and run_queue(service, api.queue_url) == ["failed"]
 
 
@@ -388,12 +326,13 @@ def test_the_delivery_routes_need_a_key(api):
 
 def test_replaying_a_failed_then_a_delivered_delivery_posts_it_again(api, service):
     with WebhookReceiver(status(500)) as receiver:
-        monitor = api.create(receiver.url)
+        monitor = api.create(webhook_url=receiver.url)
         delivery_id = record(service, monitor)
         assert run_queue(service, api.queue_url) == ["failed"]  # no retries in this service's schedule
 
-        code, body, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/deliveries/{delivery_id}/replay")
-        assert code == 202, raw
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/deliveries/{delivery_id}/replay")
+        body = answer.body
+        assert answer.status == 202, answer.raw
         assert (body["id"], body["status"], body["retrying"], body["attempts"]) == (
             delivery_id,
             "pending",
@@ -402,10 +341,11 @@ def test_replaying_a_failed_then_a_delivered_delivery_posts_it_again(api, servic
         )
         assert body["next_attempt_at"] is None and body["last_status_code"] == 500  # history kept
         assert run_queue(service, api.queue_url) == ["delivered"]
-        assert [item["status"] for item in api.log(monitor["id"])] == ["delivered"]
+        assert [item["status"] for item in api.deliveries(monitor["id"])] == ["delivered"]
 
-        code, body, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/deliveries/{delivery_id}/replay")
-        assert (code, body["status"]) == (202, "pending"), raw
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/deliveries/{delivery_id}/replay")
+        body = answer.body
+        assert (answer.status, body["status"]) == (202, "pending"), answer.raw
         assert run_queue(service, api.queue_url) == ["delivered"]
         requests = receiver.verify_all(monitor["secret"])
 
@@ -413,9 +353,9 @@ def test_replaying_a_failed_then_a_delivered_delivery_posts_it_again(api, servic
     assert {request.header(signing.DELIVERY_ID_HEADER) for request in requests} == {delivery_id}
     assert len({request.body for request in requests}) == 1
     assert json.loads(requests[0].body)["sequence"] == 1  # a replay keeps its number and takes none
-    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]
+    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}").body["chains"]
     assert chain["last_sequence"] == 1
-    (entry,) = api.log(monitor["id"])
+    (entry,) = api.deliveries(monitor["id"])
     assert (entry["status"], entry["attempts"], entry["last_status_code"], entry["last_error"]) == (
         "delivered",
         3,
@@ -426,16 +366,16 @@ def test_replaying_a_failed_then_a_delivered_delivery_posts_it_again(api, servic
 
 def test_a_replayed_delivery_gets_the_whole_retry_schedule_again(api):
     with WebhookReceiver(*[status(500)] * 5) as receiver:
-        monitor = api.create(receiver.url)
+        monitor = api.create(webhook_url=receiver.url)
         retrying = DeliveryService(
             DeliveryQueue(api.queue_url, client=boto3.client("sqs")), (0, 0), allow_private_webhooks=True, box=configured_secret_box()
         )
         drain(api.queue_url)
         delivery_id = record(retrying, monitor)
         assert run_queue(retrying, api.queue_url) == ["retrying", "retrying", "failed"]
-        assert api.log(monitor["id"], "status=failed")[0]["attempts"] == 3
+        assert api.deliveries(monitor["id"], "status=failed")[0]["attempts"] == 3
 
-        assert api.call("POST", f"/v1/monitors/{monitor['id']}/deliveries/{delivery_id}/replay")[0] == 202
+        assert api.call("POST", f"/v1/monitors/{monitor['id']}/deliveries/{delivery_id}/replay").status == 202
         assert run_queue(retrying, api.queue_url) == ["retrying", "retrying", "delivered"]
     assert len(receiver.requests) == 6
 
@@ -445,9 +385,10 @@ def test_a_replayed_delivery_gets_the_whole_retry_schedule_again(api):
 
 def test_a_test_delivery_is_signed_shaped_like_a_delivery_and_recorded_without_a_sequence(api, service):
     with WebhookReceiver() as receiver:
-        monitor = api.create(receiver.url)
-        code, body, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
-        assert code == 200, raw
+        monitor = api.create(webhook_url=receiver.url)
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
+        body = answer.body
+        assert answer.status == 200, answer.raw
         assert set(body) == {"status_code", "ok", "error", "latency_ms", "delivery_id"}
         assert (body["status_code"], body["ok"], body["error"]) == (200, True, None)
         assert isinstance(body["latency_ms"], int) and body["latency_ms"] >= 0
@@ -470,12 +411,12 @@ def test_a_test_delivery_is_signed_shaped_like_a_delivery_and_recorded_without_a
     assert set(payload["block"]) == {"number", "hash", "parent_hash", "timestamp"}
     assert body["delivery_id"] == delivery_id
     # Recorded in the log, settled by its one attempt, and not queued.
-    (logged,) = api.log(monitor["id"])
+    (logged,) = api.deliveries(monitor["id"])
     assert (logged["id"], logged["origin"], logged["status"], logged["attempts"]) == (delivery_id, "test", "delivered", 1)
     assert logged["sequence"] is None
     assert run_queue(service, api.queue_url) == []
     # Not a delivery of the chain: no sequence, and it takes none.
-    assert [chain["last_sequence"] for chain in api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]] == [0]
+    assert [chain["last_sequence"] for chain in api.call("GET", f"/v1/monitors/{monitor['id']}").body["chains"]] == [0]
 
     with WebhookReceiver() as again:
         api.call("PATCH", f"/v1/monitors/{monitor['id']}", {"webhook_url": again.url})
@@ -486,19 +427,21 @@ def test_a_test_delivery_is_signed_shaped_like_a_delivery_and_recorded_without_a
 
 def test_a_test_delivery_reports_an_error_answer(api):
     with WebhookReceiver(status(500, "down for maintenance")) as receiver:
-        monitor = api.create(receiver.url)
-        code, body, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
+        monitor = api.create(webhook_url=receiver.url)
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
+        body = answer.body
         assert len(receiver.verify_all(monitor["secret"])) == 1
-    assert code == 200, raw
+    assert answer.status == 200, answer.raw
     assert body["status_code"] == 500 and body["ok"] is False and body["error"] == "HTTP 500"
 
 
 def test_a_test_delivery_to_a_closed_port_reports_no_status(api):
-    monitor = api.create(f"http://127.0.0.1:{free_port()}/hook")
-    code, body, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
-    assert code == 200, raw
+    monitor = api.create(webhook_url=f"http://127.0.0.1:{free_port()}/hook")
+    answer = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
+    body = answer.body
+    assert answer.status == 200, answer.raw
     assert body["status_code"] is None and body["ok"] is False and body["error"] == "connection refused"
-    assert monitor["secret"] not in raw
+    assert monitor["secret"] not in answer.raw
 
 
 def test_the_cloud_url_policy_applies_to_test_deliveries(api, monkeypatch):
@@ -506,18 +449,19 @@ def test_the_cloud_url_policy_applies_to_test_deliveries(api, monkeypatch):
     from blockhook.config import settings as read_settings
 
     with WebhookReceiver() as receiver:
-        monitor = api.create(receiver.url)  # accepted in local mode
+        monitor = api.create(webhook_url=receiver.url)  # accepted in local mode
         monkeypatch.setenv("BLOCKHOOK_MODE", "cloud")
         read_settings.cache_clear()
         wiring.delivery_service.cache_clear()  # built with the mode's URL policy
         try:
-            code, body, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
+            answer = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
+            body = answer.body
         finally:
             monkeypatch.setenv("BLOCKHOOK_MODE", "local")
             read_settings.cache_clear()
             wiring.delivery_service.cache_clear()
         assert receiver.requests == []
-    assert code == 200, raw
+    assert answer.status == 200, answer.raw
     assert body["ok"] is False and body["status_code"] is None and "loopback" in body["error"]
 
 
@@ -527,24 +471,25 @@ def test_the_cloud_url_policy_applies_to_test_deliveries(api, monkeypatch):
 def test_a_monitor_shows_its_endpoint_degraded_and_a_new_webhook_url_makes_it_healthy(api, service):
     from blockhook.store.endpoint_health import DEGRADED_AFTER_FAILURES
 
-    monitor = api.create(UNUSED_URL)
-    assert api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["health"] == {
+    monitor = api.create(webhook_url=UNUSED_URL)
+    assert api.call("GET", f"/v1/monitors/{monitor['id']}").body["health"] == {
         "status": "healthy", "consecutive_failures": 0, "failing_since": None, "last_failure": None,
         "next_probe_at": None,
     }
     for number in range(DEGRADED_AFTER_FAILURES):
         record(service, monitor, number=number)
     assert run_queue(service, api.queue_url) == ["failed"] * DEGRADED_AFTER_FAILURES  # no retries here
-    health = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["health"]
+    health = api.call("GET", f"/v1/monitors/{monitor['id']}").body["health"]
     assert health["status"] == "degraded" and health["consecutive_failures"] == DEGRADED_AFTER_FAILURES
     assert health["last_failure"] and health["failing_since"] <= time.time()
     assert health["next_probe_at"] is not None
-    listed = [item for item in api.call("GET", "/v1/monitors?limit=100")[1]["items"] if item["id"] == monitor["id"]]
+    listed = [item for item in api.call("GET", "/v1/monitors?limit=100").body["items"] if item["id"] == monitor["id"]]
     assert listed[0]["health"] == health
 
     with WebhookReceiver() as receiver:
-        code, changed, raw = api.call("PATCH", f"/v1/monitors/{monitor['id']}", {"webhook_url": receiver.url})
-    assert code == 200, raw
+        answer = api.call("PATCH", f"/v1/monitors/{monitor['id']}", {"webhook_url": receiver.url})
+        changed = answer.body
+    assert answer.status == 200, answer.raw
     assert changed["health"]["status"] == "healthy" and changed["health"]["consecutive_failures"] == 0
 
 
@@ -553,27 +498,28 @@ def test_a_monitor_shows_its_endpoint_degraded_and_a_new_webhook_url_makes_it_he
 
 def test_rotation_answers_a_new_secret_and_keeps_the_old_one_signing_for_24_hours(api):
     with WebhookReceiver() as receiver:
-        monitor = api.create(receiver.url)
+        monitor = api.create(webhook_url=receiver.url)
         old_secret = monitor["secret"]
-        code, rotated, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/rotate-secret")
-        assert code == 200, raw
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/rotate-secret")
+        rotated = answer.body
+        assert answer.status == 200, answer.raw
         new_secret = rotated["secret"]
         assert new_secret.startswith("whsec_") and new_secret != old_secret
         assert set(rotated) == set(monitor) | {"previous_secret_expires_at"}
         fetched = api.call("GET", f"/v1/monitors/{monitor['id']}")
-        assert fetched[1].pop("chains")[0]["chain_id"] == CHAIN_ID  # GET alone tells where deliveries stand
+        assert fetched.body.pop("chains")[0]["chain_id"] == CHAIN_ID  # GET alone tells where deliveries stand
         shown = {name: value for name, value in rotated.items() if name not in ("secret", "previous_secret_expires_at")}
-        assert fetched[1] == shown
+        assert fetched.body == shown
         everything = [
-            fetched[2],
-            api.call("GET", "/v1/monitors")[2],
-            api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries")[2],
+            fetched.raw,
+            api.call("GET", "/v1/monitors").raw,
+            api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries").raw,
         ]
         for answer in everything:
             assert old_secret not in answer and new_secret not in answer and "secret" not in answer
 
         # The test delivery carries both signatures now, current first.
-        assert api.call("POST", f"/v1/monitors/{monitor['id']}/test")[1]["ok"] is True
+        assert api.call("POST", f"/v1/monitors/{monitor['id']}/test").body["ok"] is True
         rotated_at = time.time()
         during = DeliveryService(
             DeliveryQueue(api.queue_url, client=boto3.client("sqs")),
@@ -633,10 +579,10 @@ def standard_headers(request) -> dict[str, str]:
 
 def test_a_second_rotation_drops_the_first_secret(api):
     with WebhookReceiver() as receiver:
-        monitor = api.create(receiver.url)
+        monitor = api.create(webhook_url=receiver.url)
         first = monitor["secret"]
-        second = api.call("POST", f"/v1/monitors/{monitor['id']}/rotate-secret")[1]["secret"]
-        third = api.call("POST", f"/v1/monitors/{monitor['id']}/rotate-secret")[1]["secret"]
+        second = api.call("POST", f"/v1/monitors/{monitor['id']}/rotate-secret").body["secret"]
+        third = api.call("POST", f"/v1/monitors/{monitor['id']}/rotate-secret").body["secret"]
         assert len({first, second, third}) == 3
         api.call("POST", f"/v1/monitors/{monitor['id']}/test")
         (request,) = receiver.requests
@@ -658,17 +604,13 @@ def test_secrets_are_stored_sealed_and_the_clear_ones_are_nowhere_in_the_tables(
     from blockhook.store.idempotency import table_name as idempotency_table
     from blockhook.store.models import MonitorModel
 
-    request = {"name": "sealed", "chain_ids": [CHAIN_ID], "webhook_url": UNUSED_URL}
-    headers = {"content-type": "application/json", "x-api-key": KEY_A, "idempotency-key": uuid.uuid4().hex}
-    answers = [
-        api.function.invoke(proxy_event("POST", "/v1/monitors", headers, json.dumps(request).encode(), "127.0.0.1"))
-        for _ in range(2)
-    ]
-    assert [answer["statusCode"] for answer in answers] == [201, 201]
-    created, repeated = (json.loads(answer["body"]) for answer in answers)
+    request, key = monitor_body(name="sealed", chain_ids=[CHAIN_ID]), uuid.uuid4().hex
+    answers = [api.post_monitor(request, idempotency_key=key) for _ in range(2)]
+    assert [answer.status for answer in answers] == [201, 201]
+    created, repeated = (answer.body for answer in answers)
     assert repeated == created  # the saved answer, its secret opened again
     monitor_id = created["id"]
-    rotated = api.call("POST", f"/v1/monitors/{monitor_id}/rotate-secret")[1]
+    rotated = api.call("POST", f"/v1/monitors/{monitor_id}/rotate-secret").body
 
     stored = MonitorModel.get(tenant_of_local_key(KEY_A), monitor_id)
     assert stored.sealed_secret.startswith("kms1:") and stored.sealed_previous_secret.startswith("kms1:")
@@ -703,10 +645,11 @@ def test_a_key_service_that_refuses_answers_503_and_creates_nothing(api, monkeyp
     read_settings.cache_clear()
     box_of_process.cache_clear()
     try:
+        # Not api.call: it takes any 5xx for a failure of the test.
         headers = {"content-type": "application/json", "x-api-key": key}
-        body = json.dumps({"name": "no key", "chain_ids": [CHAIN_ID], "webhook_url": UNUSED_URL}).encode()
-        answer = api.function.invoke(proxy_event("POST", "/v1/monitors", headers, body, "127.0.0.1"))
-        listed = api.function.invoke(proxy_event("GET", "/v1/monitors", {"x-api-key": key}, b"", "127.0.0.1"))
+        body = json.dumps(monitor_body(name="no key", chain_ids=[CHAIN_ID])).encode()
+        answer = api.function.invoke(api_event("POST", "/v1/monitors", headers, body))
+        listed = api.function.invoke(api_event("GET", "/v1/monitors", {"x-api-key": key}))
     finally:
         monkeypatch.undo()
         read_settings.cache_clear()
@@ -718,8 +661,9 @@ def test_a_key_service_that_refuses_answers_503_and_creates_nothing(api, monkeyp
 
 
 def test_the_openapi_document_describes_the_delivery_routes(api):
-    code, document, raw = api.call("GET", "/v1/openapi.json")
-    assert code == 200, raw
+    answer = api.call("GET", "/v1/openapi.json")
+    document = answer.body
+    assert answer.status == 200, answer.raw
     paths = document["paths"]
     assert set(paths["/v1/monitors/{monitor_id}/deliveries"]) == {"get"}
     assert "202" in paths["/v1/monitors/{monitor_id}/deliveries/{delivery_id}/replay"]["post"]["responses"]

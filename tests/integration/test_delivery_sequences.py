@@ -20,8 +20,9 @@ from blockhook.streaming.codec import BackfillTarget, encode_revert
 from tests.integration.test_delivery_routes import CHAIN_ID, UNUSED_URL
 from tests.integration.test_delivery_routes import api as api  # noqa: F401 - a fixture
 from tests.integration.test_delivery_service import drain
-from tests.integration.test_matching_service import Block, create_monitor, deliveries_of, new_address
+from tests.integration.test_matching_service import deliveries_of
 from tests.integration.test_matching_service import service as service  # noqa: F401 - a fixture
+from tests.support.builders import Block, create_monitor, new_address
 
 pytestmark = pytest.mark.integration
 
@@ -159,7 +160,7 @@ def test_two_writers_racing_for_one_counter_number_one_to_n(moto_endpoint, chain
 
 def test_get_monitor_tells_where_its_deliveries_stand_on_each_chain(api, service, tenant_id):  # noqa: F811
     watched = new_address()
-    code, monitor, raw = api.call(
+    answer = api.call(
         "POST",
         "/v1/monitors",
         {
@@ -170,21 +171,22 @@ def test_get_monitor_tells_where_its_deliveries_stand_on_each_chain(api, service
             "confirmations": 2,
         },
     )
-    assert code == 201, raw
+    monitor = answer.body
+    assert answer.status == 201, answer.raw
     start = (matcher_progress(CHAIN_ID) or 0) + 1000
     blocks = [Block(CHAIN_ID, number=start + n) for n in range(5)]
     for block in blocks:
         transactions(block, watched, 1)
 
     service.process([message for block in blocks[:2] for message in block.encode()])
-    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]
+    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}").body["chains"]
     assert chain == {"chain_id": CHAIN_ID, "matched_through_block": start - 1, "last_sequence": 0}
 
     service.process([message for block in blocks[2:] for message in block.encode()])
-    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]
+    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}").body["chains"]
     # Progress is start + 4; with 2 confirmations the blocks up to start + 2 are released.
     assert chain == {"chain_id": CHAIN_ID, "matched_through_block": start + 2, "last_sequence": 3}
-    log = api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries")[1]["items"]
+    log = api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries").body["items"]
     assert sorted((item["sequence"], item["block_number"]) for item in log) == [
         (1, start), (2, start + 1), (3, start + 2),
     ]  # fmt: skip
@@ -194,7 +196,7 @@ def test_an_address_added_at_the_head_holds_back_the_blocks_it_is_owed_until_the
     api, service, tenant_id  # noqa: F811 - the fixtures
 ):
     watched, late = new_address(), new_address()
-    code, monitor, raw = api.call(
+    answer = api.call(
         "POST",
         "/v1/monitors",
         {
@@ -205,7 +207,8 @@ def test_an_address_added_at_the_head_holds_back_the_blocks_it_is_owed_until_the
             "confirmations": 0,
         },
     )
-    assert code == 201, raw
+    monitor = answer.body
+    assert answer.status == 201, answer.raw
     first = (matcher_progress(CHAIN_ID) or 0) + 1000
     blocks = [Block(CHAIN_ID, number=first), Block(CHAIN_ID, number=first + 1)]
     for block in blocks:
@@ -213,7 +216,7 @@ def test_an_address_added_at_the_head_holds_back_the_blocks_it_is_owed_until_the
         block.transaction(1, late, new_address())  # not watched yet
     service.process([message for block in blocks for message in block.encode()])
     path = f"/v1/monitors/{monitor['id']}"
-    assert api.call("GET", path)[1]["chains"] == [
+    assert api.call("GET", path).body["chains"] == [
         {"chain_id": CHAIN_ID, "matched_through_block": first + 1, "last_sequence": 2}
     ]
 
@@ -221,14 +224,14 @@ def test_an_address_added_at_the_head_holds_back_the_blocks_it_is_owed_until_the
     # matcher, already past it, owes `first` and `first + 1` a catch-up. Until it is made they are not
     # promised.
     record_head(CHAIN_ID, first)
-    assert api.call("POST", path + "/addresses", {"add": [late]})[0] == 200
-    assert api.call("GET", path)[1]["chains"][0]["matched_through_block"] == first - 1
+    assert api.call("POST", path + "/addresses", {"add": [late]}).status == 200
+    assert api.call("GET", path).body["chains"][0]["matched_through_block"] == first - 1
 
     service.process([])
-    assert api.call("GET", path)[1]["chains"] == [
+    assert api.call("GET", path).body["chains"] == [
         {"chain_id": CHAIN_ID, "matched_through_block": first + 1, "last_sequence": 4}
     ]
-    log = api.call("GET", path + "/deliveries")[1]["items"]
+    log = api.call("GET", path + "/deliveries").body["items"]
     assert sorted((item["sequence"], item["block_number"]) for item in log) == [
         (1, first), (2, first + 1), (3, first), (4, first + 1),
     ]  # fmt: skip
@@ -265,23 +268,24 @@ def test_a_monitor_waiting_for_the_safe_block_is_matched_through_the_safe_block_
     api, service, tenant_id  # noqa: F811
 ):
     watched = new_address()
-    code, monitor, raw = api.call(
+    answer = api.call(
         "POST",
         "/v1/monitors",
         {"name": "safe", "chain_ids": [CHAIN_ID], "webhook_url": UNUSED_URL,
          "filters": {"kinds": ["transaction"], "addresses": [watched]}, "confirmations": "safe"},
     )  # fmt: skip
-    assert code == 201, raw
+    monitor = answer.body
+    assert answer.status == 201, answer.raw
     start = (matcher_progress(CHAIN_ID) or 0) + 1000
     blocks = [Block(CHAIN_ID, number=start + n) for n in range(4)]
     for block in blocks:
         transactions(block, watched, 1)
 
     service.process([m for block in blocks[:2] for m in block.encode(finality={"safe": start - 1})])
-    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]
+    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}").body["chains"]
     assert chain == {"chain_id": CHAIN_ID, "matched_through_block": start - 1, "last_sequence": 0}
 
     service.process([m for block in blocks[2:] for m in block.encode(finality={"safe": start + 2})])
-    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}")[1]["chains"]
+    (chain,) = api.call("GET", f"/v1/monitors/{monitor['id']}").body["chains"]
     # Progress is start + 3, the safe block start + 2: the blocks up to it are released, numbered 1..3.
     assert chain == {"chain_id": CHAIN_ID, "matched_through_block": start + 2, "last_sequence": 3}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -21,16 +20,12 @@ from blockhook.store import deliveries as delivery_store
 from blockhook.store import monitors as monitor_store
 from blockhook.store.models import MonitorModel
 from blockhook.store.secret_box import configured_secret_box
-from blockhook.streaming.codec import BlockHeader
+from tests.support.builders import Block, create_monitor, new_address
 from tests.support.receiver import RecordedRequest, WebhookReceiver, delay, status
 
 pytestmark = pytest.mark.integration
 
 DAY = 24 * 3600
-
-
-def new_hash() -> str:
-    return "0x" + secrets.token_hex(32)
 
 
 def drain(queue_url: str) -> list[str]:
@@ -71,24 +66,6 @@ def make_service(queue_url: str, schedule: tuple[int, ...], clock: Callable[[], 
     )
 
 
-def make_monitor(tenant_id: str, webhook_url: str, chain_id: int) -> MonitorModel:
-    monitor, _ = monitor_store.create_monitor(
-        tenant_id,
-        {
-            "name": "delivery service test",
-            "chain_ids": [chain_id],
-            "webhook_url": webhook_url,
-            "kinds": ["transaction"],
-            "contracts": [],
-            "event_signatures": [],
-            "active": True,
-            "confirmations": 0,
-        },
-        configured_secret_box(),
-    )
-    return monitor
-
-
 def secret_of(monitor: MonitorModel) -> str:
     """The monitor's current secret in the clear (the table holds it sealed)."""
     return configured_secret_box().open(monitor.sealed_secret, monitor.monitor_id)
@@ -100,16 +77,9 @@ def rotate(monitor: MonitorModel, **options) -> MonitorModel:
 
 
 def enqueue_one(service: DeliveryService, monitor: MonitorModel, chain_id: int) -> str:
-    header = BlockHeader(chain_id, 42, new_hash(), new_hash(), 1_730_000_042)
-    event = {
-        "id": f"{chain_id}:{header.hash}:0:tx:transaction",
-        "kind": "transaction",
-        "tx_index": 0,
-        "log_index": None,
-        "chain_id": chain_id,
-        "block_number": 42,
-    }
-    (delivery_id,) = service.enqueue(monitor.tenant_id, monitor.monitor_id, header, [event])
+    block = Block(chain_id, 42)
+    block.transaction(0, new_address(), None)
+    (delivery_id,) = service.enqueue(monitor.tenant_id, monitor.monitor_id, block.header, block.events)
     return delivery_id
 
 
@@ -125,7 +95,7 @@ def v1_entries(request: RecordedRequest) -> tuple[int, list[str]]:
 
 def test_a_failing_endpoint_is_retried_until_it_answers_2xx(queue_url, tenant_id, chain_id):
     with WebhookReceiver(status(500), status(500), status(503)) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = make_service(queue_url, (0, 0, 0, 0, 0))
         delivery_id = enqueue_one(service, monitor, chain_id)
 
@@ -146,7 +116,7 @@ def test_an_exhausted_schedule_fails_and_a_replay_gets_the_whole_schedule_again(
     queue_url, tenant_id, chain_id
 ):
     with WebhookReceiver(*[status(500)] * 4) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = make_service(queue_url, (0, 0, 0))
         delivery_id = enqueue_one(service, monitor, chain_id)
 
@@ -172,7 +142,7 @@ def test_an_exhausted_schedule_fails_and_a_replay_gets_the_whole_schedule_again(
 
 def test_a_replayed_delivered_delivery_is_posted_again(queue_url, tenant_id, chain_id):
     with WebhookReceiver() as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = make_service(queue_url, (0,))
         delivery_id = enqueue_one(service, monitor, chain_id)
         assert run_queue(service, queue_url) == ["delivered"]
@@ -195,7 +165,7 @@ def test_a_replay_of_a_retrying_delivery_posts_now_and_its_old_message_posts_not
     queue_url, tenant_id, chain_id
 ):
     with WebhookReceiver(status(500)) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = make_service(queue_url, (3600, 3600))
         delivery_id = enqueue_one(service, monitor, chain_id)
         assert service.attempt(drain(queue_url)[0]) == "retrying"
@@ -213,7 +183,7 @@ def test_a_replay_of_a_retrying_delivery_posts_now_and_its_old_message_posts_not
 
 def test_two_messages_for_one_delivery_at_once_post_it_once(queue_url, tenant_id, chain_id):
     with WebhookReceiver() as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = make_service(queue_url, (0,))
         delivery_id = enqueue_one(service, monitor, chain_id)
         drain(queue_url)
@@ -234,7 +204,7 @@ def test_two_messages_for_one_delivery_at_once_post_it_once(queue_url, tenant_id
 
 
 def test_a_stale_read_cannot_claim_an_attempt(queue_url, tenant_id, chain_id):
-    monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
+    monitor = create_monitor(tenant_id, chain_id)
     delivery_id = enqueue_one(make_service(queue_url, (0,)), monitor, chain_id)
     first, second = delivery_store.get_delivery(delivery_id), delivery_store.get_delivery(delivery_id)
     assert delivery_store.claim_attempt(first, time.time() + 60) is not None
@@ -245,7 +215,7 @@ def test_a_replay_while_the_last_attempt_is_in_flight_is_not_lost(queue_url, ten
     # The attempt in flight is the schedule's last and fails: without the claim it would settle the
     # replayed delivery as `failed` after the API had answered 202, and the replay would post nothing.
     with WebhookReceiver(delay(1.5, status(500))) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = make_service(queue_url, ())
         delivery_id = enqueue_one(service, monitor, chain_id)
         drain(queue_url)
@@ -268,7 +238,7 @@ def test_a_replay_while_the_last_attempt_is_in_flight_is_not_lost(queue_url, ten
 
 
 def test_a_drain_does_not_make_an_attempt_in_flight_due_again(queue_url, tenant_id, chain_id):
-    monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
+    monitor = create_monitor(tenant_id, chain_id)
     delivery_id = enqueue_one(make_service(queue_url, (0,)), monitor, chain_id)
     claimed = delivery_store.get_delivery(delivery_id)
     assert delivery_store.claim_attempt(claimed, time.time() + 60) is not None
@@ -284,7 +254,7 @@ def test_during_a_rotation_both_secrets_sign_and_after_24_hours_only_the_new_one
     queue_url, tenant_id, chain_id
 ):
     with WebhookReceiver() as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         old_secret = secret_of(monitor)
         rotated_at = time.time()
         monitor, new_secret = monitor_store.rotate_secret(monitor, configured_secret_box(), now=rotated_at)
@@ -319,7 +289,7 @@ def test_during_a_rotation_both_secrets_sign_and_after_24_hours_only_the_new_one
 
 
 def test_a_second_rotation_keeps_only_the_secret_it_replaces(tenant_id, chain_id):
-    monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
+    monitor = create_monitor(tenant_id, chain_id)
     first = secret_of(monitor)
     second = secret_of(rotate(monitor))
     third_monitor = rotate(monitor_store.get_monitor(tenant_id, monitor.monitor_id))
@@ -329,7 +299,7 @@ def test_a_second_rotation_keeps_only_the_secret_it_replaces(tenant_id, chain_id
 
 
 def test_a_rotation_from_a_stale_read_still_keeps_the_secret_in_use(tenant_id, chain_id):
-    monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
+    monitor = create_monitor(tenant_id, chain_id)
     stale = monitor_store.get_monitor(tenant_id, monitor.monitor_id)
     in_use = rotate(monitor).sealed_secret
     # The stale copy still holds the first secret: the conditional write reads again and rotates on top.
@@ -339,7 +309,7 @@ def test_a_rotation_from_a_stale_read_still_keeps_the_secret_in_use(tenant_id, c
 
 
 def test_a_rotation_of_a_deleted_monitor_raises_not_found(tenant_id, chain_id):
-    monitor = make_monitor(tenant_id, "http://127.0.0.1:9/hook", chain_id)
+    monitor = create_monitor(tenant_id, chain_id)
     monitor_store.delete_monitor(monitor)
     with pytest.raises(monitor_store.MonitorNotFound):
         rotate(monitor)
@@ -350,7 +320,7 @@ def test_no_secret_reaches_the_logs(queue_url, tenant_id, chain_id, caplog, caps
     caplog.set_level("INFO")
     caplog.set_level("DEBUG", logger="blockhook")
     with WebhookReceiver(status(500)) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         old_secret = secret_of(monitor)
         monitor = rotate(monitor)
         service = make_service(queue_url, ())
@@ -375,7 +345,7 @@ def test_a_wait_longer_than_sqs_allows_hops_through_delayed_messages(queue_url, 
     sqs.send_message_batch = spy
     now = [time.time()]
     with WebhookReceiver(status(500)) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = DeliveryService(DeliveryQueue(queue_url, client=sqs), (3600,), allow_private_webhooks=True,
                                   box=configured_secret_box(), clock=lambda: now[0])
         delivery_id = enqueue_one(service, monitor, chain_id)

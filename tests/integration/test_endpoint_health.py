@@ -18,12 +18,12 @@ import pytest
 from blockhook.delivery.queue import DeliveryQueue
 from blockhook.delivery.service import DeliveryService
 from blockhook.local.lambdas import LocalFunction
-from blockhook.local.sqs_poller import sqs_event
 from blockhook.store import deliveries as delivery_store
 from blockhook.store import monitors as monitor_store
 from blockhook.store.endpoint_health import DEGRADED_AFTER_FAILURES, is_degraded
 from blockhook.store.secret_box import configured_secret_box
-from tests.integration.test_delivery_service import drain, enqueue_one, make_monitor, secret_of
+from tests.integration.test_delivery_service import drain, enqueue_one, secret_of
+from tests.support.builders import create_monitor, sqs_event
 from tests.support.receiver import WebhookReceiver, delay, status
 
 pytestmark = pytest.mark.integration
@@ -67,7 +67,7 @@ def test_a_failing_endpoint_is_degraded_probed_once_per_wait_and_its_backlog_sen
     deliveries = DEGRADED_AFTER_FAILURES + 3
     failures = [status(500)] * (DEGRADED_AFTER_FAILURES + 1)
     with WebhookReceiver(*failures) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         clock = Clock()
         service = make_service(queue_url, clock)
         ids = [enqueue_one(service, monitor, chain_id) for _ in range(deliveries)]
@@ -109,7 +109,7 @@ def test_a_degraded_endpoint_whose_deliveries_run_out_of_attempts_fails_them_rep
     queue_url, tenant_id, chain_id
 ):
     with WebhookReceiver(*[status(503)] * 50) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         clock = Clock()
         service = make_service(queue_url, clock, steps=DEGRADED_AFTER_FAILURES + 1)
         delivery_id = enqueue_one(service, monitor, chain_id)
@@ -126,7 +126,7 @@ def test_a_successful_test_delivery_heals_a_degraded_monitor_and_sends_its_backl
     queue_url, tenant_id, chain_id
 ):
     with WebhookReceiver(*[status(500)] * DEGRADED_AFTER_FAILURES) as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         clock = Clock()
         service = make_service(queue_url, clock)
         ids = [enqueue_one(service, monitor, chain_id) for _ in range(DEGRADED_AFTER_FAILURES + 1)]
@@ -146,7 +146,7 @@ def test_a_new_webhook_url_forgets_the_old_endpoints_failures_and_sends_what_wai
     queue_url, tenant_id, chain_id
 ):
     with WebhookReceiver() as working:
-        monitor = make_monitor(tenant_id, "http://127.0.0.1:9/dead", chain_id)  # the discard port
+        monitor = create_monitor(tenant_id, chain_id, webhook_url="http://127.0.0.1:9/dead")  # the discard port
         clock = Clock()
         service = make_service(queue_url, clock)
         ids = [enqueue_one(service, monitor, chain_id) for _ in range(DEGRADED_AFTER_FAILURES)]
@@ -165,7 +165,7 @@ def test_a_new_webhook_url_forgets_the_old_endpoints_failures_and_sends_what_wai
 
 def test_a_healthy_endpoint_costs_no_health_write(queue_url, tenant_id, chain_id):
     with WebhookReceiver() as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         service = make_service(queue_url, Clock())
         delivery_id = enqueue_one(service, monitor, chain_id)
         drain(queue_url)
@@ -199,8 +199,8 @@ def test_a_slow_endpoint_holds_up_no_other_monitor_and_each_monitor_is_posted_in
     slow_seconds = 3.0
     with WebhookReceiver(delay(slow_seconds)) as slow, WebhookReceiver() as fast:
         service = make_service(queue_url, Clock())
-        slow_monitor = make_monitor(tenant_id, slow.url, chain_id)
-        fast_monitor = make_monitor(tenant_id, fast.url, chain_id)
+        slow_monitor = create_monitor(tenant_id, chain_id, webhook_url=slow.url)
+        fast_monitor = create_monitor(tenant_id, chain_id, webhook_url=fast.url)
         slow_ids = [enqueue_one(service, slow_monitor, chain_id) for _ in range(3)]
         fast_id = enqueue_one(service, fast_monitor, chain_id)
         drain(queue_url)
@@ -212,7 +212,7 @@ def test_a_slow_endpoint_holds_up_no_other_monitor_and_each_monitor_is_posted_in
              "Body": json.dumps({"delivery_id": delivery_id, "monitor_id": monitor.monitor_id})}
             for delivery_id, monitor in sent
         ]
-        answer = deliver_function.invoke(sqs_event(messages, "arn:aws:sqs:us-east-1:000000000000:deliveries"))
+        answer = deliver_function.invoke(sqs_event(messages))
         assert answer == {"batchItemFailures": []}
         slow_requests = slow.requests
         (fast_request,) = fast.requests

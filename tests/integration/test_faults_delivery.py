@@ -26,11 +26,12 @@ from blockhook.delivery import service as service_module
 from blockhook.delivery.service import ATTEMPT_LEASE_SECONDS, FINAL_STATUSES
 from blockhook.delivery.signing import DELIVERY_ID_HEADER
 from blockhook.local.servers import REPO_ROOT, free_port
-from blockhook.local.sqs_poller import SqsPoller, sqs_event
+from blockhook.local.sqs_poller import SqsPoller
 from blockhook.store import deliveries as delivery_store
 from blockhook.store.endpoint_health import DEGRADED_AFTER_FAILURES
-from tests.integration.test_delivery_service import drain, enqueue_one, make_monitor, run_queue, secret_of
+from tests.integration.test_delivery_service import drain, enqueue_one, run_queue, secret_of
 from tests.integration.test_endpoint_health import WAIT, Clock, deliver_function, make_service  # noqa: F401 (fixture)
+from tests.support.builders import create_monitor, sqs_event
 from tests.support.receiver import (
     Behaviour,
     RecordedRequest,
@@ -124,8 +125,8 @@ def test_when_a_receiver_fails_every_delivery_still_arrives_once_and_other_monit
             # Answers 200 once its faults are used up: the endpoint is back.
             failing = stack.enter_context(WebhookReceiver(*[fault.behaviour] * FAILED_POSTS))
         healthy = [stack.enter_context(WebhookReceiver()) for _ in range(2)]
-        failing_monitor = make_monitor(tenant_id, failing.url, chain_id)
-        healthy_monitors = [make_monitor(tenant_id, receiver.url, chain_id) for receiver in healthy]
+        failing_monitor = create_monitor(tenant_id, chain_id, webhook_url=failing.url)
+        healthy_monitors = [create_monitor(tenant_id, chain_id, webhook_url=receiver.url) for receiver in healthy]
         # 8 deliveries, the healthy monitors' ones queued among the failing monitor's.
         order = [failing_monitor, healthy_monitors[0], failing_monitor, failing_monitor, healthy_monitors[1],
                  failing_monitor, failing_monitor, failing_monitor]
@@ -200,7 +201,7 @@ print("batch done", flush=True)
 def test_a_deliver_function_killed_mid_batch_loses_no_delivery(queue_url, tenant_id, chain_id, tmp_path):
     with WebhookReceiver(delay(HANGING_SECONDS)) as hanging, WebhookReceiver() as first, WebhookReceiver() as second:
         receivers = {"hanging": hanging, "first": first, "second": second}
-        monitors = {name: make_monitor(tenant_id, receiver.url, chain_id) for name, receiver in receivers.items()}
+        monitors = {name: create_monitor(tenant_id, chain_id, webhook_url=receiver.url) for name, receiver in receivers.items()}
         service = make_service(queue_url, Clock())
         placement = ["first", "hanging", "second", "first", "second", "first"]
         ids = [enqueue_one(service, monitors[name], chain_id) for name in placement]
@@ -287,7 +288,7 @@ def test_a_malformed_message_goes_to_the_dead_letter_queue_and_holds_up_nothing(
                     "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"})},
     )["QueueUrl"]
     with WebhookReceiver() as receiver:
-        monitor = make_monitor(tenant_id, receiver.url, chain_id)
+        monitor = create_monitor(tenant_id, chain_id, webhook_url=receiver.url)
         delivery_id = enqueue_one(make_service(queue_url, Clock()), monitor, chain_id)
         drain(queue_url)
         sqs.send_message(QueueUrl=work, MessageBody="{not json")

@@ -25,7 +25,7 @@ from collections import Counter
 import pytest
 from kafka import TopicPartition
 from test_matcher_handler import matcher_handler  # noqa: F401 - a fixture, the handler as deployed
-from test_matching_service import create_monitor, drain, new_address
+from test_matching_service import drain
 from test_matching_service import service as match_service  # noqa: F401 - a fixture, MatchService as wired
 
 from blockhook.local.kafka_poller import msk_event
@@ -34,6 +34,7 @@ from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.deliveries import list_deliveries
 from blockhook.streaming.codec import BlockMessage, decode
 from blockhook.streaming.producer import ensure_topic
+from tests.support.builders import create_monitor, new_address
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
 from tests.support.kafka import topic_records
 

@@ -13,8 +13,9 @@ from blockhook.store.deliveries import delivery_payload
 from blockhook.store.matches import decode_events, matches_of_block
 from blockhook.streaming.codec import encode_revert
 from tests.integration.test_delivery_service import drain
-from tests.integration.test_matching_service import Block, create_monitor, deliveries_of, new_address
+from tests.integration.test_matching_service import deliveries_of
 from tests.integration.test_matching_service import service as service  # noqa: F401 - a fixture
+from tests.support.builders import Block, create_monitor, new_address
 from tests.support.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration

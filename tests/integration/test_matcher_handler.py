@@ -6,14 +6,12 @@ have the Kafka shape {"partition": "<topic>-<partition>", "offset": N}."""
 
 from __future__ import annotations
 
-import base64
 import importlib.util
 import json
 from pathlib import Path
 
 import boto3
 import pytest
-from test_matching_service import Block, create_monitor, drain, new_address
 
 from blockhook.delivery.queue import DeliveryQueue
 from blockhook.delivery.service import DeliveryService
@@ -22,6 +20,8 @@ from blockhook.matching.service import BatchResult, MatchService
 from blockhook.store.deliveries import list_deliveries
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import decode
+from tests.integration.test_delivery_service import drain
+from tests.support.builders import Block, create_monitor, msk_event, new_address
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,31 +32,6 @@ def matcher_handler():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def msk_event(partitions: dict[int, list[bytes]], topic: str = "blocks", first_offset: int = 40) -> dict:
-    """The event shape Amazon MSK gives Lambda: records grouped per topic-partition, base64 values."""
-    return {
-        "eventSource": "aws:kafka",
-        "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/blockhook/abc",
-        "bootstrapServers": "b-1.example:9098",
-        "records": {
-            f"{topic}-{partition}": [
-                {
-                    "topic": topic,
-                    "partition": partition,
-                    "offset": first_offset + position,
-                    "timestamp": 1_730_000_000_000,
-                    "timestampType": "CREATE_TIME",
-                    "key": base64.b64encode(str(partition).encode()).decode(),
-                    "value": base64.b64encode(value).decode(),
-                    "headers": [],
-                }
-                for position, value in enumerate(values)
-            ]
-            for partition, values in partitions.items()
-        },
-    }
 
 
 class ScriptedService:

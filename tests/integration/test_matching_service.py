@@ -6,7 +6,6 @@ shared) can neither match its events nor be matched by them."""
 from __future__ import annotations
 
 import json
-import secrets
 import time
 
 import boto3
@@ -21,21 +20,14 @@ from blockhook.store import monitors as monitor_store
 from blockhook.store.chain_state import record_head
 from blockhook.store.deliveries import get_delivery, list_deliveries, record_attempt
 from blockhook.store.secret_box import configured_secret_box
-from blockhook.streaming.codec import BlockHeader, encode_block, encode_revert
+from blockhook.streaming.codec import encode_revert
 from tests.integration.test_delivery_service import drain
+from tests.support.builders import Block, create_monitor, new_address, new_hash
 
 pytestmark = pytest.mark.integration
 
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 APPROVAL = "0x" + keccak(text="Approval(address,address,uint256)").hex()
-
-
-def new_address() -> str:
-    return "0x" + secrets.token_hex(20)
-
-
-def new_hash() -> str:
-    return "0x" + secrets.token_hex(32)
 
 
 @pytest.fixture
@@ -44,92 +36,6 @@ def service(queue_url) -> MatchService:
         DeliveryQueue(queue_url, client=boto3.client("sqs")), schedule=(1, 2), allow_private_webhooks=True, box=configured_secret_box()
     )
     return MatchService(WatchIndex(), deliveries)
-
-
-def create_monitor(tenant_id, chain_id, kinds, addresses=None, **fields):
-    """A monitor of these (address, label) pairs, or of every party without them."""
-    monitor, _ = monitor_store.create_monitor(
-        tenant_id,
-        {
-            "name": "test monitor",
-            "chain_ids": [chain_id],
-            "webhook_url": "http://127.0.0.1:9/hook",
-            "kinds": list(kinds),
-            "contracts": [],
-            "event_signatures": [],
-            "active": True,
-            "confirmations": 0,
-            **fields,
-        },
-        configured_secret_box(),
-        None if addresses is None else list(addresses),
-    )
-    return monitor
-
-
-class Block:
-    """Events of one block, shaped as the worker makes them (CONTRACT section 3, DESIGN "Ids")."""
-
-    def __init__(self, chain_id: int, number: int = 100):
-        self.header = BlockHeader(chain_id, number, new_hash(), new_hash(), 1_730_000_000 + number)
-        self.events: list[dict] = []
-
-    def _common(self, kind: str, tx_index: int, log_index: int | None) -> dict:
-        position = "tx" if log_index is None else log_index
-        return {
-            "id": f"{self.header.chain_id}:{self.header.hash}:{tx_index}:{position}:{kind}",
-            "kind": kind,
-            "chain_id": self.header.chain_id,
-            "block_number": self.header.number,
-            "block_hash": self.header.hash,
-            "block_timestamp": self.header.timestamp,
-            "tx_hash": "0x" + f"{tx_index:064x}",
-            "tx_index": tx_index,
-            "log_index": log_index,
-        }
-
-    def transaction(self, tx_index: int, sender: str, to: str | None) -> dict:
-        event = {
-            **self._common("transaction", tx_index, None),
-            "from": sender, "to": to, "value": "0", "selector": None, "status": 1, "gas_used": 21000,
-            "contract_address": None,
-        }
-        self.events.append(event)
-        return event
-
-    def erc20(self, tx_index: int, log_index: int, token: str, sender: str, to: str) -> dict:
-        event = {
-            **self._common("erc20_transfer", tx_index, log_index),
-            "token": token, "from": sender, "to": to, "value": "1000",
-        }
-        self.events.append(event)
-        return event
-
-    def internal(self, tx_index: int, trace_address: str, sender: str, to: str, value: int) -> dict:
-        event = {
-            **self._common("internal_transfer", tx_index, None), "from": sender, "to": to, "value": str(value),
-            "call_type": "call", "trace_address": trace_address,
-        }
-        event["id"] += f":{trace_address}"
-        self.events.append(event)
-        return event
-
-    def withdrawal(self, index: int, to: str, value: int) -> dict:
-        event = {
-            **self._common("withdrawal", 0, None), "id": f"{self.header.chain_id}:{self.header.hash}:withdrawal:{index}",
-            "tx_hash": None, "tx_index": None, "to": to, "value": str(value), "validator_index": 7,
-            "withdrawal_index": index,
-        }
-        self.events.append(event)
-        return event
-
-    def log(self, tx_index: int, log_index: int, address: str, topics: list[str]) -> dict:
-        event = {**self._common("log", tx_index, log_index), "address": address, "topics": topics, "data": "0x"}
-        self.events.append(event)
-        return event
-
-    def encode(self, **options) -> list[bytes]:
-        return encode_block(self.header, self.events, **options)
 
 
 def payload_of(delivery_id: str) -> dict:

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from blockhook.api.openapi_export import main, render
-from blockhook.local.api_gateway import proxy_event
 from blockhook.local.lambdas import LocalFunction
 from blockhook.local.servers import REPO_ROOT
+from tests.support.builders import api_event
 
 COMMITTED = REPO_ROOT / "docs" / "openapi.json"
 REGENERATE = "make openapi  (or: python -m blockhook.api.openapi_export docs/openapi.json)"
@@ -73,7 +73,7 @@ def test_the_api_serves_the_committed_document(monkeypatch):
     settings.cache_clear()
     try:
         function = LocalFunction("api", timeout_seconds=30)
-        event = proxy_event("GET", "/v1/openapi.json", {"x-api-key": "openapi-doc-key"}, b"", "127.0.0.1")
+        event = api_event("GET", "/v1/openapi.json", {"x-api-key": "openapi-doc-key"})
         answer = function.invoke(event)
     finally:
         settings.cache_clear()

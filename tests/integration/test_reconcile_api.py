@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_api_routes import BACKFILL_CHAIN, KEY_B, api, assert_error, ingested  # noqa: F401
+from tests.integration.test_api_routes import BACKFILL_CHAIN, KEY_B, api, ingested  # noqa: F401
+from tests.support.api import assert_error
 
 pytestmark = pytest.mark.integration
 

@@ -14,15 +14,8 @@ from blockhook.store.matches import matches_of_block
 from blockhook.store.models import DeliveryModel
 from blockhook.store.monitors import get_monitor
 from blockhook.streaming.codec import BlockHeader, ReconcileTarget
-from tests.integration.test_matching_service import (  # noqa: F401 - `service` is a fixture
-    Block,
-    create_monitor,
-    deliveries_of,
-    new_address,
-    new_hash,
-    payload_of,
-    service,
-)
+from tests.integration.test_matching_service import deliveries_of, payload_of, service  # noqa: F401 - `service` is a fixture
+from tests.support.builders import Block, create_monitor, new_address, new_hash
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,8 @@ from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BlockMessage, RevertMessage, decode
 from blockhook.streaming.producer import BlockProducer, ProduceFailed, ensure_topic
 from tests.integration.test_delivery_service import drain
-from tests.integration.test_matching_service import create_monitor, deliveries_of, new_address
+from tests.integration.test_matching_service import deliveries_of
+from tests.support.builders import create_monitor, new_address
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
 from tests.support.fault_proxy import FaultProxy
 from tests.support.kafka import topic_records

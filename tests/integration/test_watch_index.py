@@ -10,7 +10,7 @@ from blockhook.matching.index import WatchIndex
 from blockhook.store import monitors as monitor_store
 from blockhook.store.models import MonitorAddressModel, VersionModel
 from blockhook.store.versions import MONITORS_VERSION_KEY
-from tests.integration.test_matching_service import create_monitor, new_address
+from tests.support.builders import create_monitor, new_address
 
 pytestmark = pytest.mark.integration
 

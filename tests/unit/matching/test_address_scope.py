@@ -9,6 +9,7 @@ from blockhook.matching.index import monitor_view
 from blockhook.matching.matcher import MonitorView, Watcher, match_events
 from blockhook.store.models import MonitorModel
 from blockhook.store.monitors import SCOPE_ALL, SCOPE_LIST, address_scope, is_listed
+from tests.support.builders import transaction
 
 WATCHED, OTHER = "0x" + "aa" * 20, "0x" + "cc" * 20
 
@@ -18,10 +19,6 @@ def stored_monitor(**fields) -> MonitorModel:
         "t1", "mon_" + "0" * 24, name="m", chain_ids=[1], webhook_url="https://example.com/hook",
         kinds=["transaction"], sealed_secret="sealed", created_at=0, updated_at=0, **fields,
     )  # fmt: skip
-
-
-def transaction(to: str) -> dict:
-    return {"id": f"1:0xb:0:tx:{to}", "kind": "transaction", "chain_id": 1, "from": OTHER, "to": to}
 
 
 @pytest.mark.parametrize(
@@ -46,7 +43,7 @@ def test_an_empty_list_matches_nothing_and_every_party_matches_everything():
     empty_list = monitor_view(stored_monitor(address_scope=SCOPE_LIST, address_count=0))
     legacy_empty = monitor_view(stored_monitor(address_count=0))
     everyone = monitor_view(stored_monitor(address_scope=SCOPE_ALL))
-    events = [transaction(WATCHED), transaction(OTHER)]
+    events = [transaction(OTHER, WATCHED), transaction(OTHER, OTHER, tx_index=1)]
     lists = {empty_list.monitor_id: empty_list}
     assert match_events(events, lists, {}, []) == []
     assert match_events(events, {legacy_empty.monitor_id: legacy_empty}, {}, []) == []
@@ -57,7 +54,7 @@ def test_an_empty_list_matches_nothing_and_every_party_matches_everything():
 def test_a_list_monitor_matches_only_its_watched_parties():
     view = MonitorView("m1", "t1", frozenset({1}), frozenset({"transaction"}))
     matched = match_events(
-        [transaction(WATCHED), transaction(OTHER)], {"m1": view}, {WATCHED: [Watcher("m1", "customer-7")]}
+        [transaction(OTHER, WATCHED), transaction(OTHER, OTHER, tx_index=1)], {"m1": view}, {WATCHED: [Watcher("m1", "customer-7")]}
     )
     assert [(m.event["to"], m.matched_addresses, m.labels) for m in matched] == [
         (WATCHED, [WATCHED], {WATCHED: "customer-7"})

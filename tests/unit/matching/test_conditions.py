@@ -17,6 +17,7 @@ from blockhook.matching.conditions import (
     cached_condition,
     compile_condition,
 )
+from tests.support import builders
 
 MAX = 2**256 - 1
 MIN = -(2**255)
@@ -40,49 +41,37 @@ CHECKSUMMED = "0x52908400098527886E0F7030069857D2E4169EE7"  # an EIP-55 test vec
 HASH = "0x" + "ee" * 32
 
 
+# Where every event of these tests is: a block of mainnet's era, the fourth transaction in it.
+AT = {"chain_id": 1, "block_number": 21_000_000, "block_hash": HASH, "tx_hash": HASH, "tx_index": 3}
+
+
 def common(kind: str, **fields) -> dict:
-    return {
-        "id": f"1:{HASH}:0:tx:{kind}",
-        "kind": kind,
-        "chain_id": 1,
-        "block_number": 21_000_000,
-        "block_hash": HASH,
-        "block_timestamp": 1_730_000_000,
-        "tx_hash": HASH,
-        "tx_index": 3,
-        "log_index": None,
-        **fields,
-    }
+    return builders.event(kind, **AT, **fields)
 
 
 def native(value: int, **fields) -> dict:
-    return common("native_transfer", **{"from": ALICE, "to": BOB, "value": str(value), **fields})
+    return builders.native_transfer(ALICE, BOB, value=str(value), **AT, **fields)
 
 
-def transaction(value: int = 0, **fields) -> dict:
-    base = {"from": ALICE, "to": BOB, "value": str(value), "selector": "0xa9059cbb", "status": 1,
-            "gas_used": 21_000, "contract_address": None}
-    return common("transaction", **{**base, **fields})
+def transaction(value: int = 0, to: str | None = BOB, **fields) -> dict:
+    return builders.transaction(ALICE, to, value=str(value), selector="0xa9059cbb", **AT, **fields)
 
 
-def erc20(value: int, **fields) -> dict:
-    return common("erc20_transfer", log_index=0, **{"token": TOKEN, "from": ALICE, "to": BOB,
-                                                   "value": str(value), **fields})
+def erc20(value: int, to: str = BOB, **fields) -> dict:
+    return builders.erc20(TOKEN, ALICE, to, value=str(value), **AT, **fields)
 
 
 def erc721(token_id: int) -> dict:
-    return common("erc721_transfer", log_index=0, token=TOKEN, to=BOB, token_id=str(token_id),
-                  **{"from": ALICE})
+    return builders.erc721(TOKEN, ALICE, BOB, token_id=str(token_id), **AT)
 
 
 def erc1155(token_id: int, value: int) -> dict:
-    return common("erc1155_transfer", log_index=0, token=TOKEN, operator=ALICE, to=BOB,
-                  token_id=str(token_id), value=str(value), **{"from": ALICE})
+    return builders.erc1155(TOKEN, ALICE, ALICE, BOB, token_id=str(token_id), value=str(value), **AT)
 
 
 def log(**fields) -> dict:
-    return common("log", log_index=4, address=TOKEN, topics=[HASH, "0x" + "00" * 12 + ALICE[2:]],
-                  data="0x" + "00" * 32, **fields)
+    return builders.log(TOKEN, [HASH, builders.address_topic(ALICE)], data="0x" + "00" * 32, log_index=4, **AT,
+                        **fields)
 
 
 def decoded(**args) -> dict:

@@ -9,6 +9,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blockhook.matching.matcher import Match, MonitorView, Watcher, match_events
+from tests.support.builders import (
+    ALL_KINDS,
+    erc20,
+    erc721,
+    erc1155,
+    internal_transfer,
+    log,
+    native_transfer,
+    transaction,
+    withdrawal,
+)
+from tests.support.builders import address_topic as pad
+from tests.support.builders import monitor_view as monitor
 
 # Topic 0s computed here, not through the code under test.
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
@@ -17,118 +30,8 @@ TRANSFER_BATCH = "0x" + keccak(text="TransferBatch(address,address,address,uint2
 APPROVAL = "0x" + keccak(text="Approval(address,address,uint256)").hex()
 OTHER_TOPIC = "0x" + "42" * 32
 
-BLOCK_HASH = "0x" + "b1" * 32
 ALICE, BOB, CAROL, DAVE = ("0x" + c * 40 for c in "abcd")
 TOKEN, NFT = "0x" + "7" * 40, "0x" + "8" * 40
-ALL_KINDS = (
-    "transaction", "native_transfer", "internal_transfer", "withdrawal",
-    "erc20_transfer", "erc721_transfer", "erc1155_transfer", "log",
-)  # fmt: skip
-
-
-# --- event builders: CONTRACT section 3 shapes, ids as docs/events.md ------------------------------
-
-
-def _common(kind: str, tx_index: int, log_index: int | None, chain_id: int, suffix: str = "") -> dict:
-    position = "tx" if log_index is None else str(log_index)
-    return {
-        "id": f"{chain_id}:{BLOCK_HASH}:{tx_index}:{position}:{kind}{suffix}",
-        "kind": kind,
-        "chain_id": chain_id,
-        "block_number": 100,
-        "block_hash": BLOCK_HASH,
-        "block_timestamp": 1730000000,
-        "tx_hash": "0x" + f"{tx_index:064x}",
-        "tx_index": tx_index,
-        "log_index": log_index,
-    }
-
-
-def transaction(sender, to, contract_address=None, tx_index=0, chain_id=1):
-    return {
-        **_common("transaction", tx_index, None, chain_id),
-        "from": sender,
-        "to": to,
-        "value": "0",
-        "selector": None,
-        "status": 1,
-        "gas_used": 21000,
-        "contract_address": contract_address,
-        "type": 2,
-    }
-
-
-def native_transfer(sender, to, tx_index=0, chain_id=1):
-    return {**_common("native_transfer", tx_index, None, chain_id), "from": sender, "to": to, "value": "5"}
-
-
-def internal_transfer(sender, to, trace_address="0", tx_index=0, chain_id=1):
-    """Value moved by a call, create or selfdestruct inside a transaction, at `trace_address` of its call tree."""
-    return {
-        **_common("internal_transfer", tx_index, None, chain_id, f":{trace_address}"),
-        "from": sender, "to": to, "value": "3", "call_type": "call", "trace_address": trace_address,
-    }  # fmt: skip
-
-
-def withdrawal(to, withdrawal_index=0, chain_id=1):
-    """A beacon-chain withdrawal: made by no transaction, so no tx_hash or tx_index."""
-    return {
-        "id": f"{chain_id}:{BLOCK_HASH}:withdrawal:{withdrawal_index}",
-        "kind": "withdrawal",
-        "chain_id": chain_id,
-        "block_number": 100,
-        "block_hash": BLOCK_HASH,
-        "block_timestamp": 1730000000,
-        "tx_hash": None,
-        "tx_index": None,
-        "log_index": None,
-        "to": to,
-        "value": "32000000000",
-        "validator_index": 7,
-        "withdrawal_index": withdrawal_index,
-    }
-
-
-def erc20(token, sender, to, tx_index=0, log_index=0, chain_id=1):
-    return {
-        **_common("erc20_transfer", tx_index, log_index, chain_id),
-        "token": token, "from": sender, "to": to, "value": "10",
-    }
-
-
-def erc721(token, sender, to, tx_index=0, log_index=0, chain_id=1):
-    return {
-        **_common("erc721_transfer", tx_index, log_index, chain_id),
-        "token": token, "from": sender, "to": to, "token_id": "1",
-    }
-
-
-def erc1155(token, operator, sender, to, batch_n=None, tx_index=0, log_index=0, chain_id=1):
-    """From a TransferSingle log, or (batch_n given) the n-th id of a TransferBatch log."""
-    suffix = "" if batch_n is None else f":{batch_n}"
-    return {
-        **_common("erc1155_transfer", tx_index, log_index, chain_id, suffix),
-        "token": token, "operator": operator, "from": sender, "to": to, "token_id": "3", "value": "2",
-    }
-
-
-def log(address, topics, tx_index=0, log_index=0, chain_id=1):
-    return {**_common("log", tx_index, log_index, chain_id), "address": address, "topics": topics, "data": "0x"}
-
-
-def pad(address: str) -> str:
-    return "0x" + "0" * 24 + address[2:]
-
-
-def monitor(monitor_id="m1", kinds=ALL_KINDS, chain_ids=(1,), watches_all=False, **fields) -> MonitorView:
-    return MonitorView(
-        monitor_id=monitor_id,
-        tenant_id="t1",
-        chain_ids=frozenset(chain_ids),
-        kinds=frozenset(kinds),
-        watches_all_addresses=watches_all,
-        **fields,
-    )
 
 
 def run(events, monitors, watched: dict[str, list[tuple[str, str | None]]] | None = None) -> list[Match]:
@@ -447,10 +350,12 @@ def generated_event(draw, n: int) -> Generated:
         path = ".".join(map(str, draw(st.lists(st.integers(0, 3), min_size=1, max_size=3))))
         # A created contract or a selfdestruct's heir can be any account, a token contract too.
         target = draw(st.sampled_from(ADDRESS_POOL + CONTRACT_POOL))
-        event = internal_transfer(draw(st.sampled_from(ADDRESS_POOL + CONTRACT_POOL)), target, path, n, chain_id)
+        event = internal_transfer(
+            draw(st.sampled_from(ADDRESS_POOL + CONTRACT_POOL)), target, path, tx_index=n, chain_id=chain_id
+        )
         return Generated(event, None)
     if kind == "withdrawal":
-        return Generated(withdrawal(draw(st.sampled_from(ADDRESS_POOL + CONTRACT_POOL)), n, chain_id), None)
+        return Generated(withdrawal(draw(st.sampled_from(ADDRESS_POOL + CONTRACT_POOL)), n, chain_id=chain_id), None)
     if kind in ("erc20_transfer", "erc721_transfer"):
         build = erc20 if kind == "erc20_transfer" else erc721
         event = build(draw(contracts), draw(addresses), draw(addresses), tx_index=n, chain_id=chain_id)

@@ -6,6 +6,7 @@ from blockhook.matching.conditions import cached_condition
 from blockhook.matching.log_args import decoder_for
 from blockhook.matching.matcher import MonitorView, Watcher, match_events
 from blockhook.matching.signatures import topic0
+from tests.support.builders import address_topic, log, monitor_view, native_transfer
 
 TRANSFER = "Transfer(address indexed from, address indexed to, uint256 value)"
 WATCHED = "0x" + "11" * 20
@@ -17,46 +18,22 @@ def word(value: int) -> str:
     return "0x" + f"{value:064x}"
 
 
-def address_topic(address: str) -> str:
-    return "0x" + "0" * 24 + address[2:]
-
-
 def transfer_log(log_index: int, value: int) -> dict:
-    return {
-        "id": f"1:0xb:0:{log_index}:log",
-        "kind": "log",
-        "chain_id": 1,
-        "tx_index": 0,
-        "log_index": log_index,
-        "address": TOKEN,
-        "topics": [topic0(TRANSFER), address_topic(OTHER), address_topic(WATCHED)],
-        "data": word(value),
-    }
+    return log(TOKEN, [topic0(TRANSFER), address_topic(OTHER), address_topic(WATCHED)], data=word(value),
+               log_index=log_index)
 
 
 def native(tx_index: int, value: int) -> dict:
-    return {
-        "id": f"1:0xb:{tx_index}:tx:native_transfer",
-        "kind": "native_transfer",
-        "chain_id": 1,
-        "tx_index": tx_index,
-        "log_index": None,
-        "from": OTHER,
-        "to": WATCHED,
-        "value": str(value),
-    }
+    return native_transfer(OTHER, WATCHED, value=str(value), tx_index=tx_index)
 
 
 def monitor(condition: str | None, kinds=("native_transfer",), signatures=()) -> MonitorView:
-    decoders = {decoder_for(s).topic0: decoder_for(s) for s in signatures}
-    return MonitorView(
-        monitor_id="m",
-        tenant_id="t",
-        chain_ids=frozenset({1}),
-        kinds=frozenset(kinds),
+    return monitor_view(
+        "m",
+        kinds,
         topics=frozenset(topic0(s) for s in signatures),
         condition=cached_condition(condition) if condition else None,
-        decoders=decoders,
+        decoders={decoder_for(s).topic0: decoder_for(s) for s in signatures},
     )
 
 
