@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -18,21 +19,22 @@ from blockhook.api.limits import MAX_BODY_BYTES
 from blockhook.api.models import MAX_ADDRESSES_PER_CALL, MAX_LABEL_LENGTH
 from blockhook.local.api_gateway import ApiGatewayServer
 from blockhook.local.servers import free_port
-from tests.integration.test_api_limits import (
-    Answer,
-    Api,
-    make_api,  # noqa: F401 - a fixture of this module too
-    new_monitor,
-)
+from tests.support.api import Answer, Api, assert_error, clear_api_caches, local_api
+from tests.support.builders import LOCAL_CHAIN, UNUSED_WEBHOOK, monitor_body
 
 # Words of pydantic's own that a user should never read.
 PYDANTIC_WORDS = ("function-after", "LabelledAddress", "constrained-int", "literal[", "Value error", "Input should")
 ADDRESS = "0x" + "ab" * 20
+CHAINS = {"chains": [{"chain_id": LOCAL_CHAIN, "rpc_urls": ["http://127.0.0.1:9"]}]}
 
 
 @pytest.fixture
-def api(make_api) -> Api:  # noqa: F811 - the fixture imported above
-    return make_api(BLOCKHOOK_RATE_LIMIT="1000000")
+def api(moto_endpoint) -> Iterator[Api]:
+    """An API of local mode with two fresh tenants (keys of their own) and a rate limit no test reaches."""
+    keys = [f"answers-{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    with pytest.MonkeyPatch.context() as patch:
+        yield local_api(patch, keys, CHAINS, BLOCKHOOK_RATE_LIMIT="1000000")
+    clear_api_caches()
 
 
 @pytest.fixture
@@ -43,16 +45,8 @@ def gateway(api) -> Iterator[str]:
     server.stop()
 
 
-def assert_envelope(answer: Answer, status: int, code: str | None = None) -> dict:
-    assert answer.status == status, answer.body
-    actual = answer.error_code()
-    if code is not None:
-        assert actual == code, answer.body
-    return answer.body["error"]
-
-
 def details_of(answer: Answer) -> list[dict]:
-    error = assert_envelope(answer, 422, "validation_failed")
+    error = assert_error(answer, 422, "validation_failed")
     text = json.dumps(error)
     for word in PYDANTIC_WORDS:
         assert word not in text, error
@@ -66,38 +60,34 @@ def details_of(answer: Answer) -> list[dict]:
 # --- 1. validation details name the field and say what is wrong ----------------------------------
 
 
-def _create(**fields) -> dict:
-    return {"name": "x", "chain_ids": [31337], "webhook_url": "http://127.0.0.1:8000/h", **fields}
-
-
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
         (
-            _create(filters={"addresses": [ADDRESS, ADDRESS, ADDRESS, "0x1234"]}),
+            monitor_body(filters={"addresses": [ADDRESS, ADDRESS, ADDRESS, "0x1234"]}),
             {"field": "filters.addresses[3]", "message": "an address is 0x followed by 40 hex digits"},
         ),
         (
-            _create(filters={"addresses": [{"address": "0xzz", "label": "a"}]}),
+            monitor_body(filters={"addresses": [{"address": "0xzz", "label": "a"}]}),
             {"field": "filters.addresses[0].address", "message": "an address is 0x followed by 40 hex digits"},
         ),
         (
-            _create(filters={"addresses": [{"address": ADDRESS, "label": "x" * (MAX_LABEL_LENGTH + 1)}]}),
+            monitor_body(filters={"addresses": [{"address": ADDRESS, "label": "x" * (MAX_LABEL_LENGTH + 1)}]}),
             {"field": "filters.addresses[0].label", "message": f"must have at most {MAX_LABEL_LENGTH} characters"},
         ),
         (
-            _create(filters={"addresses": [42]}),
+            monitor_body(filters={"addresses": [42]}),
             {"field": "filters.addresses[0]", "message": "must be a string or an object"},
         ),
-        (_create(chain_ids=[1, 0]), {"field": "chain_ids[1]", "message": "must be greater than 0"}),
-        (_create(chain_ids=[1.5]), {"field": "chain_ids[0]", "message": "must be an integer"}),
-        (_create(name=5), {"field": "name", "message": "must be a string"}),
-        (_create(name=""), {"field": "name", "message": "must not be empty"}),
-        ({"chain_ids": [31337], "webhook_url": "http://127.0.0.1:8000/h"}, {"field": "name", "message": "is required"}),
-        (_create(bogus=1), {"field": "bogus", "message": "is not a field of this request"}),
-        (_create(filters={"kinds": ["log"], "more": []}), {"field": "filters.more", "message": "is not a field of this request"}),
-        (_create(confirmations="3"), {"field": "confirmations", "message": "must be an integer or 'safe' or 'finalized'"}),
-        (_create(confirmations=-1), {"field": "confirmations", "message": "must be at least 0"}),
+        (monitor_body(chain_ids=[1, 0]), {"field": "chain_ids[1]", "message": "must be greater than 0"}),
+        (monitor_body(chain_ids=[1.5]), {"field": "chain_ids[0]", "message": "must be an integer"}),
+        (monitor_body(name=5), {"field": "name", "message": "must be a string"}),
+        (monitor_body(name=""), {"field": "name", "message": "must not be empty"}),
+        ({"chain_ids": [LOCAL_CHAIN], "webhook_url": UNUSED_WEBHOOK}, {"field": "name", "message": "is required"}),
+        (monitor_body(bogus=1), {"field": "bogus", "message": "is not a field of this request"}),
+        (monitor_body(filters={"kinds": ["log"], "more": []}), {"field": "filters.more", "message": "is not a field of this request"}),
+        (monitor_body(confirmations="3"), {"field": "confirmations", "message": "must be an integer or 'safe' or 'finalized'"}),
+        (monitor_body(confirmations=-1), {"field": "confirmations", "message": "must be at least 0"}),
         ([1, 2], {"field": None, "message": "must be an object"}),
     ],
 )
@@ -107,7 +97,7 @@ def test_validation_details_name_the_field_and_say_what_is_wrong(api, body, expe
 
 
 def test_details_of_an_address_change_and_a_query(api):
-    monitor = api.create(new_monitor(filters={"addresses": []})).body
+    monitor = api.create(addresses=[])
     details = details_of(api.call("POST", f"/v1/monitors/{monitor['id']}/addresses", {"add": [ADDRESS, "nope"]}))
     assert details == [{"field": "add[1]", "in": "body", "message": "an address is 0x followed by 40 hex digits"}]
     details = details_of(api.call("GET", "/v1/monitors?limit=abc"))
@@ -133,15 +123,15 @@ def test_details_of_an_address_change_and_a_query(api):
 )
 def test_a_method_a_known_path_does_not_take_answers_405_with_allow(api, method, path, allowed):
     answer = api.call(method, path)
-    error = assert_envelope(answer, 405, "method_not_allowed")
+    error = assert_error(answer, 405, "method_not_allowed")
     assert answer.headers["allow"] == allowed
     assert method in error["message"] and allowed in error["message"]
 
 
 def test_unknown_paths_stay_404_and_a_key_is_checked_before_the_method(api):
     for path in ("/v1/nothing-here", "/v2/monitors", "/", "/v1/monitors/x/y/z"):
-        assert_envelope(api.call("PUT", path), 404, "not_found")
-    assert_envelope(api.call("PUT", "/v1/monitors", key=None), 401, "unauthorized")
+        assert_error(api.call("PUT", path), 404, "not_found")
+    assert_error(api.call("PUT", "/v1/monitors", key=None), 401, "unauthorized")
 
 
 def test_every_method_reaches_the_api_through_the_local_gateway(api, gateway):
@@ -170,12 +160,12 @@ def test_every_method_reaches_the_api_through_the_local_gateway(api, gateway):
     ],
 )
 def test_a_number_or_boolean_given_as_another_type_answers_422(api, fields, field, message):
-    details = details_of(api.call("POST", "/v1/monitors", new_monitor(**fields)))
+    details = details_of(api.post_monitor(monitor_body(**fields)))
     assert {"field": field, "in": "body", "message": message} in details
 
 
 def test_backfill_and_reconcile_blocks_are_json_integers(api):
-    monitor = api.create(new_monitor()).body
+    monitor = api.create()
     for job in ("backfill", "reconcile"):
         path = f"/v1/monitors/{monitor['id']}/{job}"
         details = details_of(api.call("POST", path, {"from_block": "1", "to_block": 2.0}))
@@ -187,7 +177,7 @@ def test_backfill_and_reconcile_blocks_are_json_integers(api):
 
 @pytest.mark.parametrize("limit", ["1e3", "%205", "5%20", "+5", "5_0", "%D9%A5", "0x10", "-1"])
 def test_a_query_integer_must_be_decimal_digits(api, limit):
-    monitor = api.create(new_monitor(filters={"addresses": []})).body
+    monitor = api.create(addresses=[])
     for path in ("/v1/monitors", f"/v1/monitors/{monitor['id']}/addresses", f"/v1/monitors/{monitor['id']}/deliveries"):
         details = details_of(api.call("GET", f"{path}?limit={limit}"))
         assert [detail["field"] for detail in details] == ["limit"], details
@@ -209,7 +199,7 @@ def test_a_query_integer_must_be_decimal_digits(api, limit):
     ids=["integer of 5000 digits", "1e400", "NaN", "invalid UTF-8", "latin-1", "deep objects", "text/plain"],
 )
 def test_odd_bodies_answer_an_envelope(api, raw, content_type, status, code):
-    assert_envelope(api.call("POST", "/v1/monitors", raw=raw, headers={"content-type": content_type}), status, code)
+    assert_error(api.call("POST", "/v1/monitors", raw=raw, headers={"content-type": content_type}), status, code)
 
 
 # --- 4. the local API Gateway's own refusals carry the envelope ------------------------------------
@@ -265,14 +255,14 @@ def _labelled_body(count: int, size: int | None = None) -> bytes:
 
 
 def test_the_largest_call_of_labelled_addresses_fits_and_a_byte_or_an_address_more_answers_413(api):
-    monitor = api.create(new_monitor(filters={"addresses": []})).body
+    monitor = api.create(addresses=[])
     path = f"/v1/monitors/{monitor['id']}/addresses"
 
     over = _labelled_body(MAX_ADDRESSES_PER_CALL, MAX_BODY_BYTES + 1)
-    error = assert_envelope(api.call("POST", path, raw=over), 413, "payload_too_large")
+    error = assert_error(api.call("POST", path, raw=over), 413, "payload_too_large")
     assert str(MAX_BODY_BYTES) in error["message"]
     one_more = json.dumps({"add": [ADDRESS] * (MAX_ADDRESSES_PER_CALL + 1)}).encode()
-    error = assert_envelope(api.call("POST", path, raw=one_more), 413, "too_many_addresses")
+    error = assert_error(api.call("POST", path, raw=one_more), 413, "too_many_addresses")
     assert f"{MAX_ADDRESSES_PER_CALL}" in error["message"]
     assert api.call("GET", f"/v1/monitors/{monitor['id']}").body["address_count"] == 0
 
@@ -293,7 +283,7 @@ def test_rotate_secret_answers_until_when_the_replaced_secret_signs(api):
     from blockhook.store import monitors as monitor_store
     from blockhook.store.secret_box import configured_secret_box
 
-    created = api.create(new_monitor()).body
+    created = api.create()
     path = f"/v1/monitors/{created['id']}/rotate-secret"
     before = int(time.time())
     first = api.call("POST", path)

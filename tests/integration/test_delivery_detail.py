@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from typing import Any
+from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -20,8 +20,6 @@ import pytest
 from blockhook.delivery import signing
 from blockhook.delivery.queue import DeliveryQueue
 from blockhook.delivery.service import DeliveryService
-from blockhook.local.api_gateway import proxy_event
-from blockhook.local.lambdas import LocalFunction
 from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import MatchService
 from blockhook.store.blobs import configured_blobs
@@ -31,7 +29,8 @@ from blockhook.store.models import DeliveryModel
 from blockhook.store.secret_box import configured_secret_box
 from blockhook.streaming.codec import BackfillTarget, ReconcileTarget, encode_revert
 from tests.integration.test_delivery_service import drain, run_queue
-from tests.integration.test_matching_service import Block, new_address, new_hash
+from tests.support.api import Answer, Api, assert_error, clear_api_caches, local_api
+from tests.support.builders import Block, new_address, new_hash
 from tests.support.receiver import WebhookReceiver, status
 
 pytestmark = pytest.mark.integration
@@ -52,73 +51,20 @@ SENT_HEADERS = (
 )  # fmt: skip
 
 
-class Api:
-    def __init__(self, function: LocalFunction, queue_url: str) -> None:
-        self.function = function
-        self.queue_url = queue_url
-
-    def call(self, method: str, path: str, body: Any = None, key: str | None = KEY_A) -> tuple[int, Any, str]:
-        data = b"" if body is None else json.dumps(body).encode()
-        headers = {"content-type": "application/json"} if data else {}
-        if key is not None:
-            headers["x-api-key"] = key
-        answer = self.function.invoke(proxy_event(method, path, headers, data, "127.0.0.1"))
-        text = answer.get("body") or ""
-        code = int(answer["statusCode"])
-        assert code < 500, f"{method} {path} answered {code}: {text[:500]}"
-        return code, json.loads(text) if text else None, text
-
-    def create(self, webhook_url: str, addresses: list[Any], key: str = KEY_A) -> dict[str, Any]:
-        code, body, raw = self.call(
-            "POST",
-            "/v1/monitors",
-            {
-                "name": "delivery detail",
-                "chain_ids": [CHAIN_ID],
-                "webhook_url": webhook_url,
-                "filters": {"kinds": ["transaction", "log"], "addresses": addresses},
-                "confirmations": 0,
-            },
-            key,
-        )
-        assert code == 201, raw
-        return body
-
-    def log(self, monitor_id: str) -> list[dict[str, Any]]:
-        code, body, raw = self.call("GET", f"/v1/monitors/{monitor_id}/deliveries?limit=100")
-        assert code == 200 and body["next_cursor"] is None, raw
-        return body["items"]
-
-    def detail(self, monitor_id: str, delivery_id: str, key: str = KEY_A) -> tuple[dict[str, Any], str]:
-        code, body, raw = self.call("GET", f"/v1/monitors/{monitor_id}/deliveries/{delivery_id}", key=key)
-        assert code == 200, raw
-        assert set(body) == DETAIL_FIELDS, raw
-        return body, raw
-
-
 @pytest.fixture(scope="module")
-def api(moto_endpoint):
-    from blockhook import wiring
-    from blockhook.api import routes
-    from blockhook.config import settings as read_settings
-
+def api(moto_endpoint) -> Iterator[Api]:
     queue_url = boto3.client("sqs").create_queue(QueueName="detail-" + uuid.uuid4().hex[:8])["QueueUrl"]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BLOCKHOOK_MODE", "local")
-        patch.setenv("BLOCKHOOK_API_KEYS", f"{KEY_A},{KEY_B}")
-        patch.setenv("BLOCKHOOK_CHAINS", json.dumps(CHAINS))
-        patch.setenv("BLOCKHOOK_DELIVERY_QUEUE_URL", queue_url)
-        patch.setenv("BLOCKHOOK_RATE_LIMIT", "100000")  # these tests are not about throttling
-        patch.setenv("BLOCKHOOK_RATE_BURST", "100000")
-        for variable in ("BLOCKHOOK_API_KEY", "BLOCKHOOK_AUTH_MODE", "BLOCKHOOK_MAX_MONITORS_PER_TENANT"):
-            patch.delenv(variable, raising=False)
-        read_settings.cache_clear()
-        routes.known_chains.cache_clear()
-        wiring.delivery_service.cache_clear()
-        yield Api(LocalFunction("api", timeout_seconds=30), queue_url)
-    read_settings.cache_clear()
-    routes.known_chains.cache_clear()
-    wiring.delivery_service.cache_clear()
+        yield local_api(
+            patch,
+            [KEY_A, KEY_B],
+            CHAINS,
+            {"name": "delivery detail", "chain_ids": [CHAIN_ID], "kinds": ["transaction", "log"], "confirmations": 0},
+            BLOCKHOOK_DELIVERY_QUEUE_URL=queue_url,
+            BLOCKHOOK_RATE_LIMIT="100000",  # these tests are not about throttling
+            BLOCKHOOK_RATE_BURST="100000",
+        )
+    clear_api_caches()
 
 
 @pytest.fixture
@@ -148,10 +94,11 @@ def block_with(number: int, *senders: str) -> Block:
     return block
 
 
-def assert_not_found(answer: tuple[int, Any, str]) -> None:
-    code, body, raw = answer
-    assert code == 404, raw
-    assert body["error"]["code"] == "not_found" and set(body["error"]) == {"code", "message", "details"}, raw
+def delivery_detail(api: Api, monitor_id: str, delivery_id: str) -> Answer:
+    """GET of one delivery: the fields of its item in the log, and its body, headers and attempts."""
+    answer = api.delivery(monitor_id, delivery_id)
+    assert set(answer.body) == DETAIL_FIELDS, answer.raw
+    return answer
 
 
 # --- the body as sent, the headers, every attempt ---------------------------------------------------------
@@ -161,14 +108,15 @@ def test_the_detail_answers_the_bytes_the_webhook_got_the_headers_sent_and_each_
     watched = new_address()
     # A label beyond ASCII: the body is compared byte for byte, escapes included.
     with WebhookReceiver(status(500, "down for maintenance"), status(200, "thanks, got it")) as receiver:
-        monitor = api.create(receiver.url, [{"address": watched, "label": "Kundin Müller ✓"}])
+        monitor = api.create(webhook_url=receiver.url, addresses=[{"address": watched, "label": "Kundin Müller ✓"}])
         matcher.process(block_with(70_000 + secrets.randbelow(1000), watched).encode())
         assert run_queue(deliveries, api.queue_url) == ["retrying", "delivered"]
         failed, delivered = receiver.verify_all(monitor["secret"])
 
-    (listed,) = api.log(monitor["id"])
+    (listed,) = api.deliveries(monitor["id"])
     assert set(listed) == LIST_FIELDS  # the log stays light: no body, headers or attempts
-    detail, raw = api.detail(monitor["id"], listed["id"])
+    answer = delivery_detail(api, monitor["id"], listed["id"])
+    detail = answer.body
     assert detail.items() >= listed.items()
     assert detail["origin"] == "live" and detail["status"] == "delivered" and detail["attempts"] == 2
     assert detail["body"].encode() == delivered.body == failed.body
@@ -177,7 +125,7 @@ def test_the_detail_answers_the_bytes_the_webhook_got_the_headers_sent_and_each_
         name: detail["headers"][name] for name in SENT_HEADERS
     }
     assert set(detail["headers"]) == set(SENT_HEADERS)
-    assert monitor["secret"] not in raw
+    assert monitor["secret"] not in answer.raw
     assert [(a["status_code"], a["error"], a["response"]) for a in detail["attempt_log"]] == [
         (500, "HTTP 500", "down for maintenance"),
         (200, None, "thanks, got it"),
@@ -193,24 +141,24 @@ def test_a_body_kept_in_s3_is_answered_as_sent(api, deliveries, matcher):
     event = block.log(0, 0, emitter, ["0x" + "ab" * 32])
     event["data"] = "0x" + secrets.token_hex(200_000)  # 400 KB: past what a DynamoDB item holds inline
     with WebhookReceiver() as receiver:
-        monitor = api.create(receiver.url, [emitter])
+        monitor = api.create(webhook_url=receiver.url, addresses=[emitter])
         # As ingest publishes it: the event itself is too large for Kafka, and crosses it as a claim check.
         matcher.process(block.encode(claims=lambda data: configured_blobs().put("events", data)))
-        (listed,) = api.log(monitor["id"])
+        (listed,) = api.deliveries(monitor["id"])
         assert get_delivery(listed["id"]).payload_ref  # kept in S3
         assert run_queue(deliveries, api.queue_url) == ["delivered"]
         (request,) = receiver.requests
 
-    detail, _ = api.detail(monitor["id"], listed["id"])
+    detail = delivery_detail(api, monitor["id"], listed["id"]).body
     assert detail["body"].encode() == request.body
     assert json.loads(detail["body"])["events"][0]["data"] == event["data"]
 
 
 def test_the_latest_attempts_are_kept_up_to_the_bound_and_all_are_counted(api, deliveries, matcher):
     watched = new_address()
-    monitor = api.create("http://127.0.0.1:9/hook", [watched])
+    monitor = api.create(addresses=[watched])
     matcher.process(block_with(72_000 + secrets.randbelow(1000), watched).encode())
-    (listed,) = api.log(monitor["id"])
+    (listed,) = api.deliveries(monitor["id"])
     made = MAX_KEPT_ATTEMPTS + 3
     for number in range(made):
         record_attempt(
@@ -218,7 +166,7 @@ def test_the_latest_attempts_are_kept_up_to_the_bound_and_all_are_counted(api, d
             latency_ms=number, next_attempt_at=None, response_excerpt=f"answer {number}",
         )  # fmt: skip
 
-    detail, _ = api.detail(monitor["id"], listed["id"])
+    detail = delivery_detail(api, monitor["id"], listed["id"]).body
     assert detail["attempts"] == made
     kept = detail["attempt_log"]
     assert [a["error"] for a in kept] == [f"attempt {n}" for n in range(3, made)]  # the latest, oldest first
@@ -230,37 +178,36 @@ def test_the_latest_attempts_are_kept_up_to_the_bound_and_all_are_counted(api, d
 
 def test_a_delivery_never_attempted_or_recorded_without_an_origin(api, matcher):
     watched = new_address()
-    monitor = api.create("http://127.0.0.1:9/hook", [watched])
+    monitor = api.create(addresses=[watched])
     matcher.process(block_with(73_000 + secrets.randbelow(1000), watched).encode())
-    (listed,) = api.log(monitor["id"])
+    (listed,) = api.deliveries(monitor["id"])
 
-    detail, _ = api.detail(monitor["id"], listed["id"])
+    detail = delivery_detail(api, monitor["id"], listed["id"]).body
     assert (detail["attempts"], detail["attempt_log"], detail["headers"]) == (0, [], None)
     assert json.loads(detail["body"])["sequence"] == detail["sequence"] == 1
 
     # A record stored without an origin (or its attempt log) is answered with null (and no attempts).
     get_delivery(listed["id"]).update(actions=[DeliveryModel.origin.remove(), DeliveryModel.attempt_log.remove()])
-    assert [item["origin"] for item in api.log(monitor["id"])] == [None]
-    detail, _ = api.detail(monitor["id"], listed["id"])
+    assert [item["origin"] for item in api.deliveries(monitor["id"])] == [None]
+    detail = delivery_detail(api, monitor["id"], listed["id"]).body
     assert (detail["origin"], detail["attempt_log"]) == (None, [])
 
 
 def test_a_delivery_of_another_monitor_or_tenant_or_none_at_all_answers_404(api, matcher):
     watched = new_address()
-    monitor = api.create("http://127.0.0.1:9/hook", [watched])
-    sibling = api.create("http://127.0.0.1:9/hook", [new_address()])
-    stranger = api.create("http://127.0.0.1:9/hook", [new_address()], key=KEY_B)
+    monitor = api.create(addresses=[watched])
+    sibling = api.create(addresses=[new_address()])
+    stranger = api.create(key=KEY_B, addresses=[new_address()])
     matcher.process(block_with(74_000 + secrets.randbelow(1000), watched).encode())
-    (listed,) = api.log(monitor["id"])
-    api.detail(monitor["id"], listed["id"])
+    (listed,) = api.deliveries(monitor["id"])
+    delivery_detail(api, monitor["id"], listed["id"])
 
-    assert_not_found(api.call("GET", f"/v1/monitors/{sibling['id']}/deliveries/{listed['id']}"))
-    assert_not_found(api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries/{listed['id']}", key=KEY_B))
-    assert_not_found(api.call("GET", f"/v1/monitors/{stranger['id']}/deliveries/{listed['id']}", key=KEY_B))
+    assert_error(api.call("GET", f"/v1/monitors/{sibling['id']}/deliveries/{listed['id']}"), 404, "not_found")
+    assert_error(api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries/{listed['id']}", key=KEY_B), 404, "not_found")
+    assert_error(api.call("GET", f"/v1/monitors/{stranger['id']}/deliveries/{listed['id']}", key=KEY_B), 404, "not_found")
     for unknown in ("dlv_" + "0" * 32, "dlv_test_" + "0" * 24, "dlv_nope", "x" * 2000):
-        assert_not_found(api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries/{unknown}"))
-    code, _, raw = api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries/{listed['id']}", key=None)
-    assert code == 401, raw
+        assert_error(api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries/{unknown}"), 404, "not_found")
+    assert_error(api.call("GET", f"/v1/monitors/{monitor['id']}/deliveries/{listed['id']}", key=None), 401, "unauthorized")
 
 
 # --- origins ------------------------------------------------------------------------------------------------
@@ -270,11 +217,11 @@ def test_each_delivery_says_what_made_it(api, deliveries, matcher):
     watched, late = new_address(), new_address()
     base = 80_000 + 100 * secrets.randbelow(1000)
     with WebhookReceiver() as receiver:
-        monitor = api.create(receiver.url, [watched])
+        monitor = api.create(webhook_url=receiver.url, addresses=[watched])
         made: dict[str, str] = {}
 
         def newest(origin: str) -> None:
-            ids = {item["id"] for item in api.log(monitor["id"])} - set(made.values())
+            ids = {item["id"] for item in api.deliveries(monitor["id"])} - set(made.values())
             (made[origin],) = ids
 
         # live: a block from the chain.
@@ -287,8 +234,8 @@ def test_each_delivery_says_what_made_it(api, deliveries, matcher):
         passed = block_with(base + 1, late)
         matcher.process(passed.encode())
         ingested(base + 1)
-        code, _, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/addresses", {"add": [late]})
-        assert code == 200, raw
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/addresses", {"add": [late]})
+        assert answer.status == 200, answer.raw
         matcher.process([])  # the next batch catches up the blocks it passed
         newest("catch_up")
 
@@ -297,8 +244,9 @@ def test_each_delivery_says_what_made_it(api, deliveries, matcher):
         newest("removed")
 
         # backfill: the block now at that height, replayed for this monitor by a backfill job.
-        code, job, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/backfill", {"from_block": base, "to_block": base})
-        assert code == 202, raw
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/backfill", {"from_block": base, "to_block": base})
+        assert answer.status == 202, answer.raw
+        job = answer.body
         replacement = block_with(base, watched)
         matcher.process(replacement.encode(backfill=BackfillTarget(monitor["id"], job["id"])))
         newest("backfill")
@@ -307,26 +255,28 @@ def test_each_delivery_says_what_made_it(api, deliveries, matcher):
         unsent = block_with(base + 2, watched)
         ingested(base + 2)
         body = {"from_block": base + 2, "to_block": base + 2, "heal": True}
-        code, job, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/reconcile", body)
-        assert code == 202, raw
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/reconcile", body)
+        assert answer.status == 202, answer.raw
+        job = answer.body
         matcher.process(unsent.encode(backfill=ReconcileTarget(monitor["id"], job["id"])))
         newest("reconcile")
 
         # test: the send-test call.
-        code, sent, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
-        assert code == 200 and sent["ok"], raw
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
+        sent = answer.body
+        assert answer.status == 200 and sent["ok"], answer.raw
         newest("test")
         assert made["test"] == sent["delivery_id"]
 
         assert len(run_queue(deliveries, api.queue_url)) == 5  # the five of the chain
         received = {request.header(signing.DELIVERY_ID_HEADER): request.body for request in receiver.requests}
 
-    by_id = {item["id"]: item for item in api.log(monitor["id"])}
+    by_id = {item["id"]: item for item in api.deliveries(monitor["id"])}
     assert {origin: by_id[delivery_id]["origin"] for origin, delivery_id in made.items()} == {
         origin: origin for origin in made
     }
     for origin, delivery_id in made.items():
-        detail, _ = api.detail(monitor["id"], delivery_id)
+        detail = delivery_detail(api, monitor["id"], delivery_id).body
         assert detail["origin"] == origin and detail["status"] == "delivered"
         assert detail["body"].encode() == received[delivery_id]
         assert "origin" not in json.loads(detail["body"])  # the webhook body's fields are fixed
@@ -344,12 +294,13 @@ def test_each_delivery_says_what_made_it(api, deliveries, matcher):
 
 def test_a_failed_test_delivery_is_recorded_failed_with_its_attempt(api, deliveries):
     with WebhookReceiver(status(503, "maintenance")) as receiver:
-        monitor = api.create(receiver.url, [new_address()])
-        code, sent, raw = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
-        assert code == 200 and sent["status_code"] == 503, raw
+        monitor = api.create(webhook_url=receiver.url, addresses=[new_address()])
+        answer = api.call("POST", f"/v1/monitors/{monitor['id']}/test")
+        sent = answer.body
+        assert answer.status == 200 and sent["status_code"] == 503, answer.raw
         (request,) = receiver.requests
 
-    detail, _ = api.detail(monitor["id"], sent["delivery_id"])
+    detail = delivery_detail(api, monitor["id"], sent["delivery_id"]).body
     assert (detail["origin"], detail["status"], detail["attempts"], detail["sequence"]) == ("test", "failed", 1, None)
     assert detail["body"].encode() == request.body
     assert detail["headers"][signing.SIGNATURE_HEADER] == request.header(signing.SIGNATURE_HEADER)

@@ -134,6 +134,12 @@ class Api:
         """The whole delivery log of a monitor (`query`: its filters and page size)."""
         return self.walk(f"/v1/monitors/{monitor_id}/deliveries", query, key=key)
 
+    def delivery(self, monitor_id: str, delivery_id: str, key: str | None = OWN_KEY) -> Answer:
+        """One delivery of a monitor in detail; its answer must be a 200."""
+        answer = self.call("GET", f"/v1/monitors/{monitor_id}/deliveries/{delivery_id}", key=key)
+        assert answer.status == 200, answer.raw
+        return answer
+
 
 def clear_api_caches() -> None:
     """Forget what the API read from its environment once, for the next environment."""
