@@ -212,6 +212,18 @@ class Functions(Construct):
                 resources=[data.monitors.table_arn],
             )
         )
+        # ingest, when a chain's node has another genesis: drops the matches still waiting on the old chain.
+        self.ingest.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DropWaitingMatches",
+                actions=["dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[
+                    data.matches.table_arn,
+                    f"{data.matches.table_arn}/index/pending_by_chain",
+                    f"{data.matches.table_arn}/index/pending_by_finality",
+                ],
+            )
+        )
         # matcher: reads monitors and addresses, writes deliveries and pending matches, queues deliveries;
         # records what a reconcile found on its job, on the monitor item (UpdateItem only).
         for table in (data.monitors, data.monitor_addresses, data.address_index):

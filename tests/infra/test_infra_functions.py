@@ -59,8 +59,9 @@ ALL_TABLES = set(TABLE_ENV) - {"idempotency"}
 # name -> (tables it reads, tables it writes)
 TABLE_ACCESS = {
     "api": (ALL_TABLES - {"matches"} | {"idempotency"}, ALL_TABLES - {"matches"} | {"idempotency"}),
-    # monitors: the backfill jobs it runs (blockhook.ingest.backfill), GetItem and UpdateItem only.
-    "ingest": ({"state", "monitors"}, {"state", "monitors"}),
+    # monitors: the backfill jobs it runs (blockhook.ingest.backfill), GetItem and UpdateItem only; matches:
+    # the ones still waiting on a chain whose node now has another genesis, dropped (Query, GetItem, UpdateItem).
+    "ingest": ({"state", "monitors", "matches"}, {"state", "monitors", "matches"}),
     # monitors: the findings of a reconcile on its job, UpdateItem only
     "matcher": (ALL_TABLES, {"state", "deliveries", "matches", "monitors"}),
     "deliver": ({"deliveries", "monitors"}, {"deliveries", "monitors"}),  # monitors: health, UpdateItem only
@@ -240,8 +241,12 @@ def test_ingest_reads_and_advances_backfill_jobs_on_monitors(functions: dict, st
     these, every ingest run with an active backfill fails with AccessDenied."""
     ids = table_ids(functions)
     assert dynamodb_actions_on(statements_of("ingest"), ids["monitors"]) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-    # The rest of its data: the State table (checkpoints, active backfills), nothing else.
-    for table in ALL_TABLES - {"monitors", "state"}:
+    # The rest of its data: the State table (checkpoints, active backfills), and the matches it drops when
+    # a chain's node has another genesis; nothing else.
+    assert dynamodb_actions_on(statements_of("ingest"), ids["matches"]) == {
+        "dynamodb:Query", "dynamodb:GetItem", "dynamodb:UpdateItem"
+    }
+    for table in ALL_TABLES - {"monitors", "state", "matches"}:
         assert dynamodb_actions_on(statements_of("ingest"), ids[table]) == set(), table
     assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"} <= dynamodb_actions_on(
         statements_of("ingest"), ids["state"]

@@ -14,6 +14,7 @@ from blockhook.chain.registry import ChainConfig
 from blockhook.chain.rpc import JsonRpcClient
 from blockhook.ingest.service import ChainIngest
 from blockhook.store import chain_state
+from blockhook.store import matches as match_store
 from blockhook.streaming.codec import BlockMessage, RevertMessage, decode
 from blockhook.streaming.producer import BlockProducer
 from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_tx
@@ -194,6 +195,16 @@ def test_a_node_on_another_genesis_starts_the_chain_fresh_with_one_warning(
     collector.emit = warnings.append
     service_logger = logging.getLogger("blockhook.ingest.service")
     producer = BlockProducer(kafka_bootstrap, topic)
+    # Matches of the old chain that wait for confirmations: the new chain reaching their numbers must not
+    # release them. One waits for 100 blocks, one for the finalized tag.
+    waiting = [
+        match_store.record_match(
+            tenant_id="tenant", monitor_id=f"mon_{n}", chain_id=chain_id, chunk=0, events=[],
+            block={"number": 2, "hash": "0x" + f"{n}" * 64, "parent_hash": "0x" + "0" * 64, "timestamp": 0},
+            confirmations=confirmations,
+        )[0]
+        for n, confirmations in ((1, 100), (2, "finalized"))
+    ]  # fmt: skip
     try:
         for url in (anvil_rpc, other_node):
             config = ChainConfig(chain_id=chain_id, rpc_urls=[url], traces="off")
@@ -210,7 +221,7 @@ def test_a_node_on_another_genesis_starts_the_chain_fresh_with_one_warning(
     finally:
         producer.close()
 
-    (warning,) = warnings
+    warning, dropped = warnings
     assert f"chain {chain_id}" in warning.getMessage()
     assert old_genesis in warning.getMessage() and new_genesis in warning.getMessage()
     checkpoint = chain_state.load_checkpoint(chain_id)
@@ -218,3 +229,5 @@ def test_a_node_on_another_genesis_starts_the_chain_fresh_with_one_warning(
     assert (checkpoint.number, checkpoint.hash) == (3, third)
     assert read_topic(kafka_bootstrap, topic)[-1].header.hash == checkpoint.hash
     assert chain_state.recorded_genesis(chain_id) == new_genesis
+    assert [match_store.get_match(item).status for item in waiting] == ["dropped", "dropped"]
+    assert f"chain {chain_id}: 2 matches" in dropped.getMessage()

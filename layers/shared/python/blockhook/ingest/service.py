@@ -44,6 +44,7 @@ from blockhook.store.chain_state import (
     rewind_checkpoint,
     save_checkpoint,
 )
+from blockhook.store.matches import drop_waiting
 from blockhook.streaming.codec import BackfillTarget, BlockHeader, correlation_id
 from blockhook.streaming.producer import BlockProducer, ProduceFailed
 
@@ -104,6 +105,12 @@ class ChainIngest:
                 extra={"chain_id": self.chain_id, "genesis": genesis, "recorded_genesis": recorded},
             )  # fmt: skip
             reset_chain(self.chain_id)
+            dropped = drop_waiting(self.chain_id)
+            if dropped:
+                logger.warning(
+                    "chain %s: %d matches that waited for confirmations on the old chain are dropped",
+                    self.chain_id, dropped, extra={"chain_id": self.chain_id, "dropped": dropped},
+                )  # fmt: skip
             self._traces_decided, self._heads, self._heads_loaded = False, None, False
         if recorded != genesis:
             record_genesis(self.chain_id, genesis)

@@ -180,6 +180,17 @@ def final_matches(chain_id: int, finality: Mapping[str, int | None]) -> list[Mat
     return due
 
 
+def drop_waiting(chain_id: int) -> int:
+    """Drop every match of this chain still waiting to be sent: their blocks are of a chain the node no
+    longer serves (another genesis), and a new chain reaching the same numbers must not release them.
+    Returns how many were dropped."""
+    waiting = list(MatchModel.pending_by_chain.query(chain_id))
+    for tag in FINALITY_TAGS:
+        waiting += MatchModel.pending_by_finality.query(finality_key(chain_id, tag))
+    # Read again: the indexes are eventually consistent, and settle() holds to the generation read.
+    return sum(settle(item, "dropped", "pending") for item in map(get_match, waiting) if item.status == "pending")
+
+
 def matches_of_block(chain_id: int, block_hash: str) -> list[MatchModel]:
     return list(MatchModel.query(block_key(chain_id, block_hash), consistent_read=True))
 
