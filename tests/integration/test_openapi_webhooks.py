@@ -17,8 +17,8 @@ from blockhook.delivery import signing
 from blockhook.matching.log_args import decoder_for
 from blockhook.matching.matcher import MonitorView, Watcher, match_events
 from blockhook.streaming.codec import BlockHeader
-from tests.integration.test_delivery_service import make_monitor, make_service, rotate, run_queue, secret_of
-from tests.support.blocks import A, B, C, every_kind_block
+from tests.integration.test_delivery_service import make_service, rotate, run_queue, secret_of
+from tests.support.builders import A, B, C, create_monitor, every_kind_block
 from tests.support.openapi import document, errors, pointer, resolve
 from tests.support.receiver import RecordedRequest, WebhookReceiver
 
@@ -57,7 +57,7 @@ def test_a_real_delivery_of_every_kind_and_a_test_delivery_are_what_the_webhooks
     header = BlockHeader(chain_id, block.number, block.hash, block.parent_hash, block.timestamp)
     with WebhookReceiver() as receiver:
         # Rotated: the headers carry two signatures, as they do for 24 hours after a rotation.
-        monitor = rotate(make_monitor(tenant_id, receiver.url, chain_id))
+        monitor = rotate(create_monitor(tenant_id, chain_id, webhook_url=receiver.url))
         view = MonitorView(
             monitor.monitor_id, tenant_id, frozenset({chain_id}), frozenset(kinds.KIND_NAMES),
             decoders={(decoder := decoder_for(TRANSFER)).topic0: decoder},

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from blockhook.streaming.codec import BlockHeader, encode_block
 
 if TYPE_CHECKING:
+    from blockhook.chain.reader import RawBlock
     from blockhook.matching.matcher import MonitorView
     from blockhook.store.models import MonitorModel
 
@@ -32,6 +33,10 @@ UNUSED_WEBHOOK = "http://127.0.0.1:9/hook"  # the discard port: nothing answers
 DELIVERY_QUEUE_ARN = "arn:aws:sqs:us-east-1:000000000000:deliveries"
 
 
+# The parties of every_kind_block().
+A, B, C = "0x" + "a1" * 20, "0x" + "b2" * 20, "0x" + "c3" * 20
+
+
 def new_address() -> str:
     return "0x" + secrets.token_hex(20)
 
@@ -43,6 +48,34 @@ def new_hash() -> str:
 def address_topic(address: str) -> str:
     """An address as an indexed log topic: left-padded to 32 bytes."""
     return "0x" + "0" * 24 + address[2:]
+
+
+def every_kind_block() -> RawBlock:
+    """One block, as a node answers it (RawBlock), that makes an event of every kind: a transaction from
+    A to C that moves value, calls B inside, and emits an ERC-20, an ERC-721, an ERC-1155 single and an
+    ERC-1155 batch transfer from A to B (all logs of C); and a withdrawal to B."""
+    from blockhook.chain.events import TRANSFER_BATCH_TOPIC, TRANSFER_SINGLE_TOPIC, TRANSFER_TOPIC
+    from blockhook.chain.reader import RawBlock
+    from blockhook.chain.traces import CALL_TRACER
+
+    def _word(value: int) -> str:
+        return f"{value:064x}"
+
+    logs = [
+        {"address": C, "topics": [TRANSFER_TOPIC, address_topic(A), address_topic(B)], "data": "0x" + _word(5), "logIndex": "0x0"},
+        {"address": C, "topics": [TRANSFER_TOPIC, address_topic(A), address_topic(B), "0x" + _word(9)], "data": "0x", "logIndex": "0x1"},
+        {"address": C, "topics": [TRANSFER_SINGLE_TOPIC, address_topic(A), address_topic(A), address_topic(B)],
+         "data": "0x" + _word(1) + _word(2), "logIndex": "0x2"},
+        {"address": C, "topics": [TRANSFER_BATCH_TOPIC, address_topic(A), address_topic(A), address_topic(B)],
+         "data": "0x" + _word(64) + _word(128) + _word(1) + _word(3) + _word(1) + _word(4), "logIndex": "0x3"},
+    ]  # fmt: skip
+    tx = {"hash": "0x" + "01" * 32, "transactionIndex": "0x0", "from": A, "to": C, "value": "0x5",
+          "input": "0xa9059cbb", "type": "0x2"}  # fmt: skip
+    receipt = {"transactionHash": tx["hash"], "status": "0x1", "gasUsed": "0x5208", "contractAddress": None, "logs": logs}
+    trace = {"type": "CALL", "from": A, "to": C, "value": "0x5", "calls": [{"type": "CALL", "from": C, "to": B, "value": "0x2"}]}
+    withdrawal = {"index": "0x1", "validatorIndex": "0x2", "address": B, "amount": "0x3"}
+    return RawBlock(7, "0x" + "ab" * 32, "0x" + "cd" * 32, 1_700_000_000, [tx], [receipt], withdrawals=[withdrawal],
+                    traces=[{"txHash": tx["hash"], "result": trace}], trace_format=CALL_TRACER)  # fmt: skip
 
 
 # --- events -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from blockhook.chain import kinds
 from blockhook.chain.events import block_events
 from blockhook.matching.conditions import KNOWN_FIELDS, compile_condition
 from blockhook.matching.matcher import emitter, parties
-from tests.support.blocks import every_kind_block
+from tests.support.builders import every_kind_block
 
 ROOT = Path(__file__).resolve().parents[3]
 
