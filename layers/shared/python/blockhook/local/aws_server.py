@@ -55,6 +55,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from moto.core.common_models import BaseModel
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -65,7 +66,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from sortedcontainers import SortedKeyList
 
@@ -564,10 +565,20 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
+def _new_model(cls, *args, **kwargs):
+    instance = object.__new__(cls)
+    if cls.__module__.startswith("moto.s3"):
+        cls.instances_tracked.append(instance)  # what moto's S3 reset closes
+    return instance
+
+
 def install() -> None:
-    """Patch moto's DynamoDB models (idempotent)."""
+    """Patch moto's models (idempotent)."""
     if Table.query is query:
         return
+    # moto keeps every model object ever made (BaseModel.instances_tracked, for its /moto-api
+    # listing): every item of every Query answer, every SQS message, never freed.
+    BaseModel.__new__ = staticmethod(_new_model)
     Table.__init__ = _table_init
     Table.__getstate__ = _table_getstate
     Table.all_items = all_items
@@ -661,13 +672,46 @@ def _private_key(pem: bytes) -> Any:
     return load_pem_private_key(pem, password=None)
 
 
+def _item(key: tuple, attrs: tuple) -> Item:
+    """An Item from _Pickler's flat form: the keys' (type, value) and (name, type, value) triples;
+    the keys share the attributes' objects (moto's put_item builds a copy of each)."""
+    made = object.__new__(Item)
+    made.attrs = values = LimitedSizeDict.__new__(LimitedSizeDict)  # sized when written, not again
+    new = object.__new__
+    for name, kind, value in attrs:
+        typed = new(DynamoType)
+        typed.type, typed.value = kind, value
+        dict.__setitem__(values, name, typed)
+    by_value = {(typed.type, typed.value): typed for typed in dict.values(values) if typed.type in ("S", "N", "B")}
+    hash_type, hash_value, range_type, range_value = key
+    made.hash_key = by_value.get((hash_type, hash_value)) or _dynamo_type(hash_type, hash_value)
+    made.range_key = None if range_type is None else (
+        by_value.get((range_type, range_value)) or _dynamo_type(range_type, range_value))
+    return made
+
+
+def _dynamo_type(kind: str, value: Any) -> DynamoType:
+    made = object.__new__(DynamoType)
+    made.type, made.value = kind, value
+    return made
+
+
 class _Pickler(pickle.Pickler):
-    """Pickles what moto's backends hold beside data: locks (saved as new ones) and KMS keys'
-    private keys (saved as PEM)."""
+    """Pickles moto's items compactly (a plain pickle of 1,000,000 items takes ~35 s and as long
+    again to load), and what moto's backends hold beside data: locks (saved as new ones) and KMS
+    keys' private keys (saved as PEM)."""
 
     _LOCKS = (type(threading.Lock()), type(threading.RLock()))
 
     def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind is Item:
+            range_key = obj.range_key
+            key = (obj.hash_key.type, obj.hash_key.value,
+                   None if range_key is None else range_key.type, None if range_key is None else range_key.value)
+            return _item, (key, tuple((name, typed.type, typed.value) for name, typed in dict.items(obj.attrs)))
+        if kind is DynamoType:  # within lists and maps
+            return _dynamo_type, (obj.type, obj.value)
         if isinstance(obj, threading.Condition):
             return threading.Condition, ()
         if isinstance(obj, self._LOCKS):
@@ -773,17 +817,24 @@ def app(state_dir: Path | None):
     inner.debug = True  # type: ignore[attr-defined]
     gate = Gate()
 
+    def respond(environ, start_response) -> list[bytes]:
+        response = inner(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            close = getattr(response, "close", None)
+            if close is not None:
+                close()
+
     def wsgi(environ, start_response):
+        if not _writes(environ):
+            # Reads pass the gate: one may wait 20 s for a message, and a snapshot taken meanwhile
+            # loses nothing by it.
+            return respond(environ, start_response)
         with gate.request():
-            if state_dir is not None and _writes(environ):
+            if state_dir is not None:
                 _dirty.set()
-            response = inner(environ, start_response)
-            try:
-                return [b"".join(response)]
-            finally:
-                close = getattr(response, "close", None)
-                if close is not None:
-                    close()
+            return respond(environ, start_response)
 
     return wsgi, gate
 
@@ -833,4 +884,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run from the imported module, not __main__: the snapshots name its classes (TableItems...).
+    from blockhook.local import aws_server
+
+    sys.exit(aws_server.main())
