@@ -1,6 +1,6 @@
 """The local stack under load: does the pipeline keep up with a block a second?
 
-1,000 monitors of 50 addresses each (50,000 watched addresses, created through the API), Anvil
+1,000 monitors of 50 addresses each (50,000 watched addresses), Anvil
 mining a block every second, and 50-100 native transfers sent into each block, a tenth of them to
 watched addresses. Every `--sample` seconds: the node's head and the matcher's last processed block
 (GET /v1/chains); the lag is head - last processed. At the end: the lag, the blocks processed per
@@ -8,12 +8,18 @@ second, the webhooks received against the watched transfers mined, and the resid
 embedded servers (moto server, Tansu, Anvil: the launchers the stack uses, started here so that
 their processes are known).
 
+The first monitor is created through the API; the others, alike but for their addresses, by the
+store's own create_monitor from this process (one API call at a time, as a Lambda instance serves
+them, 1,000 creates take ~10 minutes here, each re-counting the tenant's monitors; `--via-api`
+creates them all through the API).
+
     .venv/bin/python bench/load_bench.py [--monitors 1000] [--per-monitor 50] [--minutes 2.5]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -57,6 +63,7 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=10.0)
     parser.add_argument("--watched-share", type=float, default=0.1)
     parser.add_argument("--name", default="load")
+    parser.add_argument("--via-api", action="store_true", help="create every monitor through the API")
     parser.add_argument("--profile-moto", type=Path, help="sample moto server's stacks into this file")
     options = parser.parse_args()
     from blockhook.local import servers
@@ -80,15 +87,35 @@ def main() -> None:
             with running_stack(stack_dir, env) as stack:
                 started = time.monotonic()
 
+                def addresses(n: int) -> list[str]:
+                    return watched[n * options.per_monitor : (n + 1) * options.per_monitor]
+
                 def create(n: int) -> None:
                     stack.create_monitor({
                         "name": f"load {n}", "chain_ids": [CHAIN_ID], "webhook_url": receiver.url,
-                        "filters": {"kinds": ["native_transfer"],
-                                    "addresses": watched[n * options.per_monitor : (n + 1) * options.per_monitor]},
-                        "confirmations": 0})
+                        "filters": {"kinds": ["native_transfer"], "addresses": addresses(n)}, "confirmations": 0})
 
-                with ThreadPoolExecutor(4) as pool:
-                    list(pool.map(create, range(options.monitors)))
+                create(0)
+                if options.via_api:
+                    with ThreadPoolExecutor(4) as pool:
+                        list(pool.map(create, range(1, options.monitors)))
+                else:
+                    os.environ["AWS_ENDPOINT_URL"] = moto.url
+                    from blockhook.store import monitors as monitor_store
+                    from blockhook.store.models import MonitorModel
+                    from blockhook.store.secret_box import KmsSecretBox, ensure_local_key
+
+                    (first,) = MonitorModel.scan()
+                    fields = {name: getattr(first, name) for name in
+                              ("chain_ids", "webhook_url", "kinds", "confirmations", "active")}
+                    box = KmsSecretBox(ensure_local_key())
+
+                    def store_create(n: int) -> None:
+                        monitor_store.create_monitor(first.tenant_id, {**fields, "name": f"load {n}"}, box,
+                                                     [(address, None) for address in addresses(n)])
+
+                    with ThreadPoolExecutor(4) as pool:
+                        list(pool.map(store_create, range(1, options.monitors)))
                 setup_seconds = time.monotonic() - started
                 print(f"{options.monitors} monitors created in {setup_seconds:.0f} s", flush=True)
                 head = int(rpc(anvil.url, "eth_blockNumber", []), 16)

@@ -55,6 +55,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from moto import backends as moto_backends
 from moto.core.common_models import BaseModel
 from moto.dynamodb.comparisons import get_filter_expression
@@ -434,8 +435,21 @@ def scan(self: Table, *args, **kwargs):
 # --- writes ------------------------------------------------------------------------------------
 
 
-def put_item(self: Table, *args, **kwargs) -> Item:
-    item = _moto_put_item(self, *args, **kwargs)
+def _interned(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The item's short strings, one copy each process-wide: an address is in both address tables,
+    a monitor id in each of its address items (~10% of the memory of the address tables)."""
+    for value in attrs.values():
+        text = value.get("S") if type(value) is dict else None
+        if type(text) is str and len(text) <= _INTERNED_LENGTH:
+            value["S"] = sys.intern(text)
+    return attrs
+
+
+_INTERNED_LENGTH = 100
+
+
+def put_item(self: Table, item_attrs: dict[str, Any], *args, **kwargs) -> Item:
+    item = _moto_put_item(self, _interned(item_attrs), *args, **kwargs)
     _remember(self, item)
     return item
 
@@ -658,9 +672,7 @@ class Gate:
 
 
 def _backend_dicts() -> dict[str, Any]:
-    from moto.backends import get_backend
-
-    return {name: get_backend(name) for name in SERVICES}
+    return {name: moto_backends.get_backend(name) for name in SERVICES}
 
 
 def state() -> dict[str, dict[str, dict[str, Any]]]:
@@ -672,9 +684,7 @@ def state() -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def _private_key(pem: bytes) -> Any:
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    return load_pem_private_key(pem, password=None)
+    return serialization.load_pem_private_key(pem, password=None)
 
 
 def _item(key: tuple, attrs: tuple) -> Item:
@@ -684,6 +694,8 @@ def _item(key: tuple, attrs: tuple) -> Item:
     made.attrs = values = LimitedSizeDict.__new__(LimitedSizeDict)  # sized when written, not again
     new = object.__new__
     for name, kind, value in attrs:
+        if kind == "S" and len(value) <= _INTERNED_LENGTH:
+            value = sys.intern(value)
         typed = new(DynamoType)
         typed.type, typed.value = kind, value
         dict.__setitem__(values, name, typed)
@@ -723,8 +735,6 @@ class _Pickler(pickle.Pickler):
             return (threading.RLock if isinstance(obj, self._LOCKS[1]) else threading.Lock), ()
         private_bytes = getattr(obj, "private_bytes", None)
         if private_bytes is not None and callable(private_bytes) and type(obj).__module__.startswith("cryptography"):
-            from cryptography.hazmat.primitives import serialization
-
             pem = private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
@@ -772,6 +782,7 @@ class Snapshots:
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="snapshots", daemon=True)
+        _backend_dicts()  # every service imported here, not in a forked child
 
     def start(self) -> Snapshots:
         self._thread.start()
