@@ -11,7 +11,9 @@ code would look at:
 - a table's items are kept by hash key in `Partition`s whose range keys are kept sorted (built
   on the first ordered read, then maintained on every write), so a table Query hands moto the
   page it asked for, from its ExclusiveStartKey, within its key condition, up to Limit + 1
-  items or 1 MB (where moto stops); a Scan likewise walks the sorted hash keys;
+  items or 1 MB (where moto stops; with a key condition whose matches end before that, moto
+  goes on through the rest of the partition, and so does this); a Scan likewise walks the
+  sorted hash keys;
 - a GSI Query hands moto the items carrying the index's hash value, from a per-index map
   (hash value -> table keys) filled on every put and update and pruned of deleted or changed
   items when read;
@@ -24,6 +26,10 @@ tables). Shapes handed to moto whole, as stock moto does: legacy QueryFilter/Sca
 segments, a Scan of an index, a Query with a multi-attribute key, on an LSI, or whose
 ExclusiveStartKey is not in the queried partition; blockhook uses none of them.
 
+Also: moto keeps every model object it ever made (every item of every answer: gigabytes under
+load) and lists its own package on every request; neither here. Written items' short strings
+are interned (an address is in both address tables).
+
 State (--state-dir). Every backend of DynamoDB, SQS, S3 and KMS is pickled to
 DIR/aws-state.pickle: on SIGTERM/SIGINT, and every SNAPSHOT_SECONDS while something was written
 (a Query, GetItem, ReceiveMessage, GetObject, Decrypt... writes nothing). A periodic snapshot is
@@ -32,8 +38,9 @@ server never waits for the pickling; a hard kill loses at most the writes of the
 SNAPSHOT_SECONDS plus one snapshot's time. Files are written to a temporary name and renamed.
 Messages received but not deleted since the last snapshot are visible again after a restart, as
 after their visibility timeout. With 1,000,000 watched addresses (2,000,000 items in the two
-address tables) a snapshot measured ~18 s and ~470 MB here, a restore ~26 s; the figures are in
-bench/results/moto_state.json.
+address tables, ~3 GB of the server's memory) a snapshot takes ~22 s and ~185 MB, a restore
+~40 s (bench/moto_scale.py, bench/results/moto_scale.json): items are pickled flat (_Pickler),
+as a plain pickle of moto's objects takes over twice as long each way.
 """
 
 from __future__ import annotations
