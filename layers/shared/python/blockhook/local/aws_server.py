@@ -8,8 +8,8 @@ of the table, sorted, on each call, so a page of a monitor's addresses costs O(N
 size of the whole table. Here the answers come from moto's own code, fed only the items that
 code would look at:
 
-- a table's items are kept by hash key in `Partition`s whose range keys are kept sorted (built
-  on the first ordered read, then maintained on every write), so a table Query hands moto the
+- a table's items are kept by hash key in `Partition`s whose range keys are kept sorted (from
+  KEPT_ORDER items on; smaller ones are sorted when read), so a table Query hands moto the
   page it asked for, from its ExclusiveStartKey, within its key condition, up to Limit + 1
   items or 1 MB (where moto stops; with a key condition whose matches end before that, moto
   goes on through the rest of the partition, and so does this); a Scan likewise walks the
@@ -95,21 +95,32 @@ def _native(key: DynamoType) -> Any:
     return key.cast_value
 
 
+# Past this many keys a dict's order is kept (a SortedKeyList, maintained on every write); below,
+# it is sorted when read, so a million one-item partitions carry no order of their own.
+KEPT_ORDER = 64
+
+
 class _Sorted:
-    """Keys of a dict kept in DynamoType order once asked for (`ordered()`), then maintained."""
+    """Keys of a dict in DynamoType order (`ordered()`)."""
 
     _order: SortedKeyList | None = None
 
     def ordered(self) -> SortedKeyList:
         with _lock:
-            if self._order is None:
-                self._order = SortedKeyList(dict.keys(self), key=_native)
-            return self._order
+            if self._order is not None:
+                return self._order
+            order = SortedKeyList(dict.keys(self), key=_native)
+            if len(order) >= KEPT_ORDER:
+                self._order = order
+            return order
 
     def __setitem__(self, key, value) -> None:
         with _lock:
-            if self._order is not None and not dict.__contains__(self, key):
-                self._order.add(key)
+            if not dict.__contains__(self, key):
+                if self._order is not None:
+                    self._order.add(key)
+                elif dict.__len__(self) + 1 >= KEPT_ORDER:
+                    self._order = SortedKeyList([*dict.keys(self), key], key=_native)
             dict.__setitem__(self, key, value)
 
     def __delitem__(self, key) -> None:
