@@ -33,9 +33,11 @@ are interned (an address is in both address tables).
 State (--state-dir). Every backend of DynamoDB, SQS, S3 and KMS is pickled to
 DIR/aws-state.pickle: on SIGTERM/SIGINT, and every SNAPSHOT_SECONDS while something was written
 (a Query, GetItem, ReceiveMessage, GetObject, Decrypt... writes nothing). A periodic snapshot is
-taken by a forked child from a copy-on-write image of the process, taken between requests, so the
-server never waits for the pickling; a hard kill loses at most the writes of the last
-SNAPSHOT_SECONDS plus one snapshot's time. Files are written to a temporary name and renamed.
+taken by a forked child from a copy-on-write image of the process, taken between writes, so the
+server never waits for the pickling; the next one waits SNAPSHOT_PAUSE_FACTOR times as long as
+that one took, so a hard kill loses at most the writes of the last SNAPSHOT_SECONDS plus one
+snapshot's time, or of five snapshots' time for a big state (~2 minutes with a million addresses,
+the child then busy a fifth of the time). Files are written to a temporary name and renamed.
 Messages received but not deleted since the last snapshot are visible again after a restart, as
 after their visibility timeout. With 1,000,000 watched addresses (2,000,000 items in the two
 address tables, ~3 GB of the server's memory) a snapshot takes ~22 s and ~185 MB, a restore
@@ -82,6 +84,7 @@ from sortedcontainers import SortedKeyList
 logger = logging.getLogger("blockhook.aws_server")
 
 SNAPSHOT_SECONDS = 5.0
+SNAPSHOT_PAUSE_FACTOR = 4  # after a snapshot, wait at least this many times as long as it took
 STATE_FILE = "aws-state.pickle"
 SERVICES = ("dynamodb", "sqs", "s3", "kms")
 
@@ -807,13 +810,18 @@ class Snapshots:
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        pause = self.interval
+        while not self._stop.wait(pause):
             if not _dirty.is_set():
+                pause = self.interval
                 continue
+            started = time.monotonic()
             try:
                 self._fork_snapshot()
             except Exception:  # noqa: BLE001 - the next round tries again; the stop snapshot says if it cannot
                 logger.exception("snapshot failed")
+            # A big state is not pickled back to back: its child busies a core for each snapshot.
+            pause = max(self.interval, SNAPSHOT_PAUSE_FACTOR * (time.monotonic() - started))
 
     def _fork_snapshot(self) -> None:
         started = time.monotonic()
