@@ -149,7 +149,7 @@ def main() -> None:
                 receipt = send_tx(stack.rpc, ANVIL_ACCOUNTS[3], newest, value=12345)
                 receiver.wait_for(lambda seen: any(
                     e.get("tx_hash") == receipt["transactionHash"] and e.get("to") == newest
-                    for r in seen for e in r.json().get("events", [])), timeout=600)
+                    for r in seen for e in r.json().get("events", [])), timeout=1200)
                 result["transfer_to_added_address_delivered_seconds"] = round(time.perf_counter() - started, 1)
                 result["moto_rss_mb_running"] = rss_mb(server.process.pid)
         finally:

@@ -931,4 +931,7 @@ if __name__ == "__main__":
     # Run from the imported module, not __main__: the snapshots name its classes (TableItems...).
     from blockhook.local import aws_server
 
-    sys.exit(aws_server.main())
+    code = aws_server.main()
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(code)  # freeing a million items one by one at exit takes minutes
