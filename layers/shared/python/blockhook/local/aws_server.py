@@ -40,9 +40,10 @@ snapshot's time, or of five snapshots' time for a big state (~2 minutes with a m
 the child then busy a fifth of the time). Files are written to a temporary name and renamed.
 Messages received but not deleted since the last snapshot are visible again after a restart, as
 after their visibility timeout. With 1,000,000 watched addresses (2,000,000 items in the two
-address tables, ~3 GB of the server's memory) a snapshot takes ~22 s and ~185 MB, a restore
-~40 s (bench/moto_scale.py, bench/results/moto_scale.json): items are pickled flat (_Pickler),
-as a plain pickle of moto's objects takes over twice as long each way.
+address tables, ~3 GB of the server's memory) a snapshot takes ~25 s and ~180 MB, a restore
+~70 s, half of it rebuilding the kept orders (bench/moto_scale.py, bench/results/moto_scale.json):
+items are pickled flat (_Pickler), as a plain pickle of moto's objects takes over twice as long
+each way.
 """
 
 from __future__ import annotations

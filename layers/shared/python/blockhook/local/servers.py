@@ -163,8 +163,7 @@ def moto(port: int, log_path: Path | None = None, state_dir: Path | None = None)
         argv += ["--state-dir", str(state_dir)]
     layer = str(Path(__file__).resolve().parents[2])  # blockhook's own layer, wherever it is run from
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [layer, os.environ.get("PYTHONPATH")]))}
-    # Starting reads the state and stopping writes it: each ~30 s with a million watched addresses
-    # (aws_server.py).
+    # Starting reads the state (~70 s with a million watched addresses) and stopping writes it (~25 s).
     server = ServerProcess("moto", argv, port, probe, log_path, env)
     if state_dir is not None:
         server.start_timeout = server.stop_timeout = 300.0
