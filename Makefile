@@ -39,7 +39,7 @@ up: deps
 test: deps layers
 	$(PY) -m pytest
 
-# Benchmarks of issue 7 (bench/README.md): ~14 minutes, writes bench/results/*.json, prints one table.
+# Benchmarks (bench/README.md): ~20 minutes, writes bench/results/*.json, prints one table.
 bench: deps layers
 	$(PY) bench/run.py
 

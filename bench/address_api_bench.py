@@ -15,11 +15,10 @@ two items, the rest counted alike), each call's change record, the monitor (upda
 address_count) and the version counter (updated once a call). DescribeTable item counts of every
 table before and after show that nothing else was written.
 
-`--moto indexed` runs the stack against bench/moto_indexed.py (a table Query reads only its
-partition): stock moto answers a single-key Query by sorting every item of the table, which at
-2,000,000 items takes longer than botocore's 60 s timeout (bench/README.md).
+The stack's moto server is blockhook.local.aws_server: stock moto answers a single-key Query by
+sorting every item of the table, which at 2,000,000 items takes longer than botocore's 60 s timeout.
 
-    .venv/bin/python bench/address_api_bench.py [--addresses 100000] [--per-call 10000] [--moto stock|indexed]
+    .venv/bin/python bench/address_api_bench.py [--addresses 100000] [--per-call 10000]
 """
 
 from __future__ import annotations
@@ -153,7 +152,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--addresses", type=int, default=100_000)
     parser.add_argument("--per-call", type=int, default=10_000)
-    parser.add_argument("--moto", choices=("stock", "indexed"), default="stock")
     parser.add_argument("--size-every", type=int, default=1, help="size every n-th address's items (default: all)")
     parser.add_argument("--name", default="address_api", help="results file name (bench/results/<name>.json)")
     parser.add_argument("--state-dir", help="keep the stack's logs here (default: a temporary folder)")
@@ -166,57 +164,45 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-addresses-") as tmp:
         state = Path(options.state_dir or tmp)
         state.mkdir(parents=True, exist_ok=True)
-        extra_env = {}
-        moto = None
-        if options.moto == "indexed":
-            from blockhook.local import servers
+        with WebhookReceiver() as receiver, running_stack(state) as stack:
+            client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{stack.aws_port}")
+            monitor = stack.create_monitor({"name": "deposits", "chain_ids": [31337], "webhook_url": receiver.url,
+                                            "filters": {"kinds": ["native_transfer"], "addresses": [addresses[0]]},
+                                            "confirmations": 0})
+            counts_before = item_counts(client)
+            version_before = int(client.get_item(TableName=STATE_TABLE, Key={"key": {"S": "version#monitors"}},
+                                                 ConsistentRead=True)["Item"]["version"]["N"])
+            path = f"/monitors/{monitor['id']}/addresses"
+            started = time.perf_counter()
+            for start in range(1, len(addresses), options.per_call):
+                chunk = addresses[start : start + options.per_call]
+                call_started = time.perf_counter()
+                answer = requests.post(stack.api + path, json={"add": chunk},
+                                       headers={"x-api-key": stack.api_key}, timeout=600)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"add addresses answered {answer.status_code}: {answer.text[:300]}")
+                calls.append(time.perf_counter() - call_started)
+                print(f"  {start + len(chunk) - 1:>9,} added, call {calls[-1]:.1f} s", flush=True)
+            add_seconds = time.perf_counter() - started
+            counts_after = item_counts(client)  # before the transfer: its match and delivery are not the adds'
 
-            moto = common.indexed_moto(servers.free_port(), log_path=state / "moto-indexed.log").start()
-            extra_env["AWS_ENDPOINT_URL"] = moto.url
-        try:
-            with WebhookReceiver() as receiver, running_stack(state, extra_env) as stack:
-                endpoint = moto.url if moto else f"http://127.0.0.1:{stack.aws_port}"
-                client = boto3.client("dynamodb", endpoint_url=endpoint)
-                monitor = stack.create_monitor({"name": "deposits", "chain_ids": [31337], "webhook_url": receiver.url,
-                                                "filters": {"kinds": ["native_transfer"], "addresses": [addresses[0]]},
-                                                "confirmations": 0})
-                counts_before = item_counts(client)
-                version_before = int(client.get_item(TableName=STATE_TABLE, Key={"key": {"S": "version#monitors"}},
-                                                     ConsistentRead=True)["Item"]["version"]["N"])
-                path = f"/monitors/{monitor['id']}/addresses"
-                started = time.perf_counter()
-                for start in range(1, len(addresses), options.per_call):
-                    chunk = addresses[start : start + options.per_call]
-                    call_started = time.perf_counter()
-                    answer = requests.post(stack.api + path, json={"add": chunk},
-                                           headers={"x-api-key": stack.api_key}, timeout=600)
-                    if answer.status_code != 200:
-                        raise RuntimeError(f"add addresses answered {answer.status_code}: {answer.text[:300]}")
-                    calls.append(time.perf_counter() - call_started)
-                    print(f"  {start + len(chunk) - 1:>9,} added, call {calls[-1]:.1f} s", flush=True)
-                add_seconds = time.perf_counter() - started
-                counts_after = item_counts(client)  # before the transfer: its match and delivery are not the adds'
+            # Picked up without a restart: a transfer to the last added address is delivered.
+            target = addresses[-1]
+            pickup_started = time.perf_counter()
+            receipt = send_tx(stack.rpc, ANVIL_ACCOUNTS[3], target, value=12345)
+            receiver.wait_for(lambda seen: any(
+                e.get("tx_hash") == receipt["transactionHash"] and e.get("to") == target
+                for r in seen for e in r.json().get("events", [])), timeout=600)
+            pickup_seconds = time.perf_counter() - pickup_started
 
-                # Picked up without a restart: a transfer to the last added address is delivered.
-                target = addresses[-1]
-                pickup_started = time.perf_counter()
-                receipt = send_tx(stack.rpc, ANVIL_ACCOUNTS[3], target, value=12345)
-                receiver.wait_for(lambda seen: any(
-                    e.get("tx_hash") == receipt["transactionHash"] and e.get("to") == target
-                    for r in seen for e in r.json().get("events", [])), timeout=600)
-                pickup_seconds = time.perf_counter() - pickup_started
-
-                listed = stack.call("GET", f"/monitors/{monitor['id']}").json()
-                version_after = int(client.get_item(TableName=STATE_TABLE, Key={"key": {"S": "version#monitors"}},
-                                                    ConsistentRead=True)["Item"]["version"]["N"])
-                sizing_started = time.perf_counter()
-                units = write_units_of_the_run(client, monitor["id"], addresses[1:],
-                                               range(version_before + 1, version_after + 1), len(calls),
-                                               options.size_every)
-                sizing_seconds = time.perf_counter() - sizing_started
-        finally:
-            if moto is not None:
-                moto.stop()
+            listed = stack.call("GET", f"/monitors/{monitor['id']}").json()
+            version_after = int(client.get_item(TableName=STATE_TABLE, Key={"key": {"S": "version#monitors"}},
+                                                ConsistentRead=True)["Item"]["version"]["N"])
+            sizing_started = time.perf_counter()
+            units = write_units_of_the_run(client, monitor["id"], addresses[1:],
+                                           range(version_before + 1, version_after + 1), len(calls),
+                                           options.size_every)
+            sizing_seconds = time.perf_counter() - sizing_started
 
     added = len(addresses) - 1
     grown = {name: counts_after[name] - counts_before.get(name, 0) for name in counts_after
@@ -226,8 +212,7 @@ def main() -> None:
         "what": f"add addresses to one monitor through the local stack's API (moto server behind it) in calls of "
                 f"{options.per_call:,}; write units from the sizes of the items written; then a transfer to the "
                 "last added address is delivered with no restart",
-        "moto": options.moto if options.moto == "stock" else
-                "indexed (bench/moto_indexed.py: a table Query reads only its partition; answers unchanged)",
+        "moto": "blockhook.local.aws_server",
         "addresses": added,
         "per_call": options.per_call,
         "calls": len(calls),

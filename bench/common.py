@@ -63,24 +63,13 @@ def relative(path: Path) -> str:
     return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
-def indexed_moto(port: int, log_path: Path | None = None):
-    """moto server with a table Query that reads only its partition (bench/moto_indexed.py says why)."""
-    from blockhook.local import servers
-
-    server = servers.moto(port, log_path=log_path)
-    server.argv = [sys.executable, str(ROOT / "bench" / "moto_indexed.py"), *server.argv[3:]]
-    return server
-
-
 @contextmanager
-def moto_server(log_dir: Path, indexed: bool = False) -> Iterator[str]:
-    """A moto server with every blockhook table, as this process's AWS endpoint; `indexed`: the
-    bench/moto_indexed.py one (tables of 100,000+ items)."""
+def moto_server(log_dir: Path) -> Iterator[str]:
+    """The local stack's moto server (blockhook.local.aws_server) with every blockhook table, as this
+    process's AWS endpoint."""
     from blockhook.local import servers
 
-    port = servers.free_port()
-    launcher = indexed_moto if indexed else servers.moto
-    server = launcher(port, log_path=log_dir / "moto.log").start()
+    server = servers.moto(servers.free_port(), log_path=log_dir / "moto.log").start()
     os.environ["AWS_ENDPOINT_URL"] = server.url
     from blockhook.store.models import create_tables
     from blockhook.store.secret_box import ensure_local_key

@@ -32,6 +32,7 @@ BENCHMARKS = {
     "latency": ("latency_bench.py", ["--transfers", "500", "--rate", "6"], ["--transfers", "10", "--rate", "5"]),
     "address_api": ("address_api_bench.py", ["--addresses", "100000", "--size-every", "20"],
                     ["--addresses", "2001", "--per-call", "1000"]),
+    "load": ("load_bench.py", [], ["--monitors", "20", "--minutes", "0.5"]),
 }
 
 
@@ -102,6 +103,20 @@ def rows(name: str, r: dict) -> list[tuple[str, str, str, str]]:
             lines.append((f"{label}: 1,000,000 (EXTRAPOLATED)", f"~{e['seconds']:,} s, {e['write_units']:,} WCU",
                           "-", "-"))
         return lines
+    if name == "load":
+        memory = ", ".join(f"{k} {v:,.0f} MB" for k, v in r["rss_mb_at_end"].items())
+        return [(f"load: lag after {r['seconds'] / 60:.1f} min, {r['blocks_mined']} blocks of 50-100 tx",
+                 f"{r['lag_blocks_at_end']} blocks (worst {r['max_lag_blocks']}; {r['blocks_processed_per_second']} "
+                 f"blocks/s processed)", "none (<= 2)", _mark(r["meets_target"])),
+                ("load: RSS of the embedded servers", memory, "-", "-")]
+    if name == "moto_scale":
+        return [(f"{r['addresses']:,} addresses: one page of GET addresses, one add",
+                 f"{r['get_addresses_first_page_seconds']} s, {r['add_one_address_seconds']} s; a transfer to the "
+                 f"added address delivered in {r['transfer_to_added_address_delivered_seconds']} s", "< 1 s",
+                 _mark(max(r['get_addresses_first_page_seconds'], r['add_one_address_seconds']) < 1)),
+                (f"{r['addresses']:,} addresses: moto RSS, snapshot, restore",
+                 f"{r['moto_rss_mb_running']:,.0f} MB; {r['snapshot_file_mb']} MB written in "
+                 f"{r['snapshot_seconds_in_process']} s; restored in {r['restore_seconds']} s", "-", "-")]
     return []
 
 
@@ -138,6 +153,9 @@ def main() -> int:
     separate = results / "address_api_1m.json"  # bench/address_api_bench.py --addresses 1000000: by hand, ~20 min
     if "address_api" in chosen and separate.exists():
         table += rows("address_api_1m", json.loads(separate.read_text()))
+    scale = results / "moto_scale.json"  # bench/moto_scale.py: by hand, ~10 min
+    if scale.exists():
+        table += rows("moto_scale", json.loads(scale.read_text()))
     widths = [max(len(row[i]) for row in [("figure", "value", "target", "met"), *table]) for i in range(4)]
     print()
     for row in [("figure", "value", "target", "met"), tuple("-" * w for w in widths), *table]:

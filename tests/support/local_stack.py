@@ -98,9 +98,9 @@ class LocalStack:
             self.process.wait(timeout=10)
         self.log.close()
 
-    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+    def call(self, method: str, path: str, timeout: float = 30, **kwargs) -> requests.Response:
         return requests.request(
-            method, self.api + path, headers={"x-api-key": self.api_key}, timeout=30, **kwargs
+            method, self.api + path, headers={"x-api-key": self.api_key}, timeout=timeout, **kwargs
         )
 
     def create_monitor(self, body: dict) -> dict:

@@ -28,9 +28,12 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def dynamodb():
+    # Orders kept from 3 keys on: the random partitions take both paths (kept, sorted when read).
+    kept, aws_server.KEPT_ORDER = aws_server.KEPT_ORDER, 3
     with mock_aws():
         # A real AWS address, which mock_aws intercepts (the tests point AWS_ENDPOINT_URL elsewhere).
         yield boto3.client("dynamodb", region_name="us-east-1", endpoint_url="https://dynamodb.us-east-1.amazonaws.com")
+    aws_server.KEPT_ORDER = kept
 
 
 @contextmanager

@@ -8,10 +8,12 @@ of the table, sorted, on each call, so a page of a monitor's addresses costs O(N
 size of the whole table. Here the answers come from moto's own code, fed only the items that
 code would look at:
 
-- a table's items are kept by hash key in `Partition`s whose range keys are kept sorted (built
-  on the first ordered read, then maintained on every write), so a table Query hands moto the
+- a table's items are kept by hash key in `Partition`s whose range keys are kept sorted (from
+  KEPT_ORDER items on; smaller ones are sorted when read), so a table Query hands moto the
   page it asked for, from its ExclusiveStartKey, within its key condition, up to Limit + 1
-  items or 1 MB (where moto stops); a Scan likewise walks the sorted hash keys;
+  items or 1 MB (where moto stops; with a key condition whose matches end before that, moto
+  goes on through the rest of the partition, and so does this); a Scan likewise walks the
+  sorted hash keys;
 - a GSI Query hands moto the items carrying the index's hash value, from a per-index map
   (hash value -> table keys) filled on every put and update and pruned of deleted or changed
   items when read;
@@ -24,16 +26,24 @@ tables). Shapes handed to moto whole, as stock moto does: legacy QueryFilter/Sca
 segments, a Scan of an index, a Query with a multi-attribute key, on an LSI, or whose
 ExclusiveStartKey is not in the queried partition; blockhook uses none of them.
 
+Also: moto keeps every model object it ever made (every item of every answer: gigabytes under
+load) and lists its own package on every request; neither here. Written items' short strings
+are interned (an address is in both address tables).
+
 State (--state-dir). Every backend of DynamoDB, SQS, S3 and KMS is pickled to
 DIR/aws-state.pickle: on SIGTERM/SIGINT, and every SNAPSHOT_SECONDS while something was written
 (a Query, GetItem, ReceiveMessage, GetObject, Decrypt... writes nothing). A periodic snapshot is
-taken by a forked child from a copy-on-write image of the process, taken between requests, so the
-server never waits for the pickling; a hard kill loses at most the writes of the last
-SNAPSHOT_SECONDS plus one snapshot's time. Files are written to a temporary name and renamed.
+taken by a forked child from a copy-on-write image of the process, taken between writes, so the
+server never waits for the pickling; the next one waits SNAPSHOT_PAUSE_FACTOR times as long as
+that one took, so a hard kill loses at most the writes of the last SNAPSHOT_SECONDS plus one
+snapshot's time, or of five snapshots' time for a big state (~2 minutes with a million addresses,
+the child then busy a fifth of the time). Files are written to a temporary name and renamed.
 Messages received but not deleted since the last snapshot are visible again after a restart, as
 after their visibility timeout. With 1,000,000 watched addresses (2,000,000 items in the two
-address tables) a snapshot measured ~18 s and ~470 MB here, a restore ~26 s; the figures are in
-bench/results/moto_state.json.
+address tables, ~3 GB of the server's memory) a snapshot takes ~25 s and ~180 MB, a restore
+~70 s, half of it rebuilding the kept orders (bench/moto_scale.py, bench/results/moto_scale.json):
+items are pickled flat (_Pickler), as a plain pickle of moto's objects takes over twice as long
+each way.
 """
 
 from __future__ import annotations
@@ -55,6 +65,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from moto import backends as moto_backends
+from moto.core.common_models import BaseModel
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -65,13 +78,14 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from sortedcontainers import SortedKeyList
 
 logger = logging.getLogger("blockhook.aws_server")
 
 SNAPSHOT_SECONDS = 5.0
+SNAPSHOT_PAUSE_FACTOR = 4  # after a snapshot, wait at least this many times as long as it took
 STATE_FILE = "aws-state.pickle"
 SERVICES = ("dynamodb", "sqs", "s3", "kms")
 
@@ -85,21 +99,32 @@ def _native(key: DynamoType) -> Any:
     return key.cast_value
 
 
+# Past this many keys a dict's order is kept (a SortedKeyList, maintained on every write); below,
+# it is sorted when read, so a million one-item partitions carry no order of their own.
+KEPT_ORDER = 64
+
+
 class _Sorted:
-    """Keys of a dict kept in DynamoType order once asked for (`ordered()`), then maintained."""
+    """Keys of a dict in DynamoType order (`ordered()`)."""
 
     _order: SortedKeyList | None = None
 
     def ordered(self) -> SortedKeyList:
         with _lock:
-            if self._order is None:
-                self._order = SortedKeyList(dict.keys(self), key=_native)
-            return self._order
+            if self._order is not None:
+                return self._order
+            order = SortedKeyList(dict.keys(self), key=_native)
+            if len(order) >= KEPT_ORDER:
+                self._order = order
+            return order
 
     def __setitem__(self, key, value) -> None:
         with _lock:
-            if self._order is not None and not dict.__contains__(self, key):
-                self._order.add(key)
+            if not dict.__contains__(self, key):
+                if self._order is not None:
+                    self._order.add(key)
+                elif dict.__len__(self) + 1 >= KEPT_ORDER:
+                    self._order = SortedKeyList([*dict.keys(self), key], key=_native)
             dict.__setitem__(self, key, value)
 
     def __delitem__(self, key) -> None:
@@ -432,8 +457,21 @@ def scan(self: Table, *args, **kwargs):
 # --- writes ------------------------------------------------------------------------------------
 
 
-def put_item(self: Table, *args, **kwargs) -> Item:
-    item = _moto_put_item(self, *args, **kwargs)
+def _interned(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The item's short strings, one copy each process-wide: an address is in both address tables,
+    a monitor id in each of its address items (~10% of the memory of the address tables)."""
+    for value in attrs.values():
+        text = value.get("S") if type(value) is dict else None
+        if type(text) is str and len(text) <= _INTERNED_LENGTH:
+            value["S"] = sys.intern(text)
+    return attrs
+
+
+_INTERNED_LENGTH = 100
+
+
+def put_item(self: Table, item_attrs: dict[str, Any], *args, **kwargs) -> Item:
+    item = _moto_put_item(self, _interned(item_attrs), *args, **kwargs)
     _remember(self, item)
     return item
 
@@ -564,10 +602,24 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
+def _new_model(cls, *args, **kwargs):
+    instance = object.__new__(cls)
+    if cls.__module__.startswith("moto.s3"):
+        cls.instances_tracked.append(instance)  # what moto's S3 reset closes
+    return instance
+
+
 def install() -> None:
-    """Patch moto's DynamoDB models (idempotent)."""
+    """Patch moto's models (idempotent)."""
     if Table.query is query:
         return
+    # moto keeps every model object ever made (BaseModel.instances_tracked, for its /moto-api
+    # listing): every item of every Query answer, every SQS message, never freed.
+    BaseModel.__new__ = staticmethod(_new_model)
+    # moto lists its package directory on every request to find the service (os.listdir + isdir
+    # of ~150 entries): a sixth of its time under the local stack's load.
+    modules = list(moto_backends.list_of_moto_modules())
+    moto_backends.list_of_moto_modules = lambda: modules
     Table.__init__ = _table_init
     Table.__getstate__ = _table_getstate
     Table.all_items = all_items
@@ -642,9 +694,7 @@ class Gate:
 
 
 def _backend_dicts() -> dict[str, Any]:
-    from moto.backends import get_backend
-
-    return {name: get_backend(name) for name in SERVICES}
+    return {name: moto_backends.get_backend(name) for name in SERVICES}
 
 
 def state() -> dict[str, dict[str, dict[str, Any]]]:
@@ -656,26 +706,57 @@ def state() -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def _private_key(pem: bytes) -> Any:
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+    return serialization.load_pem_private_key(pem, password=None)
 
-    return load_pem_private_key(pem, password=None)
+
+def _item(key: tuple, attrs: tuple) -> Item:
+    """An Item from _Pickler's flat form: the keys' (type, value) and (name, type, value) triples;
+    the keys share the attributes' objects (moto's put_item builds a copy of each)."""
+    made = object.__new__(Item)
+    made.attrs = values = LimitedSizeDict.__new__(LimitedSizeDict)  # sized when written, not again
+    new = object.__new__
+    for name, kind, value in attrs:
+        if kind == "S" and len(value) <= _INTERNED_LENGTH:
+            value = sys.intern(value)
+        typed = new(DynamoType)
+        typed.type, typed.value = kind, value
+        dict.__setitem__(values, name, typed)
+    by_value = {(typed.type, typed.value): typed for typed in dict.values(values) if typed.type in ("S", "N", "B")}
+    hash_type, hash_value, range_type, range_value = key
+    made.hash_key = by_value.get((hash_type, hash_value)) or _dynamo_type(hash_type, hash_value)
+    made.range_key = None if range_type is None else (
+        by_value.get((range_type, range_value)) or _dynamo_type(range_type, range_value))
+    return made
+
+
+def _dynamo_type(kind: str, value: Any) -> DynamoType:
+    made = object.__new__(DynamoType)
+    made.type, made.value = kind, value
+    return made
 
 
 class _Pickler(pickle.Pickler):
-    """Pickles what moto's backends hold beside data: locks (saved as new ones) and KMS keys'
-    private keys (saved as PEM)."""
+    """Pickles moto's items compactly (a plain pickle of 1,000,000 items takes ~35 s and as long
+    again to load), and what moto's backends hold beside data: locks (saved as new ones) and KMS
+    keys' private keys (saved as PEM)."""
 
     _LOCKS = (type(threading.Lock()), type(threading.RLock()))
 
     def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind is Item:
+            range_key = obj.range_key
+            key = (obj.hash_key.type, obj.hash_key.value,
+                   None if range_key is None else range_key.type, None if range_key is None else range_key.value)
+            return _item, (key, tuple((name, typed.type, typed.value) for name, typed in dict.items(obj.attrs)))
+        if kind is DynamoType:  # within lists and maps
+            return _dynamo_type, (obj.type, obj.value)
         if isinstance(obj, threading.Condition):
             return threading.Condition, ()
         if isinstance(obj, self._LOCKS):
             return (threading.RLock if isinstance(obj, self._LOCKS[1]) else threading.Lock), ()
         private_bytes = getattr(obj, "private_bytes", None)
         if private_bytes is not None and callable(private_bytes) and type(obj).__module__.startswith("cryptography"):
-            from cryptography.hazmat.primitives import serialization
-
             pem = private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
@@ -723,19 +804,25 @@ class Snapshots:
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="snapshots", daemon=True)
+        _backend_dicts()  # every service imported here, not in a forked child
 
     def start(self) -> Snapshots:
         self._thread.start()
         return self
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        pause = self.interval
+        while not self._stop.wait(pause):
             if not _dirty.is_set():
+                pause = self.interval
                 continue
+            started = time.monotonic()
             try:
                 self._fork_snapshot()
             except Exception:  # noqa: BLE001 - the next round tries again; the stop snapshot says if it cannot
                 logger.exception("snapshot failed")
+            # A big state is not pickled back to back: its child busies a core for each snapshot.
+            pause = max(self.interval, SNAPSHOT_PAUSE_FACTOR * (time.monotonic() - started))
 
     def _fork_snapshot(self) -> None:
         started = time.monotonic()
@@ -773,17 +860,24 @@ def app(state_dir: Path | None):
     inner.debug = True  # type: ignore[attr-defined]
     gate = Gate()
 
+    def respond(environ, start_response) -> list[bytes]:
+        response = inner(environ, start_response)
+        try:
+            return [b"".join(response)]
+        finally:
+            close = getattr(response, "close", None)
+            if close is not None:
+                close()
+
     def wsgi(environ, start_response):
+        if not _writes(environ):
+            # Reads pass the gate: one may wait 20 s for a message, and a snapshot taken meanwhile
+            # loses nothing by it.
+            return respond(environ, start_response)
         with gate.request():
-            if state_dir is not None and _writes(environ):
+            if state_dir is not None:
                 _dirty.set()
-            response = inner(environ, start_response)
-            try:
-                return [b"".join(response)]
-            finally:
-                close = getattr(response, "close", None)
-                if close is not None:
-                    close()
+            return respond(environ, start_response)
 
     return wsgi, gate
 
@@ -799,6 +893,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=None, help="keep the state here across restarts")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # werkzeug's line per request was a fifth of the server's time under load; errors are still logged.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     os.environ.setdefault("MOTO_PORT", str(args.port))
     install()
 
@@ -833,4 +929,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run from the imported module, not __main__: the snapshots name its classes (TableItems...).
+    from blockhook.local import aws_server
+
+    code = aws_server.main()
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(code)  # freeing a million items one by one at exit takes minutes

@@ -51,9 +51,11 @@ class ServerProcess:
     log_path: Path | None = None
     env: dict[str, str] | None = None
     stop_timeout: float = 5.0  # after SIGTERM, before SIGKILL
+    start_timeout: float = 30.0
     process: subprocess.Popen | None = field(default=None, init=False)
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float | None = None) -> ServerProcess:
+        timeout = self.start_timeout if timeout is None else timeout
         if port_open(self.port):
             raise ServerStartError(f"{self.name}: port {HOST}:{self.port} is already in use")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
@@ -182,5 +184,8 @@ def moto(port: int, log_path: Path | None = None, state_dir: Path | None = None)
         argv += ["--state-dir", str(state_dir)]
     layer = str(Path(__file__).resolve().parents[2])  # blockhook's own layer, wherever it is run from
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [layer, os.environ.get("PYTHONPATH")]))}
-    # Stopping writes the state: ~20 s with a million watched addresses (aws_server.py).
-    return ServerProcess("moto", argv, port, probe, log_path, env, stop_timeout=120.0 if state_dir else 5.0)
+    # Starting reads the state (~70 s with a million watched addresses) and stopping writes it (~25 s).
+    server = ServerProcess("moto", argv, port, probe, log_path, env)
+    if state_dir is not None:
+        server.start_timeout = server.stop_timeout = 300.0
+    return server
