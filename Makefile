@@ -36,8 +36,9 @@ $(LAYER_DEPS)/.built: requirements.txt | $(VENV)/.installed
 up: deps
 	$(PY) -m blockhook.local
 
+# One worker per core, a module's tests on one worker (they share its servers and fixtures).
 test: deps layers
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 # Benchmarks (bench/README.md): ~20 minutes, writes bench/results/*.json, prints one table.
 bench: deps layers
