@@ -27,6 +27,7 @@ from blockhook.api.models import (
     WebhookTestResult,
 )
 from blockhook.api.presenters import monitor_with_rotated_secret
+from blockhook.api.resolver import tenant
 from blockhook.store import deliveries as delivery_store
 from blockhook.store import monitors as monitor_store
 from blockhook.store.blobs import BlobUnavailable
@@ -42,12 +43,6 @@ STORE_STATUSES: dict[str, tuple[str, ...]] = {
     "failed": ("failed",),
 }
 
-def _tenant() -> str:
-    return router.context["tenant_id"]
-
-
-def _monitor(monitor_id: str) -> MonitorModel:
-    return find_monitor(_tenant(), monitor_id)
 
 
 def _delivery(monitor: MonitorModel, delivery_id: str) -> DeliveryModel:
@@ -128,7 +123,7 @@ def list_deliveries(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> DeliveryPage:
-    _monitor(monitor_id)
+    find_monitor(tenant(), monitor_id)
     statuses = STORE_STATUSES[status] if status is not None else None
     items, next_cursor = delivery_store.list_deliveries(monitor_id, statuses, limit, cursor)
     return DeliveryPage(items=[delivery_out(item) for item in items], next_cursor=next_cursor)
@@ -140,7 +135,7 @@ def list_deliveries(
     responses=responses(200, "The delivery"),
 )
 def get_delivery(monitor_id: str, delivery_id: str) -> DeliveryDetail:
-    record = _delivery(_monitor(monitor_id), delivery_id)
+    record = _delivery(find_monitor(tenant(), monitor_id), delivery_id)
     try:
         return delivery_detail(record)
     except BlobUnavailable as error:
@@ -159,7 +154,7 @@ def replay_delivery(monitor_id: str, delivery_id: str) -> DeliveryOut:
     # wiring brings the Kafka and chain clients along: loaded only when a replay needs the queue.
     from blockhook.wiring import delivery_service
 
-    record = _delivery(_monitor(monitor_id), delivery_id)
+    record = _delivery(find_monitor(tenant(), monitor_id), delivery_id)
     try:
         record = delivery_store.reset_for_replay(record)
     except delivery_store.DeliveryNotFound:
@@ -177,7 +172,7 @@ def send_test_webhook(monitor_id: str) -> WebhookTestResult:
     from blockhook.wiring import delivery_service
 
     # Through the service: a 2xx heals a degraded monitor and sends what waits for it.
-    result = delivery_service().send_test(_monitor(monitor_id))
+    result = delivery_service().send_test(find_monitor(tenant(), monitor_id))
     return WebhookTestResult(
         status_code=result.status_code, ok=result.ok, error=result.error, latency_ms=result.latency_ms,
         delivery_id=result.delivery_id,
@@ -191,7 +186,7 @@ def send_test_webhook(monitor_id: str) -> WebhookTestResult:
 )
 def rotate_secret(monitor_id: str) -> MonitorWithRotatedSecret:
     try:
-        monitor, secret = monitor_store.rotate_secret(_monitor(monitor_id), configured_secret_box())
+        monitor, secret = monitor_store.rotate_secret(find_monitor(tenant(), monitor_id), configured_secret_box())
     except monitor_store.MonitorNotFound:
         raise ApiError(404, "not_found", f"no monitor {monitor_id}") from None
     except monitor_store.RotationConflict:
