@@ -10,7 +10,7 @@ LAMBDA_PYTHON := 3.12
 LAMBDA_PLATFORM := manylinux2014_x86_64
 export PYTHONPATH := $(CURDIR)/layers/shared/python:$(CURDIR)
 
-.PHONY: up test synth deps layers lint clean openapi bench
+.PHONY: up test synth deps layers lint clean openapi bench browser
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -36,8 +36,14 @@ $(LAYER_DEPS)/.built: requirements.txt | $(VENV)/.installed
 up: deps
 	$(PY) -m blockhook.local
 
+# The console's browser tests drive a headless Chromium: Debian's package, installed here where missing
+# (no browser can be downloaded at install time; playwright only drives it).
+browser:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium package for the browser tests"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+
 # One worker per core, a module's tests on one worker (they share its servers and fixtures).
-test: deps layers
+test: deps layers browser
 	$(PY) -m pytest -n auto --dist loadfile
 
 # Benchmarks (bench/README.md): ~20 minutes, writes bench/results/*.json, prints one table.
