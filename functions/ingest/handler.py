@@ -10,6 +10,8 @@ Logs: each block published (and each revert) is logged once acknowledged, under 
 id `<chain_id>:<hash>`, which the matcher and the deliveries of that block log under too.
 """
 
+import time
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -17,6 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from blockhook.config import settings
 from blockhook.ingest.service import PollResult, run_ingest
 from blockhook.store.chain_state import load_checkpoint
+from blockhook.store.leases import ChainLeases
 from blockhook.wiring import backfill_runner, chain_ingests
 
 logger = Logger()
@@ -35,6 +38,8 @@ def handler(event, context):
         chain_ingests(),
         should_stop=lambda: context.get_remaining_time_in_millis() < margin_ms,
         backfills=backfill_runner().step,
+        # One invocation per chain at a time, each chain's lease held until this invocation's deadline.
+        leases=ChainLeases(context.aws_request_id, time.time() + context.get_remaining_time_in_millis() / 1000),
     )
     blocks = sum(result.blocks for result in results)
     errors = [result.error for result in results if result.error]

@@ -104,10 +104,9 @@ class Functions(Construct):
                 "BLOCKHOOK_CHAINS": chains_json,
                 "BLOCKHOOK_INGEST_STOP_MARGIN_SECONDS": str(INGEST_STOP_MARGIN_SECONDS),
             },
+            # One poller per chain at a time is a lease on the chain (store/leases.py), not reserved
+            # concurrency: an account still at its default quota of 10 cannot reserve any.
             in_vpc=streaming.ingest_security_group,
-            # One poller per deployment: two concurrent ingests would race for the same blocks. (The
-            # checkpoint is also guarded by a conditional write; this keeps the race from happening.)
-            reserved_concurrency=1,
         )
         self.matcher = self._function(
             "matcher",
@@ -141,7 +140,6 @@ class Functions(Construct):
         *,
         environment: dict[str, str] | None = None,
         in_vpc: ec2.ISecurityGroup | None = None,
-        reserved_concurrency: int | None = None,
     ) -> lambda_.Function:
         spec = SPECS[name]
         log_group = logs.LogGroup(
@@ -171,7 +169,6 @@ class Functions(Construct):
             timeout=spec.timeout,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
-            reserved_concurrent_executions=reserved_concurrency,
             environment={**self._common_environment(name), **(environment or {})},
             description=f"blockhook {name}",
             **vpc_options,

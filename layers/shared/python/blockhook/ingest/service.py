@@ -44,6 +44,7 @@ from blockhook.store.chain_state import (
     rewind_checkpoint,
     save_checkpoint,
 )
+from blockhook.store.leases import ChainLeases
 from blockhook.store.matches import drop_waiting
 from blockhook.streaming.codec import BackfillTarget, BlockHeader, correlation_id
 from blockhook.streaming.producer import BlockProducer, ProduceFailed
@@ -53,6 +54,9 @@ logger = logging.getLogger(__name__)
 # The expected failures that end one chain's poll (logged without a trace); any other ends it too, and
 # every one is retried at the chain's next poll: nothing was checkpointed.
 RETRYABLE = (RpcUnavailable, RpcError, ChainReadError, CheckpointConflict, ProduceFailed, MalformedBlockError)
+
+# How often an invocation asks again for a chain's lease that another holds.
+LEASE_RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -326,16 +330,29 @@ def run_ingest(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     backfills: Callable[[int], int] | None = None,
+    leases: ChainLeases | None = None,
 ) -> list[PollResult]:
     """Poll every chain at its own interval until `should_stop` says the time is up; after a chain's
     poll, publish a batch of that chain's pending backfills (its live blocks always go first).
 
     Each chain runs in a thread of its own: a node that hangs holds up its own chain for as long as
-    its RPC timeout, never another chain, and whatever one chain's poll raises ends that poll alone."""
+    its RPC timeout, never another chain, and whatever one chain's poll raises ends that poll alone.
+    With `leases`, a chain is polled only while this invocation holds its lease (store/leases.py),
+    waited for while another does."""
     results: list[PollResult] = []
     lock = threading.Lock()
 
     def run_chain(ingest: ChainIngest) -> None:
+        if leases is None:
+            return poll_chain(ingest)
+        if not _take_lease(leases, ingest.chain_id, should_stop, sleep):
+            return None
+        try:
+            return poll_chain(ingest)
+        finally:
+            _release_lease(leases, ingest.chain_id)
+
+    def poll_chain(ingest: ChainIngest) -> None:
         while not should_stop():
             started = clock()
             result = _poll_safely(ingest, should_stop)
@@ -362,6 +379,33 @@ def run_ingest(
     for thread in threads:
         thread.join()
     return results
+
+
+def _take_lease(
+    leases: ChainLeases, chain_id: int, should_stop: Callable[[], bool], sleep: Callable[[float], None]
+) -> bool:
+    """Wait for the chain's lease until `should_stop`: a holder about to stop lets go within a second or
+    two of this invocation's start, and one that crashed frees it at its deadline."""
+    waited = False
+    while True:
+        try:
+            if leases.take(chain_id):
+                return True
+        except Exception as error:  # the state table unreachable: nothing polled, asked again below
+            logger.warning("cannot take the chain's ingest lease", extra={"chain_id": chain_id, "error": str(error)})
+        if not waited:
+            logger.info("chain held by another ingest: waiting for its lease", extra={"chain_id": chain_id})
+            waited = True
+        if should_stop():
+            return False
+        sleep(LEASE_RETRY_SECONDS)
+
+
+def _release_lease(leases: ChainLeases, chain_id: int) -> None:
+    try:
+        leases.release(chain_id)
+    except Exception as error:  # it runs out at this invocation's deadline anyway
+        logger.warning("cannot release the chain's ingest lease", extra={"chain_id": chain_id, "error": str(error)})
 
 
 def _backfill_safely(step: Callable[[int], int], chain_id: int) -> int:

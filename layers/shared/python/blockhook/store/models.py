@@ -184,6 +184,10 @@ class ChainStateModel(Model):
     finalized = NumberAttribute(null=True)
     seen_at = NumberAttribute(null=True)
     head_moved_at = NumberAttribute(null=True)
+    # On the item "lease#<chain_id>": the ingest invocation polling the chain, and until when at most
+    # (store/leases.py).
+    holder = UnicodeAttribute(null=True)
+    held_until = NumberAttribute(null=True)
 
 
 class VersionModel(Model):
