@@ -68,6 +68,10 @@ print(json.dumps({
     "large_objects_bucket": blobs.bucket_name(),
     "producer": {key: value for key, value in producer_options.items()
                  if key in ("bootstrap_servers", "security_protocol", "sasl_mechanism")},
+    # The IAM token provider's region, and a token made from the environment's credentials (no network).
+    "token_region": getattr(producer_options.get("sasl_oauth_token_provider"), "region", None),
+    "token_made": bool(producer_options.get("sasl_oauth_token_provider")
+                       and producer_options["sasl_oauth_token_provider"].token()),
 }))
 """
 
@@ -144,9 +148,10 @@ def test_function_starts_with_the_template_environment(name: str, functions: dic
         assert found["auth_mode"] == "apigateway"
         assert found["idempotency_table"] == env["BLOCKHOOK_IDEMPOTENCY_TABLE"]
     if name == "ingest":
-        # MSK Serverless: SASL/IAM over TLS on 9098, signed with the function's role.
+        # MSK Serverless: IAM over TLS on 9098, AWS's signer's token over OAUTHBEARER, from the function's role.
         assert found["producer"] == {
             "bootstrap_servers": BOOTSTRAP.split(","),
             "security_protocol": "SASL_SSL",
-            "sasl_mechanism": "AWS_MSK_IAM",
+            "sasl_mechanism": "OAUTHBEARER",
         }
+        assert found["token_region"] == REGION and found["token_made"] is True

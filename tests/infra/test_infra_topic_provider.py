@@ -3,13 +3,21 @@ Kafka broker (Tansu on loopback, plaintext: the IAM path differs only in connect
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import importlib.util
-import json
+import logging
+import socket
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaTimeoutError
+
+from blockhook.streaming.kafka_config import MskIamTokens
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,21 +100,27 @@ def test_cloud_create_connects_with_sasl_iam_over_tls(provider, monkeypatch) -> 
     }
     provider.on_event({"RequestType": "Create", "ResourceProperties": props}, None)
     (admin,) = RecordingAdmin.instances
-    # What the custom resource passes (on_event's default auth is "iam"): SASL/IAM over TLS on 9098.
-    assert admin.options == {
+    # What the custom resource passes (on_event's default auth is "iam"): SASL OAUTHBEARER over TLS on 9098,
+    # with AWS's MSK IAM token provider, and bounded waits.
+    options = dict(admin.options)
+    tokens = options.pop("sasl_oauth_token_provider")
+    assert options == {
         "client_id": "blockhook-topic-provider",
         "bootstrap_servers": [CLOUD_BOOTSTRAP],
         "security_protocol": "SASL_SSL",
-        "sasl_mechanism": "AWS_MSK_IAM",
+        "sasl_mechanism": "OAUTHBEARER",
+        **provider.ADMIN_TIMEOUTS,
     }
+    assert isinstance(tokens, MskIamTokens)
     (topic,) = admin.created
     assert (topic.name, topic.num_partitions, topic.replication_factor) == ("blocks", 3, -1)
     assert admin.closed
 
 
-def test_kafka_python_signs_the_connect_with_the_functions_role(monkeypatch) -> None:
-    """The options above are enough for kafka-python to sign MSK's IAM handshake from the Lambda
-    environment's credentials and region (no network: only the first SASL message is built)."""
+def test_the_token_is_the_signers_presigned_connect_url_in_kafkas_oauthbearer_message(monkeypatch) -> None:
+    """The token AWS's signer documents: base64url (unpadded) of a SigV4-presigned URL of
+    https://kafka.<region>.amazonaws.com/?Action=kafka-cluster:Connect, valid 900 s, signed with the
+    environment's credentials; kafka-python frames it as OAUTHBEARER's first message. No network."""
     from kafka.net.sasl import get_sasl_mechanism
 
     from blockhook.streaming.kafka_config import connection_options
@@ -115,16 +129,54 @@ def test_kafka_python_signs_the_connect_with_the_functions_role(monkeypatch) -> 
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     options = connection_options(CLOUD_BOOTSTRAP, "iam")
-    host = CLOUD_BOOTSTRAP.rsplit(":", 1)[0]
-    mechanism = get_sasl_mechanism(options["sasl_mechanism"])(host=host, **options)
-    message = json.loads(mechanism.auth_bytes())
-    assert message["action"] == "kafka-cluster:Connect"
-    assert message["host"] == host
-    assert message["x-amz-credential"].startswith("AKIAEXAMPLE/")
-    assert message["x-amz-credential"].endswith("/eu-west-1/kafka-cluster/aws4_request")
-    assert message["x-amz-security-token"] == "session-token"
+    mechanism = get_sasl_mechanism(options["sasl_mechanism"])(**options)
+    message = mechanism.auth_bytes().decode()
+    assert message.startswith("n,,\x01auth=Bearer ") and message.endswith("\x01\x01")
+    token = message.removeprefix("n,,\x01auth=Bearer ").removesuffix("\x01\x01")
+    assert "=" not in token and "+" not in token and "/" not in token  # base64url, unpadded
+    url = urlsplit(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+    assert (url.scheme, url.netloc, url.path) == ("https", "kafka.eu-west-1.amazonaws.com", "/")
+    query = dict(parse_qsl(url.query))
+    assert query["Action"] == "kafka-cluster:Connect"
+    assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    key, date, region, service, terminator = query["X-Amz-Credential"].split("/")
+    assert (key, region, service, terminator) == ("AKIAEXAMPLE", "eu-west-1", "kafka-cluster", "aws4_request")
+    assert query["X-Amz-Date"].startswith(date)
+    assert query["X-Amz-Expires"] == "900"
+    assert query["X-Amz-SignedHeaders"] == "host"
+    assert query["X-Amz-Security-Token"] == "session-token"
+    assert query["User-Agent"].startswith("aws-msk-iam-sasl-signer-python/")
+    assert _sigv4_signature(url, query, "secret") == query["X-Amz-Signature"]
+    # One token for every connection until shortly before it expires.
+    assert options["sasl_oauth_token_provider"].token() == token
+
+
+def _sigv4_signature(url, query: dict[str, str], secret: str) -> str:
+    """The presigned URL's signature, computed again by the SigV4 rules (query auth, host signed, empty body)."""
+    signed = {name: value for name, value in query.items() if name not in ("X-Amz-Signature", "User-Agent")}
+    canonical_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(signed.items()))
+    canonical = "\n".join(["GET", "/", canonical_query, f"host:{url.netloc}", "", "host", hashlib.sha256(b"").hexdigest()])
+    _, date, region, service, _ = query["X-Amz-Credential"].split("/")
+    to_sign = "\n".join([
+        "AWS4-HMAC-SHA256", query["X-Amz-Date"], f"{date}/{region}/{service}/aws4_request",
+        hashlib.sha256(canonical.encode()).hexdigest(),
+    ])  # fmt: skip
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def test_a_cluster_out_of_reach_fails_the_resource_in_bounded_time_with_a_reason(provider, monkeypatch, caplog) -> None:
+    monkeypatch.setitem(provider.ADMIN_TIMEOUTS, "bootstrap_timeout_ms", 2_000)
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        bootstrap = f"127.0.0.1:{closed.getsockname()[1]}"
+    with caplog.at_level(logging.ERROR), pytest.raises(KafkaTimeoutError):
+        provider.ensure_topic(bootstrap, "blocks", 3, auth="plaintext")
+    assert f"cannot reach the MSK cluster at {bootstrap} within 2 s" in caplog.text
+    assert "security group" in caplog.text
 
 
 def test_plaintext_is_only_for_the_local_broker() -> None:
