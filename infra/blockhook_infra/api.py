@@ -4,6 +4,7 @@ web console's page at /console in front of the console function."""
 from __future__ import annotations
 
 import json
+import re
 
 from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -127,8 +128,12 @@ class Api(Construct):
 
         # One key and one usage plan per tenant (the key's id is the tenant).
         self.tenants = tenants
-        self.api_keys: dict[str, apigw.IApiKey] = {}
+        self.api_keys: dict[str, apigw.IApiKey] = {}  # each tenant's newest live key
         self.usage_plans: dict[str, apigw.UsagePlan] = {}
+        self.tenant_ids: dict[str, str] = {}  # tenant name -> its id in the tables, key_<first key's id>
+        # API key id -> tenant id, for the keys that are not their tenant's first (the api function's
+        # BLOCKHOOK_TENANT_KEYS)
+        self.tenant_keys: dict[str, str] = {}
         for tenant in tenants:
             self._add_tenant(tenant)
         # The first tenant's (the `ApiKeyId` output).
@@ -136,6 +141,23 @@ class Api(Construct):
         self.usage_plan = self.usage_plans[tenants[0].name]
 
         self.web_acl = self._web_acl() if waf else None
+
+    def _first_key(self, tenant: Tenant, legacy: bool, live: bool) -> apigw.IApiKey:
+        """The tenant's first key, whose id names the tenant: attached (api_key_id) or created; kept while the
+        stack lives and after it, disabled once retired (out of `keys`)."""
+        if tenant.api_key_id:
+            return apigw.ApiKey.from_api_key_id(self, f"ExistingApiKey-{tenant.name}", tenant.api_key_id)
+        created = apigw.ApiKey(
+            self,
+            "ApiKey" if legacy else f"ApiKey-{tenant.name}",
+            description="blockhook first tenant" if legacy else f"blockhook tenant {tenant.name}",
+            api_key_name=None if legacy else f"{Stack.of(self).stack_name}-{tenant.name}",
+            enabled=live,
+        )
+        # The key's id is the tenant id its monitors and deliveries are stored under, in tables that
+        # outlive the stack: keep the key too, so that a later stack can attach it again (api_key_id).
+        created.apply_removal_policy(RemovalPolicy.RETAIN)
+        return created
 
     def _add_tenant(self, tenant: Tenant) -> None:
         # The `default` tenant keeps the construct ids (so the logical ids) and the unnamed key of the stack
@@ -158,21 +180,25 @@ class Api(Construct):
             quota=quota,
             api_stages=[apigw.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)],
         )
-        if tenant.api_key_id:
-            key: apigw.IApiKey = apigw.ApiKey.from_api_key_id(self, f"ExistingApiKey-{tenant.name}", tenant.api_key_id)
-        else:
-            created = apigw.ApiKey(
+        first = self._first_key(tenant, legacy, live=1 in tenant.keys)
+        self.tenant_ids[tenant.name] = f"key_{first.key_id}"
+        for generation in tenant.keys:
+            if generation == 1:
+                key = first
+                plan.add_api_key(key)
+                continue
+            # A later key of the tenant (a rotation): its id is mapped to the tenant's name, the first key's
+            # (tenant_keys). Not retained: the tenant's identity does not depend on it.
+            key = apigw.ApiKey(
                 self,
-                "ApiKey" if legacy else f"ApiKey-{tenant.name}",
-                description="blockhook first tenant" if legacy else f"blockhook tenant {tenant.name}",
-                api_key_name=None if legacy else f"{Stack.of(self).stack_name}-{tenant.name}",
+                f"ApiKey-{generation}" if legacy else f"ApiKey-{tenant.name}-{generation}",
+                description=f"blockhook tenant {tenant.name}, key {generation}",
+                api_key_name=f"{Stack.of(self).stack_name}-{tenant.name}-{generation}",
             )
-            # The key's id is the tenant id its monitors and deliveries are stored under, in tables that
-            # outlive the stack: keep the key too, so that a later stack can attach it again (api_key_id).
-            created.apply_removal_policy(RemovalPolicy.RETAIN)
-            key = created
-        plan.add_api_key(key)
-        self.api_keys[tenant.name] = key
+            self.tenant_keys[key.key_id] = self.tenant_ids[tenant.name]
+            # Its binding's logical id by generation, not by order: retiring key 1 must not hand its id on.
+            plan.add_api_key(key, override_logical_id=_binding_id(tenant.name, generation))
+        self.api_keys[tenant.name] = key  # the newest live key (keys are sorted): the one to hand out
         self.usage_plans[tenant.name] = plan
 
     def _web_acl(self) -> wafv2.CfnWebACL:
@@ -276,6 +302,11 @@ class Api(Construct):
     @property
     def console_url(self) -> str:
         return self.rest_api.url_for_path("/console/")
+
+
+def _binding_id(tenant: str, generation: int) -> str:
+    """The CloudFormation logical id of a later key's usage-plan binding: fixed by tenant and generation."""
+    return "UsagePlanKey" + re.sub(r"[^A-Za-z0-9]", "", tenant) + f"Key{generation}"
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:

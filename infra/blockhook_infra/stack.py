@@ -84,6 +84,8 @@ class BlockhookStack(Stack):
             waf=_flag(self.node.try_get_context("waf")),
             tenants=tenants,
         )
+        # A tenant's later keys (rotations) act as its first, whose id names the tenant in the tables.
+        self.functions.api.add_environment("BLOCKHOOK_TENANT_KEYS", self.to_json_string(self.api.tenant_keys))
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -107,7 +109,13 @@ class BlockhookStack(Stack):
             self,
             "TenantApiKeyIds",
             value=self.to_json_string({name: key.key_id for name, key in self.api.api_keys.items()}),
-            description="Each tenant's API key id (the tenant id is key_<id>), as JSON {name: id}",
+            description="Each tenant's newest live API key id, as JSON {name: id}: the key to hand out",
+        )
+        CfnOutput(
+            self,
+            "TenantIds",
+            value=self.to_json_string(self.api.tenant_ids),
+            description="Each tenant's id in the tables (key_<id of its first key>), as JSON {name: id}",
         )
         CfnOutput(
             self, "MskClusterArn", value=self.streaming.cluster_arn, description="MSK Serverless cluster"

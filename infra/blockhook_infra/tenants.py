@@ -9,7 +9,8 @@ of them together.
     "tenants": [
       {"name": "default"},
       {"name": "acme", "rate_limit": 20, "burst": 40, "quota_per_day": 100000},
-      {"name": "globex", "api_key_id": "a1b2c3d4e5"}
+      {"name": "globex", "api_key_id": "a1b2c3d4e5"},
+      {"name": "initech", "keys": [1, 2]}
     ]
 
 `name`: letters, digits and hyphens; it names the key and the plan, and it is the tenant's identity in
@@ -19,6 +20,13 @@ it in the list to keep that tenant. `rate_limit` (requests a second) and `burst`
 API's throttle. `quota_per_day`: requests a day, unset for none. `api_key_id`: use this existing key
 instead of creating one, to re-attach a tenant whose key outlived an earlier stack (keys are retained
 on delete, like the tables that hold the tenant's data).
+
+`keys`: the tenant's live keys by generation, default [1]; at most two, so that a rotation can hand out
+the new key while the old one still works. Generation 1 is the tenant's first key and its identity:
+the tenant is `key_<id of key 1>` whichever of its keys calls (the api function maps a later key's id
+to it, BLOCKHOOK_TENANT_KEYS). Rotating: [1, 2], deploy, hand out key 2; once the tenant uses it, [2]:
+key 1 stays (its id names the tenant) but is disabled and out of the usage plan, so API Gateway refuses
+it. A generation above 1 that leaves the list is deleted.
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ STAGE_BURST_LIMIT = 1000
 DEFAULT_TENANT = "default"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,47}$")
 _KEY_ID = re.compile(r"^[A-Za-z0-9]{1,128}$")
-_FIELDS = {"name", "rate_limit", "burst", "quota_per_day", "api_key_id"}
+_FIELDS = {"name", "rate_limit", "burst", "quota_per_day", "api_key_id", "keys"}
+MAX_LIVE_KEYS = 2
 
 
 class TenantsContextError(ValueError):
@@ -51,6 +60,7 @@ class Tenant:
     burst: int = DEFAULT_RATE_BURST
     quota_per_day: int | None = None
     api_key_id: str | None = None  # an existing key to attach instead of creating one
+    keys: tuple[int, ...] = (1,)  # the live keys' generations (1 = the first key, the tenant's identity)
 
 
 DEFAULT_TENANTS = (Tenant(DEFAULT_TENANT),)
@@ -116,7 +126,20 @@ def _tenant(entry: Any, position: int) -> Tenant:
     key_id = entry.get("api_key_id")
     if key_id is not None and (not isinstance(key_id, str) or not _KEY_ID.match(key_id)):
         raise TenantsContextError(f"{where}: api_key_id must be an API Gateway key id (letters and digits); got {key_id!r}")
-    return Tenant(name=name, rate_limit=rate, burst=burst, quota_per_day=quota, api_key_id=key_id)
+    keys = entry.get("keys", [1])
+    if (
+        not isinstance(keys, list)
+        or not 1 <= len(keys) <= MAX_LIVE_KEYS
+        or not all(_is_int(generation) and generation >= 1 for generation in keys)
+        or len(set(keys)) != len(keys)
+    ):
+        raise TenantsContextError(
+            f"{where}: keys must list the live keys' generations, one or {MAX_LIVE_KEYS} different whole numbers "
+            f"from 1 (e.g. [1, 2] during a rotation); got {keys!r}"
+        )
+    return Tenant(
+        name=name, rate_limit=rate, burst=burst, quota_per_day=quota, api_key_id=key_id, keys=tuple(sorted(keys))
+    )
 
 
 def _is_number(value: Any) -> bool:

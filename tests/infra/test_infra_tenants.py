@@ -87,6 +87,12 @@ def test_list_and_json_string_agree() -> None:
         ([{"name": "acme"}, {"name": "ACME"}], "same tenant"),
         ([{"name": "acme-1"}, {"name": "acme1"}], "same tenant"),
         ([{"name": "a", "api_key_id": "k1"}, {"name": "b", "api_key_id": "k1"}], "same api_key_id"),
+        ([{"name": "acme", "keys": []}], "keys must list"),
+        ([{"name": "acme", "keys": [1, 2, 3]}], "keys must list"),
+        ([{"name": "acme", "keys": [0]}], "keys must list"),
+        ([{"name": "acme", "keys": [2, 2]}], "keys must list"),
+        ([{"name": "acme", "keys": ["2"]}], "keys must list"),
+        ([{"name": "acme", "keys": 2}], "keys must list"),
     ],
 )
 def test_bad_context_is_refused_clearly(raw, message: str) -> None:
@@ -184,3 +190,87 @@ def test_the_api_function_takes_the_gateway_key_id_as_the_tenant(functions: dict
     assert resolve_tenant("apigateway", {}, context, local_keys=()) == "key_a1b2c3d4e5"
     other = {"identity": {"apiKeyId": "f6g7h8i9j0"}}
     assert resolve_tenant("apigateway", {}, other, local_keys=()) != resolve_tenant("apigateway", {}, context, ())
+
+
+# Rotating a tenant's key: two live keys, then the new one alone; the tenant stays the first key's.
+
+
+def rendered(value) -> str:
+    """A template value that joins literals and Refs, with each Ref written <logical id>."""
+    if isinstance(value, dict) and "Fn::Join" in value:
+        return "".join(p if isinstance(p, str) else f"<{p['Ref']}>" for p in value["Fn::Join"][1])
+    return value
+
+
+def acme_keys(template: dict) -> dict[str, dict]:
+    return {lid: key for lid, key in of_type(template, "AWS::ApiGateway::ApiKey").items()
+            if "acme" in key["Properties"].get("Name", "")}  # fmt: skip
+
+
+def bindings_of(template: dict, plan_name: str) -> dict[str, str]:
+    """Binding logical id -> the key it puts in the plan named `plan_name`."""
+    plans = {lid for lid, plan in of_type(template, "AWS::ApiGateway::UsagePlan").items()
+             if plan["Properties"]["UsagePlanName"] == plan_name}  # fmt: skip
+    return {lid: b["Properties"]["KeyId"]["Ref"] for lid, b in of_type(template, "AWS::ApiGateway::UsagePlanKey").items()
+            if b["Properties"]["UsagePlanId"]["Ref"] in plans}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rotating(tmp_path_factory) -> dict:
+    return synth(tmp_path_factory, tenants=[{"name": "default"}, {"name": "acme", "keys": [1, 2]}])
+
+
+@pytest.fixture(scope="module")
+def rotated(tmp_path_factory) -> dict:
+    return synth(tmp_path_factory, tenants=[{"name": "default"}, {"name": "acme", "keys": [2]}])
+
+
+def api_environment(template: dict) -> dict:
+    for function in of_type(template, "AWS::Lambda::Function").values():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        if variables.get("POWERTOOLS_SERVICE_NAME") == "blockhook-api":
+            return variables
+    raise AssertionError("no api function")
+
+
+def test_during_a_rotation_both_keys_are_live_and_the_new_one_acts_as_the_first(rotating: dict) -> None:
+    keys = acme_keys(rotating)
+    first = next(lid for lid, key in keys.items() if key["Properties"]["Name"] == "BlockhookStack-acme")
+    second = next(lid for lid, key in keys.items() if key["Properties"]["Name"] == "BlockhookStack-acme-2")
+    assert all(key["Properties"]["Enabled"] is True for key in keys.values())
+    assert sorted(bindings_of(rotating, "blockhook-acme").values()) == sorted([first, second])
+    assert keys[first]["DeletionPolicy"] == "Retain"  # its id names the tenant in the tables
+    # The api function maps the new key to the tenant of the first: key_<first key's id>.
+    assert json.loads(rendered(api_environment(rotating)["BLOCKHOOK_TENANT_KEYS"])) == {
+        f"<{second}>": f"key_<{first}>"
+    }
+    outputs = rotating["Outputs"]
+    assert json.loads(rendered(outputs["TenantApiKeyIds"]["Value"]))["acme"] == f"<{second}>"  # the one to hand out
+    assert json.loads(rendered(outputs["TenantIds"]["Value"]))["acme"] == f"key_<{first}>"
+
+
+def test_after_the_rotation_the_first_key_is_disabled_and_out_of_the_plan(rotating: dict, rotated: dict) -> None:
+    keys = acme_keys(rotated)
+    first = next(lid for lid, key in keys.items() if key["Properties"]["Name"] == "BlockhookStack-acme")
+    second = next(lid for lid, key in keys.items() if key["Properties"]["Name"] == "BlockhookStack-acme-2")
+    assert keys[first]["Properties"]["Enabled"] is False and keys[first]["DeletionPolicy"] == "Retain"
+    assert keys[second]["Properties"]["Enabled"] is True
+    assert list(bindings_of(rotated, "blockhook-acme").values()) == [second]
+    # The new key's binding keeps its logical id, so this deploy does not re-create it.
+    (binding,) = bindings_of(rotated, "blockhook-acme")
+    assert binding in bindings_of(rotating, "blockhook-acme")
+    assert json.loads(rendered(api_environment(rotated)["BLOCKHOOK_TENANT_KEYS"])) == {f"<{second}>": f"key_<{first}>"}
+    # Nothing else moved: the default tenant's key and binding are the same resources.
+    assert set(of_type(rotated, "AWS::ApiGateway::ApiKey")) == set(of_type(rotating, "AWS::ApiGateway::ApiKey"))
+
+
+def test_without_rotations_the_mapping_is_empty(two_tenants: dict) -> None:
+    assert json.loads(rendered(api_environment(two_tenants)["BLOCKHOOK_TENANT_KEYS"])) == {}
+
+
+def test_a_mapped_key_resolves_to_its_tenant() -> None:
+    mapping = {"newkey2": "key_firstkey1"}
+    for key_id in ("firstkey1", "newkey2"):
+        context = {"identity": {"apiKeyId": key_id}}
+        assert resolve_tenant("apigateway", {}, context, (), mapping) == "key_firstkey1"
+    assert resolve_tenant("apigateway", {}, {"identity": {"apiKeyId": "other"}}, (), mapping) == "key_other"

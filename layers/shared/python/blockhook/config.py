@@ -6,9 +6,10 @@ their configuration the same way everywhere.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 LOCAL_API_KEY = "local-dev-key"
@@ -34,6 +35,9 @@ class Settings:
     # The local API's throttle (auth_mode "local"); in the cloud API Gateway throttles before the function.
     rate_limit: float = DEFAULT_RATE_LIMIT
     rate_burst: int = DEFAULT_RATE_BURST
+    # auth_mode "apigateway": the tenant of each API key id that is not its tenant's first key (a rotation's
+    # new key); any other key id is the tenant `key_<id>`.
+    tenant_keys: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def allow_private_webhooks(self) -> bool:
@@ -47,6 +51,17 @@ def _api_keys(environ: Mapping[str, str]) -> tuple[str, ...]:
     if single and single not in keys:
         keys.insert(0, single)
     return tuple(keys) or (LOCAL_API_KEY,)
+
+
+def _tenant_keys(environ: Mapping[str, str]) -> dict[str, str]:
+    raw = environ.get("BLOCKHOOK_TENANT_KEYS") or "{}"
+    try:
+        mapping = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"BLOCKHOOK_TENANT_KEYS is not JSON: {error}") from None
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise ValueError('BLOCKHOOK_TENANT_KEYS must be a JSON object {"<api key id>": "<tenant id>"}')
+    return mapping
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +81,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secrets_key_id=env.get("BLOCKHOOK_SECRETS_KEY_ID", ""),
         rate_limit=float(env.get("BLOCKHOOK_RATE_LIMIT") or DEFAULT_RATE_LIMIT),
         rate_burst=int(env.get("BLOCKHOOK_RATE_BURST") or DEFAULT_RATE_BURST),
+        tenant_keys=_tenant_keys(env),
     )
 
 

@@ -18,14 +18,20 @@ def tenant_of_local_key(key: str) -> str:
 
 
 def resolve_tenant(
-    auth_mode: str, headers: Mapping[str, str], request_context: Mapping[str, Any], local_keys: Sequence[str]
+    auth_mode: str,
+    headers: Mapping[str, str],
+    request_context: Mapping[str, Any],
+    local_keys: Sequence[str],
+    key_tenants: Mapping[str, str] | None = None,
 ) -> str:
     if auth_mode == "apigateway":
-        # API Gateway has already checked the key against its usage plans; its id is the tenant.
+        # API Gateway has already checked the key against its usage plans. A tenant is named after its first
+        # key (`key_<id>`); a key made later for it (a rotation) is mapped to that name by `key_tenants`, so
+        # the tenant keeps its data whichever of its keys calls.
         key_id = (request_context.get("identity") or {}).get("apiKeyId")
         if not key_id:
             raise Unauthorized("missing API key")
-        return f"key_{key_id}"
+        return (key_tenants or {}).get(key_id) or f"key_{key_id}"
     presented = next((value for name, value in headers.items() if name.lower() == "x-api-key"), None)
     if not presented:
         raise Unauthorized("missing x-api-key header")

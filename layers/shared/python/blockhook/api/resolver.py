@@ -65,6 +65,7 @@ def _refusal() -> Response | None:
             event.headers or {},
             event.raw_event.get("requestContext") or {},
             settings().api_keys,
+            settings().tenant_keys,
         )
     except Unauthorized as refused:
         return error_response(401, "unauthorized", str(refused))
