@@ -25,10 +25,11 @@ COMMON_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE",
 }
 EXTRA_ENV = {
-    # The bucket: a delivery's body kept in S3 is shown by GET .../deliveries/{id}.
+    # The bucket: a delivery's body kept in S3 is shown by GET .../deliveries/{id}. The tenant keys: a
+    # rotation's new key acts as its tenant's first.
     "api": {
         "BLOCKHOOK_AUTH_MODE", "BLOCKHOOK_CHAINS", "BLOCKHOOK_IDEMPOTENCY_TABLE", "BLOCKHOOK_SECRETS_KEY_ID",
-        "BLOCKHOOK_LARGE_OBJECTS_BUCKET",
+        "BLOCKHOOK_LARGE_OBJECTS_BUCKET", "BLOCKHOOK_TENANT_KEYS",
     },
     "ingest": {
         "BLOCKHOOK_KAFKA_BOOTSTRAP",

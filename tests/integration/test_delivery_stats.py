@@ -195,10 +195,10 @@ def test_a_monitor_without_deliveries_has_every_hour_at_zero(api):
 
 
 @pytest.mark.parametrize("hours", ["0", "169", "x", "-1", "2.5", "", "1e2"])
-def test_a_window_out_of_range_answers_400(api, hours):
+def test_a_window_out_of_range_answers_422_naming_the_query(api, hours):
     monitor = api.create()
-    error = assert_error(api.call("GET", f"/v1/monitors/{monitor['id']}/stats?hours={hours}"), 400, "invalid_hours")
-    assert "1 to 168" in error["message"]
+    error = assert_error(api.call("GET", f"/v1/monitors/{monitor['id']}/stats?hours={hours}"), 422, "validation_failed")
+    assert error["details"][0]["field"] == "hours" and error["details"][0]["in"] == "query", error
 
 
 def test_another_tenants_monitor_answers_404(api):
