@@ -1,4 +1,5 @@
-"""The REST API: API Gateway in front of the api function, an API key and a usage plan per tenant."""
+"""The REST API: API Gateway in front of the api function, an API key and a usage plan per tenant, and the
+web console's page at /console in front of the console function."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ class Api(Construct):
         construct_id: str,
         *,
         handler: lambda_.IFunction,
+        console_handler: lambda_.IFunction,
         waf: bool = False,
         tenants: tuple[Tenant, ...] = DEFAULT_TENANTS,
     ) -> None:
@@ -114,6 +116,14 @@ class Api(Construct):
         self.proxy = v1.add_resource("{proxy+}")
         # The API key's id is the tenant (BLOCKHOOK_AUTH_MODE=apigateway).
         self.proxy.add_method("ANY", integration, api_key_required=True)
+
+        # The web console's page needs no key (its data calls to /v1 send the one its user types).
+        site = apigw.LambdaIntegration(console_handler, proxy=True, allow_test_invoke=False)
+        self.console = self.rest_api.root.add_resource("console")
+        self.console_files = self.console.add_resource("{proxy+}")
+        for resource in (self.console, self.console_files):
+            for method in ("GET", "HEAD"):
+                resource.add_method(method, site, api_key_required=False)
 
         # One key and one usage plan per tenant (the key's id is the tenant).
         self.tenants = tenants
@@ -262,6 +272,10 @@ class Api(Construct):
     @property
     def v1_url(self) -> str:
         return self.rest_api.url_for_path("/v1")
+
+    @property
+    def console_url(self) -> str:
+        return self.rest_api.url_for_path("/console/")
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:

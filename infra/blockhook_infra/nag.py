@@ -35,10 +35,11 @@ def acknowledge_findings(stack: Stack) -> None:
         )
     provider_framework = stack.topics.node.find_child("Provider")
 
-    for function in [*ours, stack.topics.function]:
+    for function in [*ours, stack.topics.function, stack.console.function]:
         _ack(function, "L1", "python3.12 is the runtime the dependency layer is built for (pip --python-version "
              "3.12, manylinux x86_64); moving to a newer runtime is a deliberate change of layer, tests and this line.")
-    for scope in [*(f.role for f in ours), stack.topics.function.role, custom_resource_function, provider_framework]:
+    for scope in [*(f.role for f in ours), stack.topics.function.role, stack.console.function.role,
+                  custom_resource_function, provider_framework]:  # fmt: skip
         _ack(scope, f"IAM4[{_MANAGED}AWSLambdaBasicExecutionRole]", "AWS's minimal Lambda logging policy "
              "(logs:CreateLogStream/PutLogEvents): our functions, CDK's custom resource function and the custom "
              "resource provider framework's.")
@@ -85,7 +86,8 @@ def acknowledge_findings(stack: Stack) -> None:
     _ack(api, "APIG2", "The api function validates every body and query with pydantic models and answers the "
          "contract's error shape (422 with details); gateway validation would answer another shape.")
     _ack(api, "APIG4", "Authorization is the API key (x-api-key, CONTRACT section 2), checked by API Gateway "
-         "against the usage plan; the key id is the tenant. /v1/health is open on purpose.")
+         "against the usage plan; the key id is the tenant. /v1/health is open on purpose, and so is the web console's page at /console: "
+         "it holds no data, and its calls to /v1 carry the key its user types.")
     _ack(api, "COG4", "Tenants authenticate with API keys, not Cognito users (CONTRACT section 2).")
     _ack(api, f"IAM4[{_MANAGED}AmazonAPIGatewayPushToCloudWatchLogs]", "API Gateway's account-level role "
          "for writing access and execution logs: AWS's own policy for exactly that.")

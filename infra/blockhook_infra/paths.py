@@ -43,3 +43,11 @@ def function_dir(name: str, root: Path = REPO_ROOT) -> Path:
     if not folder.is_dir():
         raise MissingBuildError(f"{folder} does not exist: function {name!r} has no code folder")
     return folder
+
+
+def console_site_dir(root: Path = REPO_ROOT) -> Path:
+    """The web console's built files (index.html, app.js, app.css), built by `make console`."""
+    site = root / "build" / "console"
+    if not (site / "index.html").is_file():
+        raise MissingBuildError(f"{site / 'index.html'} does not exist: run `make console` first (it builds the web console)")
+    return site

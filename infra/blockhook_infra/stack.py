@@ -9,6 +9,7 @@ from constructs import Construct
 
 from .api import Api
 from .chains import chains_env_value, placeholder_hosts, rpc_secret_names
+from .console import Console
 from .data import DataTables
 from .delivery_queue import DeliveryQueue
 from .failed_batches import FailedBatches
@@ -72,10 +73,14 @@ class BlockhookStack(Stack):
         )
         # Ingest produces only once the topic exists (MSK Serverless does not create topics on use).
         self.functions.ingest.node.add_dependency(self.topics.blocks)
+        self.console = Console(
+            self, "Console", shared_layer=self.functions.shared_layer, runtime=RUNTIME, architecture=ARCHITECTURE
+        )
         self.api = Api(
             self,
             "Api",
             handler=self.functions.api,
+            console_handler=self.console.function,
             waf=_flag(self.node.try_get_context("waf")),
             tenants=tenants,
         )
@@ -89,6 +94,9 @@ class BlockhookStack(Stack):
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.v1_url, description="Base URL of the REST API (ends in /v1)")
+        CfnOutput(
+            self, "ConsoleUrl", value=self.api.console_url, description="The web console: sign in with a tenant's API key"
+        )
         CfnOutput(
             self,
             "ApiKeyId",

@@ -92,3 +92,26 @@ def statements_of(functions: dict, role_statements: dict):
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "synth: runs the CDK CLI (`cdk synth`) as a subprocess, about 10 s")
+
+
+@pytest.fixture(scope="session")
+def paths(by_type: dict) -> dict[str, str]:
+    """ApiGateway::Resource logical id -> its full path (/v1/health, ...)."""
+    resources = {lid: res["Properties"] for lid, res in by_type["AWS::ApiGateway::Resource"].items()}
+
+    def path_of(lid: str) -> str:
+        parent = resources[lid]["ParentId"]
+        prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{resources[lid]['PathPart']}"
+
+    return {lid: path_of(lid) for lid in resources}
+
+
+@pytest.fixture(scope="session")
+def methods(by_type: dict, paths: dict) -> dict[tuple[str, str], dict]:
+    """(path, HTTP method) -> Method properties."""
+    found = {}
+    for res in by_type["AWS::ApiGateway::Method"].values():
+        props = res["Properties"]
+        found[(paths[props["ResourceId"]["Ref"]], props["HttpMethod"])] = props
+    return found

@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from aws_cdk.assertions import Template
 
 
-@pytest.fixture(scope="session")
-def paths(by_type: dict) -> dict[str, str]:
-    """ApiGateway::Resource logical id -> its full path (/v1/health, ...)."""
-    resources = {lid: res["Properties"] for lid, res in by_type["AWS::ApiGateway::Resource"].items()}
-
-    def path_of(lid: str) -> str:
-        parent = resources[lid]["ParentId"]
-        prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
-        return f"{prefix}/{resources[lid]['PathPart']}"
-
-    return {lid: path_of(lid) for lid in resources}
-
-
-@pytest.fixture(scope="session")
-def methods(by_type: dict, paths: dict) -> dict[tuple[str, str], dict]:
-    """(path, HTTP method) -> Method properties."""
-    found = {}
-    for res in by_type["AWS::ApiGateway::Method"].values():
-        props = res["Properties"]
-        found[(paths[props["ResourceId"]["Ref"]], props["HttpMethod"])] = props
-    return found
-
-
-def test_one_rest_api_with_v1_paths(template: Template, paths: dict, methods: dict) -> None:
+def test_one_rest_api_with_v1_and_console_paths(template: Template, paths: dict, methods: dict) -> None:
     template.resource_count_is("AWS::ApiGateway::RestApi", 1)
-    assert set(paths.values()) == {"/v1", "/v1/health", "/v1/{proxy+}"}
-    assert set(methods) == {("/v1/health", "GET"), ("/v1/{proxy+}", "ANY")}
+    assert set(paths.values()) == {"/v1", "/v1/health", "/v1/{proxy+}", "/console", "/console/{proxy+}"}
+    assert set(methods) == {("/v1/health", "GET"), ("/v1/{proxy+}", "ANY")} | {
+        (path, method) for path in ("/console", "/console/{proxy+}") for method in ("GET", "HEAD")
+    }
 
 
 def test_health_is_open_everything_else_needs_a_key(methods: dict) -> None:
@@ -42,9 +20,11 @@ def test_health_is_open_everything_else_needs_a_key(methods: dict) -> None:
     assert methods[("/v1/{proxy+}", "ANY")]["ApiKeyRequired"] is True
 
 
-def test_both_methods_proxy_to_the_api_function(methods: dict, functions: dict) -> None:
+def test_both_v1_methods_proxy_to_the_api_function(methods: dict, functions: dict) -> None:
     api, _ = functions["api"]
-    for props in methods.values():
+    for (path, _method), props in methods.items():
+        if not path.startswith("/v1"):
+            continue
         integration = props["Integration"]
         assert integration["Type"] == "AWS_PROXY"
         assert integration["IntegrationHttpMethod"] == "POST"

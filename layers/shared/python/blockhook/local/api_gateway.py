@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from blockhook.console_site import PREFIX as CONSOLE_PREFIX
 from blockhook.local.lambdas import LocalFunction
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,12 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
 
 
 class ApiGatewayServer:
-    def __init__(self, function: LocalFunction, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, function: LocalFunction, port: int, host: str = "127.0.0.1", console: LocalFunction | None = None
+    ) -> None:
+        """`function` answers every path but the web console's (/console and under it), which `console` does."""
         self.function = function
+        self.console = console
         self.server = ThreadingHTTPServer((host, port), self._handler_class())
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="api-gateway", daemon=True)
@@ -73,14 +78,20 @@ class ApiGatewayServer:
         self.server.server_close()
 
     def _handler_class(self):
-        function = self.function
+        api, console = self.function, self.console
+
+        def function_for(path: str) -> LocalFunction:
+            if console is not None and (path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")):
+                return console
+            return api
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
                 started = time.monotonic()
-                status = self._answer()
+                function = function_for(urlsplit(self.path).path)
+                status = self._answer(function)
                 logger.info(
                     "api request",
                     extra={"service": function.service, "method": self.command, "path": urlsplit(self.path).path,
@@ -88,7 +99,7 @@ class ApiGatewayServer:
                            "tenant": _tenant(self.headers)},
                 )  # fmt: skip
 
-            def _answer(self) -> int:
+            def _answer(self, function: LocalFunction) -> int:
                 """Answer the request; returns the status code sent."""
                 declared = (self.headers.get("Content-Length") or "0").strip()
                 if not declared.isascii() or not declared.isdigit():

@@ -136,8 +136,11 @@ class LocalSystem:
         ingest = LocalFunction("ingest", 75)
         matcher = LocalFunction("matcher", 120)
         deliver = LocalFunction("deliver", 30)
-        console.adopt(function.service for function in (api, ingest, matcher, deliver))
-        self.api = ApiGatewayServer(api, options.api_port).start()
+        # The web console as `make console` built it (its function says so when it has not been built).
+        env.setdefault("BLOCKHOOK_CONSOLE_DIR", str(REPO_ROOT / "build" / "console"))
+        site = LocalFunction("console", 3)
+        console.adopt(function.service for function in (api, ingest, matcher, deliver, site))
+        self.api = ApiGatewayServer(api, options.api_port, console=site).start()
         self.workers = [
             SqsPoller(deliver, config.delivery_queue_url),
             KafkaPoller(matcher, bootstrap, config.kafka_topic, config.kafka_consumer_group),
@@ -198,6 +201,7 @@ class LocalSystem:
         keys = ", ".join(settings().api_keys)
         lines = [
             "blockhook is running",
+            f"  console     http://{HOST}:{self.options.api_port}/console   (sign in with an API key below)",
             f"  REST API    http://{HOST}:{self.options.api_port}/v1   (header x-api-key: {keys})",
         ]
         for chain in self.chains:
