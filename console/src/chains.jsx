@@ -62,7 +62,7 @@ export function ChainsPage() {
               </tbody>
             </table>
           </div>
-          <BarChart title="Lag of each chain" unit=" blocks" rows={lags}
+          <BarChart title="Lag of each chain in blocks" unit=" blocks" rows={lags}
             labels={{ header: "Chain", short: chains.map((c) => String(c.chain_id)), values: chains.map((c) => `chain ${c.chain_id}`) }}
             summary={chains.map((c) => `chain ${c.chain_id} ${c.lag_blocks ?? "unknown"} blocks behind`).join(", ")}
             series={[{ key: "lag", name: "lag", cls: "neutral" }]} />

@@ -26,7 +26,7 @@ function Legend({ series }) {
   );
 }
 
-function Axes({ top, labels, unit = "" }) {
+function Axes({ top, labels }) {
   const every = Math.max(1, Math.ceil(labels.length / 8));
   const step = PLOT_W / Math.max(1, labels.length);
   return (
@@ -34,8 +34,8 @@ function Axes({ top, labels, unit = "" }) {
       <line x1={LEFT} y1={TOP + PLOT_H} x2={W - RIGHT} y2={TOP + PLOT_H} />
       <line x1={LEFT} y1={TOP} x2={LEFT} y2={TOP + PLOT_H} />
       <line class="grid" x1={LEFT} y1={TOP + PLOT_H / 2} x2={W - RIGHT} y2={TOP + PLOT_H / 2} />
-      <text x={LEFT - 4} y={TOP + 8} text-anchor="end">{number(top)}{unit}</text>
-      <text x={LEFT - 4} y={TOP + PLOT_H / 2 + 4} text-anchor="end">{number(top / 2)}{unit}</text>
+      <text x={LEFT - 4} y={TOP + 8} text-anchor="end">{number(top)}</text>
+      <text x={LEFT - 4} y={TOP + PLOT_H / 2 + 4} text-anchor="end">{number(top / 2)}</text>
       <text x={LEFT - 4} y={TOP + PLOT_H} text-anchor="end">0</text>
       {labels.map((label, i) => (i % every === 0 ? (
         <text key={i} x={LEFT + step * i + step / 2} y={H - 6} text-anchor="middle">{label}</text>
@@ -81,7 +81,7 @@ export function BarChart({ title, summary, labels, rows, series, stack, unit = "
       <figcaption>{title}</figcaption>
       <Legend series={series} />
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: ${summary}`} preserveAspectRatio="xMidYMid meet">
-        <Axes top={top} labels={labels.short} unit={unit} />
+        <Axes top={top} labels={labels.short} />
         {rows.map((row, i) => {
           let base = 0;
           const x = LEFT + step * i + (step - width) / 2;
@@ -119,7 +119,7 @@ export function LineChart({ title, summary, labels, rows, series, unit = "" }) {
       <figcaption>{title}</figcaption>
       <Legend series={series} />
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: ${summary}`} preserveAspectRatio="xMidYMid meet">
-        <Axes top={top} labels={labels.short} unit={unit} />
+        <Axes top={top} labels={labels.short} />
         {series.map((s) => {
           const runs = [[]];
           rows.forEach((row, i) => {
@@ -182,7 +182,7 @@ export function StatsSection({ monitorId, version }) {
           <BarChart title="Deliveries per hour" stack labels={labels} rows={hours}
             summary={`${number(sum(hours, "delivered"))} delivered and ${number(sum(hours, "failed"))} failed in the last ${hours.length} hours`}
             series={[{ key: "delivered", name: "delivered", cls: "ok" }, { key: "failed", name: "failed", cls: "bad" }]} />
-          <LineChart title="Delivery latency" unit=" ms" labels={labels} rows={latency}
+          <LineChart title="Delivery latency (ms)" unit=" ms" labels={labels} rows={latency}
             summary={overall
               ? `over ${number(overall.count)} deliveries: p50 ${number(overall.p50)} ms, p90 ${number(overall.p90)} ms, p99 ${number(overall.p99)} ms`
               : "no delivery delivered in this window"}

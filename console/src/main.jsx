@@ -106,4 +106,6 @@ function App() {
   return signedIn ? <Console /> : <SignIn message={message} />;
 }
 
-render(<App />, document.getElementById("app"));
+const root = document.getElementById("app");
+root.textContent = ""; // the page's "Loading" line
+render(<App />, root);
