@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, monitorPath } from "./api.js";
-import { formatHour, number } from "./util.jsx";
+import { formatHour, number, useInterval } from "./util.jsx";
 
 const W = 640;
 const H = 180;
@@ -151,20 +151,18 @@ const sum = (hours, key) => hours.reduce((total, hour) => total + (hour[key] || 
 export function StatsSection({ monitorId, version }) {
   const [stats, setStats] = useState(null);
   const [error, setError] = useState(null);
+  const load = async () => {
+    try {
+      setStats(await api("GET", monitorPath(monitorId, "/stats?hours=24")));
+      setError(null);
+    } catch (failure) {
+      setError(failure.message);
+    }
+  };
   useEffect(() => {
-    let live = true;
-    api("GET", monitorPath(monitorId, "/stats?hours=24"))
-      .then((answer) => {
-        if (live) {
-          setStats(answer);
-          setError(null);
-        }
-      })
-      .catch((failure) => live && setError(failure.message));
-    return () => {
-      live = false;
-    };
+    load();
   }, [monitorId, version]);
+  useInterval(load, 30000);
   const hours = stats ? stats.hours : [];
   const labels = {
     header: "Hour",

@@ -42,7 +42,7 @@ export function DeliveryPage({ monitorId, deliveryId }) {
   const back = `#/monitors/${encodeURIComponent(monitorId)}`;
   return (
     <section>
-      <p class="crumbs"><a href="#/monitors">Monitors</a> / <a href={back}>Monitor</a> /</p>
+      <p class="crumbs"><a href={back}>← Back to the monitor</a></p>
       <h1>Delivery <code>{deliveryId}</code></h1>
       <Notice notice={notice} />
       {delivery && (

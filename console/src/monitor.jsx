@@ -102,7 +102,7 @@ export function MonitorPage({ id, createdSecret, onSecretSeen }) {
   if (!monitor) {
     return (
       <section>
-        <p class="crumbs"><a href="#/monitors">Monitors</a> /</p>
+        <p class="crumbs"><a href="#/monitors">← Monitor list</a></p>
         <Notice notice={notice || { text: "Loading…" }} />
       </section>
     );
@@ -113,7 +113,7 @@ export function MonitorPage({ id, createdSecret, onSecretSeen }) {
   };
   return (
     <section>
-      <p class="crumbs"><a href="#/monitors">Monitors</a> /</p>
+      <p class="crumbs"><a href="#/monitors">← Monitor list</a></p>
       <div class="title-row">
         <h1>{monitor.name}</h1>
         <HealthBadge health={monitor.health} />

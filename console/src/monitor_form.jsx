@@ -267,7 +267,7 @@ export function MonitorForm({ monitor, onSaved }) {
 export function NewMonitorPage({ onCreated }) {
   return (
     <section>
-      <p class="crumbs"><a href="#/monitors">Monitors</a> /</p>
+      <p class="crumbs"><a href="#/monitors">← Monitor list</a></p>
       <h1>New monitor</h1>
       <MonitorForm monitor={null} onSaved={(created) => {
         onCreated({ monitorId: created.id, secret: created.secret });
