@@ -288,7 +288,7 @@ def test_a_csv_of_100000_rows_is_imported_with_its_progress_and_a_bad_one_sends_
     target = new_address(0xA000000 + 4242)
     page.get_by_label("Address prefix").fill(target.upper().replace("0X", "0x"))
     page.get_by_role("button", name="Search").click()
-    expect(page.get_by_role("row").filter(has_text=target)).to_contain_text("customer-4242")
+    expect(page.get_by_role("row").filter(has_text=target)).to_contain_text("customer-4242", timeout=60_000)
 
 
 def test_a_backfill_shows_its_progress_to_100(page, stack):
