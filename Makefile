@@ -10,7 +10,7 @@ LAMBDA_PYTHON := 3.12
 LAMBDA_PLATFORM := manylinux2014_x86_64
 export PYTHONPATH := $(CURDIR)/layers/shared/python:$(CURDIR)
 
-.PHONY: up test synth deps layers lint clean openapi bench browser
+.PHONY: up test synth deps layers lint clean openapi bench browser console screenshots
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -33,7 +33,20 @@ $(LAYER_DEPS)/.built: requirements.txt | $(VENV)/.installed
 		--python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all: -r requirements.txt
 	touch $@
 
-up: deps
+# The web console (console/): one bundle of its sources, its stylesheet and its page, rebuilt only when a
+# source changed. No source map: the output stays small.
+CONSOLE := build/console
+CONSOLE_SOURCES := $(wildcard console/src/*) console/style.css console/index.html
+console: $(CONSOLE)/.built
+$(CONSOLE)/.built: $(CONSOLE_SOURCES) node_modules/.installed
+	mkdir -p $(CONSOLE)
+	node_modules/.bin/esbuild console/src/main.jsx --bundle --minify --format=esm --target=es2020 \
+		--jsx=automatic --jsx-import-source=preact --log-level=warning --outfile=$(CONSOLE)/app.js
+	node_modules/.bin/esbuild console/style.css --minify --log-level=warning --outfile=$(CONSOLE)/app.css
+	cp console/index.html $(CONSOLE)/index.html
+	touch $@
+
+up: deps console
 	$(PY) -m blockhook.local
 
 # The console's browser tests drive a headless Chromium: Debian's package, installed here where missing
@@ -43,14 +56,18 @@ browser:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
 # One worker per core, a module's tests on one worker (they share its servers and fixtures).
-test: deps layers browser
+test: deps layers browser console
 	$(PY) -m pytest -n auto --dist loadfile
+
+# The README's pictures of the console (docs/images/), taken by its browser tests.
+screenshots: deps browser console
+	BLOCKHOOK_SCREENSHOTS=docs/images $(PY) -m pytest tests/e2e/test_console_browser.py -q
 
 # Benchmarks (bench/README.md): ~20 minutes, writes bench/results/*.json, prints one table.
 bench: deps layers
 	$(PY) bench/run.py
 
-synth: deps layers
+synth: deps layers console
 	npx --no-install cdk synth --quiet --no-notices
 
 # docs/openapi.json, regenerated from the code (a test checks that the committed file is current).
