@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from blockhook.store import models
+from blockhook.store import delivery_stats, models
 
 TABLES = {
     # env var: (partition key, sort key or None)
@@ -100,6 +100,20 @@ def test_only_deliveries_matches_and_address_tombstones_expire(table_by_env: dic
         "BLOCKHOOK_MONITOR_ADDRESSES_TABLE",
     ]
     assert all(spec == {"AttributeName": "expires_at", "Enabled": True} for spec in expiring.values())
+
+
+def test_delivery_stats_expire_and_stay_out_of_the_deliveries_indexes(table_by_env: dict) -> None:
+    """The stats items share the deliveries table (its key), its TTL expires them, and they carry none
+    of the attributes its indexes are keyed by (a delivery log reads by_monitor)."""
+    props = table_by_env["BLOCKHOOK_DELIVERIES_TABLE"]["Properties"]
+    schema = delivery_stats.DeliveryStatsModel._get_schema()
+    assert {(k["AttributeName"], k["KeyType"]) for k in schema["key_schema"]} == {
+        (k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]
+    }
+    assert props["TimeToLiveSpecification"]["AttributeName"] == delivery_stats.DeliveryStatsModel.expires_at.attr_name
+    index_keys = {key["AttributeName"] for index in props["GlobalSecondaryIndexes"] for key in index["KeySchema"]}
+    stored = {attribute.attr_name for attribute in delivery_stats.DeliveryStatsModel.get_attributes().values()}
+    assert index_keys and not index_keys & stored
 
 
 def test_matches_pending_indexes_are_sparse_on_what_the_match_waits_for(table_by_env: dict) -> None:

@@ -253,6 +253,14 @@ def test_ingest_reads_and_advances_backfill_jobs_on_monitors(functions: dict, st
     )
 
 
+def test_deliver_adds_to_the_delivery_stats_and_the_api_reads_them(functions: dict, statements_of) -> None:
+    """The hourly stats items live in the deliveries table (store/delivery_stats.py): deliver adds to
+    them with UpdateItem, the api reads a window of them with BatchGetItem."""
+    ids = table_ids(functions)
+    assert "dynamodb:UpdateItem" in dynamodb_actions_on(statements_of("deliver"), ids["deliveries"])
+    assert {"dynamodb:GetItem", "dynamodb:BatchGetItem"} <= dynamodb_actions_on(statements_of("api"), ids["deliveries"])
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_queue_grants(functions: dict, statements_of, name: str) -> None:
     queue = functions["api"][1]["Environment"]["Variables"]["BLOCKHOOK_DELIVERY_QUEUE_URL"]["Ref"]

@@ -529,6 +529,31 @@ def test_add_plain_labelled_and_checksummed_addresses(api, rng):
     assert {"address": labelled, "label": "customer-42"} in api.all_addresses(monitor["id"])
 
 
+def test_the_address_list_with_a_prefix_pages_through_the_matching_addresses_only(api, rng):
+    matching = sorted("0xab" + new_address(rng)[4:] for _ in range(7))
+    others = ["0xaa" + "f" * 38, "0xac" + "0" * 38, "0x0b" + "ab" * 19]
+    removed = matching.pop(3)
+    monitor = api.create(filters={"addresses": [*matching, removed, *others]})
+    path = f"/v1/monitors/{monitor['id']}/addresses"
+    assert api.call("POST", path, {"remove": [removed]}).body["address_count"] == len(matching) + len(others)
+
+    # Any case, over pages of 2; the removed address stays hidden.
+    for prefix in ("0xab", "0xAB"):
+        listed = api.walk(path, f"prefix={prefix}", limit=2)
+        assert [item["address"] for item in listed] == matching
+    whole = "0x" + matching[-1][2:].upper()  # a whole address is a prefix too
+    assert [item["address"] for item in api.walk(path, f"prefix={whole}")] == [matching[-1]]
+    assert api.walk(path, "prefix=0xad") == []
+    assert len(api.walk(path, "prefix=0x", limit=3)) == len(matching) + len(others)
+
+    for bad in ("ab", "0xg", "0X", "0x" + "a" * 41, "0xab%20", "%200xab"):
+        error = assert_error(api.call("GET", f"{path}?prefix={bad}"), 400, "invalid_prefix")
+        assert "0x" in error["message"]
+    # A cursor goes on with the prefix it was given for only.
+    first = api.call("GET", f"{path}?prefix=0xab&limit=2").body
+    assert_error(api.call("GET", f"{path}?prefix=0xac&cursor={quote(first['next_cursor'])}"), 400, "invalid_cursor")
+
+
 def test_add_and_remove_in_one_call(api, rng):
     monitor = api.create(filters={"addresses": []})
     path = f"/v1/monitors/{monitor['id']}/addresses"

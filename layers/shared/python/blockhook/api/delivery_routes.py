@@ -1,5 +1,6 @@
 """Delivery routes of the REST API (CONTRACT section 2): the delivery log, one delivery with its body
-and attempts, replay, test delivery and secret rotation. A powertools Router, included by the
+and attempts, replay (of one delivery, or of a monitor's failed or delivered ones of a time range),
+test delivery and secret rotation. A powertools Router, included by the
 resolver in routes.py, whose middleware, exception handlers and context (the caller's `tenant_id`)
 it shares.
 
@@ -10,6 +11,8 @@ need is in api/common.py.
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -19,6 +22,8 @@ from botocore.exceptions import ClientError
 from blockhook.api.common import find_monitor, responses
 from blockhook.api.errors import ApiError
 from blockhook.api.models import (
+    BulkReplayRequest,
+    BulkReplayResult,
     DeliveryAttemptOut,
     DeliveryDetail,
     DeliveryOut,
@@ -42,7 +47,8 @@ STORE_STATUSES: dict[str, tuple[str, ...]] = {
     "delivered": ("delivered",),
     "failed": ("failed",),
 }
-
+MAX_REPLAYED_PER_CALL = 500
+_REPLAY_WRITERS = 8  # replays of one bulk call written side by side
 
 
 def _delivery(monitor: MonitorModel, delivery_id: str) -> DeliveryModel:
@@ -127,6 +133,45 @@ def list_deliveries(
     statuses = STORE_STATUSES[status] if status is not None else None
     items, next_cursor = delivery_store.list_deliveries(monitor_id, statuses, limit, cursor)
     return DeliveryPage(items=[delivery_out(item) for item in items], next_cursor=next_cursor)
+
+
+# Before the routes of one delivery: "replay" is no delivery id.
+@router.post(
+    "/v1/monitors/<monitor_id>/deliveries/replay",
+    status_code=202,
+    summary="Send again the monitor's failed (or delivered) deliveries created in a time range",
+    description=f"Oldest first, at most {MAX_REPLAYED_PER_CALL} a call; each is replayed as one replay does."
+    " With more: true, call again: those replayed are pending now, so the next call goes on with the next ones.",
+    responses=responses(202, "The deliveries replayed, pending again and queued"),
+)
+def replay_deliveries(monitor_id: str, body: BulkReplayRequest) -> BulkReplayResult:
+    until = int(time.time()) if body.until is None else body.until
+    if body.since > until:
+        raise ApiError(400, "invalid_range", f"since ({body.since}) is after until ({until})")
+    monitor = find_monitor(tenant(), monitor_id)
+    found = delivery_store.deliveries_created_between(
+        monitor.monitor_id, STORE_STATUSES[body.status], body.since * 1000, until * 1000 + 999,
+        MAX_REPLAYED_PER_CALL + 1,
+    )  # fmt: skip
+    chosen = found[:MAX_REPLAYED_PER_CALL]
+    replayed = []
+    if chosen:
+        with ThreadPoolExecutor(max_workers=min(_REPLAY_WRITERS, len(chosen))) as pool:
+            replayed = [record for record in pool.map(_reset, chosen) if record is not None]
+    if replayed:
+        from blockhook.wiring import delivery_service  # the queue: loaded only when something is replayed
+
+        delivery_service().queue.send([record.delivery_id for record in replayed], monitor_id=monitor.monitor_id)
+    return BulkReplayResult(
+        replayed=len(replayed), delivery_ids=[record.delivery_id for record in replayed], more=len(found) > len(chosen)
+    )
+
+
+def _reset(record: DeliveryModel) -> DeliveryModel | None:
+    try:
+        return delivery_store.reset_for_replay(record)
+    except delivery_store.DeliveryNotFound:
+        return None  # expired since the read
 
 
 @router.get(

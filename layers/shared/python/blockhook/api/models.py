@@ -207,6 +207,16 @@ class EndpointHealthOut(Strict):
     next_probe_at: int | None = Field(description="Unix seconds: when a degraded endpoint is tried next")
 
 
+class LastDeliveryOut(Strict):
+    """The monitor's newest delivery, in short (GET .../deliveries/{id} shows it whole)."""
+
+    id: str
+    status: Literal["pending", "delivered", "failed"]
+    created_at: int = Field(description="Unix seconds")
+    last_status_code: int | None = Field(description="The endpoint's status of the latest attempt; null before"
+                                         " one or when it did not answer")
+
+
 class MonitorOut(Strict):
     id: str
     name: str
@@ -224,6 +234,9 @@ class MonitorOut(Strict):
         default=None, description="The latest reconcile and its progress (its event ids: GET .../reconcile)"
     )
     health: EndpointHealthOut
+    last_delivery: LastDeliveryOut | None = Field(
+        default=None, description="The monitor's newest delivery (test deliveries included); null when it has none"
+    )
 
 
 class ChainSequenceOut(Strict):
@@ -390,4 +403,63 @@ class DeliveryDetail(DeliveryOut):
     )
     attempt_log: list[DeliveryAttemptOut] = Field(
         description="The attempts, oldest first: the latest 50 are kept (attempts counts them all)"
+    )
+
+
+LATENCY_DESCRIPTION = (
+    "Delivery latency in milliseconds, from a delivery's creation to the end of its first 2xx attempt."
+    " Estimates: each is the upper bound of the histogram bucket that holds the percentile (buckets grow"
+    " in steps of about 1.5x from 10 ms to 24 h; a latency over 24 h counts as 24 h)"
+)
+
+
+class LatencyOut(Strict):
+    p50: int
+    p90: int
+    p99: int
+
+
+class WindowLatencyOut(LatencyOut):
+    count: int = Field(description="The deliveries whose latency is counted")
+
+
+class HourStatsOut(Strict):
+    """One UTC hour of a monitor's deliveries."""
+
+    hour: int = Field(description="Unix seconds at the start of the hour (UTC)")
+    delivered: int = Field(description="Deliveries that reached delivered in this hour (a replay's again)")
+    failed: int = Field(description="Deliveries that gave up (failed) in this hour")
+    attempts: int = Field(description="Attempts made in this hour, test deliveries' included")
+    failed_attempts: int = Field(description="Attempts without a 2xx answer (or not sent: endpoint degraded)")
+    latency_ms: LatencyOut | None = Field(
+        description="Of the deliveries first delivered in this hour; null when none was. " + LATENCY_DESCRIPTION
+    )
+
+
+class MonitorStats(Strict):
+    """A monitor's deliveries hour by hour. Test deliveries count in attempts and failed_attempts only."""
+
+    monitor_id: str
+    hours: list[HourStatsOut] = Field(
+        description="Every hour of the window, oldest first, zeros included; the last one is the current hour"
+    )
+    latency_ms: WindowLatencyOut | None = Field(
+        description="Over the whole window; null when no delivery was delivered in it. " + LATENCY_DESCRIPTION
+    )
+
+
+class BulkReplayRequest(Request):
+    status: Literal["failed", "delivered"] = Field(default="failed", description="The deliveries to send again")
+    since: int = Field(ge=0, le=2**53, description="Unix seconds: deliveries created at or after this")
+    until: int | None = Field(
+        default=None, ge=0, le=2**53, description="Unix seconds: deliveries created at or before this (default: now)"
+    )
+
+
+class BulkReplayResult(Strict):
+    replayed: int
+    delivery_ids: list[str] = Field(description="The deliveries sent again, oldest first: each is pending now")
+    more: bool = Field(
+        description="More deliveries of that status and range remain: call again (those replayed are pending"
+        " now, so the next call goes on with the next ones)"
     )

@@ -20,7 +20,7 @@ from blockhook.api.models import (
     MonitorPatch,
     MonitorWithSecret,
 )
-from blockhook.api.presenters import monitor_detail, monitor_out, monitor_with_secret
+from blockhook.api.presenters import monitor_detail, monitor_out, monitor_with_secret, monitors_out
 from blockhook.api.resolver import tenant
 from blockhook.store import monitors as store
 from blockhook.store.deliveries import sequence_marks
@@ -59,7 +59,7 @@ def create_monitor(
     def create_and_keep_sealed() -> dict[str, Any]:
         # The saved answer holds the secret sealed, as the monitor does: the clear one is never stored.
         monitor, _ = service.create_monitor(tenant(), body)
-        return {**monitor_out(monitor).model_dump(mode="json"), "sealed_secret": monitor.sealed_secret}
+        return {**monitor_out(monitor, new=True).model_dump(mode="json"), "sealed_secret": monitor.sealed_secret}
 
     answer = run_once(
         "create_monitor",
@@ -79,7 +79,7 @@ def list_monitors(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> MonitorPage:
     items, next_cursor = store.list_monitors(tenant(), limit, cursor)
-    return MonitorPage(items=[monitor_out(item) for item in items], next_cursor=next_cursor)
+    return MonitorPage(items=monitors_out(items), next_cursor=next_cursor)
 
 
 @router.get("/v1/monitors/<monitor_id>", summary="Get a monitor", responses=responses(200, "The monitor"))

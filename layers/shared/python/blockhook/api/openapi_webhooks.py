@@ -338,6 +338,16 @@ REQUEST_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
             "value": {"from_block": 21000000, "to_block": 21000100, "chain_id": 1},
         },
     },
+    "BulkReplayRequest": {
+        "failed": {
+            "summary": "Send again what failed since a time",
+            "value": {"status": "failed", "since": CREATED_AT, "until": None},
+        },
+        "range": {
+            "summary": "Send again what was delivered in one hour",
+            "value": {"status": "delivered", "since": CREATED_AT, "until": CREATED_AT + 3599},
+        },
+    },
     "ReconcileRequest": {
         "check": {
             "summary": "Compare the deliveries of a range with the chain",
@@ -376,6 +386,7 @@ _MONITOR = {
         "last_failure": None,
         "next_probe_at": None,
     },
+    "last_delivery": None,
 }
 _BACKFILL = {
     "id": "bf_3f6c0a1e9b2d4c57",
@@ -455,6 +466,30 @@ def _delivery_detail() -> dict[str, Any]:
     }
 
 
+_LAST_DELIVERY = {
+    "id": _RETRYING["id"],
+    "status": "pending",
+    "created_at": _RETRYING["created_at"],
+    "last_status_code": _RETRYING["last_status_code"],
+}
+
+
+def _stats() -> dict[str, Any]:
+    """Three hours of a monitor: one quiet, one with a failing endpoint, one delivering."""
+    first = CREATED_AT - CREATED_AT % 3600
+    zero = {"delivered": 0, "failed": 0, "attempts": 0, "failed_attempts": 0, "latency_ms": None}
+    return {
+        "monitor_id": EXAMPLE_MONITOR_ID,
+        "hours": [
+            {"hour": first, **zero},
+            {"hour": first + 3600, **zero, "failed": 1, "attempts": 6, "failed_attempts": 6},
+            {"hour": first + 7200, "delivered": 3, "failed": 0, "attempts": 4, "failed_attempts": 1,
+             "latency_ms": {"p50": 114, "p90": 577, "p99": 577}},
+        ],  # fmt: skip
+        "latency_ms": {"p50": 114, "p90": 577, "p99": 577, "count": 3},
+    }
+
+
 _CURSOR = "eyJtb25pdG9yX2lkIjp7IlMiOiJtb25fOTExNTdjMTYyNTQ5YWRiYmJkMDNhNjBlIn19"
 
 RESPONSE_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
@@ -478,10 +513,13 @@ RESPONSE_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
                 **_MONITOR,
                 "backfill": {**_BACKFILL, "next_block": 21000040, "status": "running", "updated_at": CREATED_AT + 630},
                 "chains": [{"chain_id": 1, "matched_through_block": 21000108, "last_sequence": 1043}],
+                "last_delivery": _LAST_DELIVERY,
             }
         },
     },
-    "MonitorPage": {"page": {"value": {"items": [_MONITOR], "next_cursor": _CURSOR}}},
+    "MonitorPage": {
+        "page": {"value": {"items": [{**_MONITOR, "last_delivery": _LAST_DELIVERY}], "next_cursor": _CURSOR}}
+    },
     "AddressChangeResult": {"changed": {"value": {"added": 2, "removed": 1, "address_count": 3}}},
     "AddressPage": {
         "page": {
@@ -524,6 +562,13 @@ RESPONSE_EXAMPLES: dict[str, dict[str, dict[str, Any]]] = {
                     }
                 ]
             }
+        },
+    },
+    "MonitorStats": {"window": {"value": _stats()}},
+    "BulkReplayResult": {
+        "replayed": {
+            "summary": "Two replayed, none left",
+            "value": {"replayed": 2, "delivery_ids": [_RETRYING["id"], _DELIVERY["id"]], "more": False},
         },
     },
     "DeliveryPage": {"page": {"value": {"items": [_RETRYING, _DELIVERY], "next_cursor": None}}},

@@ -1,14 +1,17 @@
-"""Stored monitors as the API answers them (CONTRACT section 2): the secret only where asked for."""
+"""Stored monitors as the API answers them (CONTRACT section 2): the secret only where asked for,
+and each with its newest delivery (the by_monitor index, newest first, one item)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from blockhook.api.models import (
     BackfillOut,
     ChainSequenceOut,
     EndpointHealthOut,
+    LastDeliveryOut,
     MonitorDetail,
     MonitorOut,
     MonitorWithRotatedSecret,
@@ -16,34 +19,63 @@ from blockhook.api.models import (
     ReconcileOut,
     ReconcileProgress,
 )
-from blockhook.store.deliveries import SequenceMark
+from blockhook.store.deliveries import SequenceMark, newest_delivery
 from blockhook.store.endpoint_health import is_degraded
-from blockhook.store.models import BackfillAttribute, MonitorModel, ReconcileAttribute
+from blockhook.store.models import BackfillAttribute, DeliveryModel, MonitorModel, ReconcileAttribute
 from blockhook.store.monitors import address_scope
 
+# Monitors of a page whose newest delivery is read at once.
+_LAST_DELIVERY_READERS = 8
 
-def monitor_out(monitor: MonitorModel) -> MonitorOut:
-    return MonitorOut(**_monitor_fields(monitor))
+
+def monitor_out(monitor: MonitorModel, new: bool = False) -> MonitorOut:
+    """`new`: just created, so it has no delivery (nothing to read)."""
+    return MonitorOut(**_monitor_fields(monitor, None if new else newest_delivery(monitor.monitor_id)))
+
+
+def monitors_out(monitors: Sequence[MonitorModel]) -> list[MonitorOut]:
+    """A page of monitors: their newest deliveries read side by side."""
+    if len(monitors) <= 1:
+        return [monitor_out(monitor) for monitor in monitors]
+    with ThreadPoolExecutor(max_workers=min(_LAST_DELIVERY_READERS, len(monitors))) as pool:
+        newest = list(pool.map(newest_delivery, [monitor.monitor_id for monitor in monitors]))
+    return [MonitorOut(**_monitor_fields(monitor, last)) for monitor, last in zip(monitors, newest, strict=True)]
 
 
 def monitor_detail(monitor: MonitorModel, marks: Sequence[SequenceMark]) -> MonitorDetail:
     """The monitor with, per chain, its matched_through_block and last_sequence."""
-    return MonitorDetail(**_monitor_fields(monitor), chains=[ChainSequenceOut(**mark._asdict()) for mark in marks])
+    return MonitorDetail(
+        **_monitor_fields(monitor, newest_delivery(monitor.monitor_id)),
+        chains=[ChainSequenceOut(**mark._asdict()) for mark in marks],
+    )
 
 
 def monitor_with_secret(monitor: MonitorModel, secret: str) -> MonitorWithSecret:
-    """`secret` in the clear: the stored one is sealed (store/secret_box.py)."""
-    return MonitorWithSecret(**_monitor_fields(monitor), secret=secret)
+    """A monitor just created, with `secret` in the clear: the stored one is sealed (store/secret_box.py)."""
+    return MonitorWithSecret(**_monitor_fields(monitor, None), secret=secret)
 
 
 def monitor_with_rotated_secret(monitor: MonitorModel, secret: str) -> MonitorWithRotatedSecret:
     """The monitor after a rotation: its new secret in the clear, and until when the replaced one signs."""
     return MonitorWithRotatedSecret(
-        **_monitor_fields(monitor), secret=secret, previous_secret_expires_at=int(monitor.previous_secret_expires_at)
+        **_monitor_fields(monitor, newest_delivery(monitor.monitor_id)),
+        secret=secret,
+        previous_secret_expires_at=int(monitor.previous_secret_expires_at),
     )
 
 
-def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
+def last_delivery_out(record: DeliveryModel | None) -> LastDeliveryOut | None:
+    if record is None:
+        return None
+    return LastDeliveryOut(
+        id=record.delivery_id,
+        status="pending" if record.status == "retrying" else record.status,
+        created_at=int(record.created_at) // 1000,  # stored in milliseconds
+        last_status_code=None if record.last_status_code is None else int(record.last_status_code),
+    )
+
+
+def _monitor_fields(monitor: MonitorModel, last: DeliveryModel | None) -> dict[str, Any]:
     return {
         "id": monitor.monitor_id,
         "name": monitor.name,
@@ -65,6 +97,7 @@ def _monitor_fields(monitor: MonitorModel) -> dict[str, Any]:
         "backfill": backfill_out(monitor.backfill) if monitor.backfill is not None else None,
         "reconcile": reconcile_progress(monitor.reconcile) if monitor.reconcile is not None else None,
         "health": health_out(monitor),
+        "last_delivery": last_delivery_out(last),
     }
 
 

@@ -18,6 +18,11 @@ delayed message of a delivery replayed meanwhile) only one posts, and the other 
 that comes while an attempt is in flight takes its claim away: that attempt's outcome is counted as
 history and does not settle the delivery, which the replay's message sends again.
 
+Each attempt recorded also adds to the monitor's stats of its hour (store/delivery_stats.py): an
+attempt that settles its delivery counts its outcome there once, where record_attempt settled it;
+one a replay superseded counts as an attempt only. A stats write that fails is logged and skipped,
+never retried with the delivery.
+
 Signatures: one `v1=` per secret, the current one first, and the monitor's previous secret for
 as long as it has not expired (CONTRACT section 4, secret rotation).
 """
@@ -33,7 +38,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from blockhook.delivery.http import AttemptResult, post_webhook
-from blockhook.delivery.origin import LIVE
+from blockhook.delivery.origin import LIVE, TEST
 from blockhook.delivery.payload import build_payloads, encode_body
 from blockhook.delivery.payload import delivery_id as make_delivery_id
 from blockhook.delivery.queue import DeliveryQueue
@@ -51,6 +56,7 @@ from blockhook.store.deliveries import (
     record_test_delivery,
     waiting_deliveries,
 )
+from blockhook.store.delivery_stats import record_attempt_stats
 from blockhook.store.endpoint_health import (
     claim_probe,
     is_degraded,
@@ -294,6 +300,7 @@ class DeliveryService:
             error=None if result.ok else result.error or f"HTTP {result.status_code}", latency_ms=result.latency_ms,
             next_attempt_at=None, claim=claim, response_excerpt=result.response_excerpt, headers=result.sent_headers,
         )  # fmt: skip
+        self._count_attempt(monitor.monitor_id, now, ok=result.ok)  # a test counts as an attempt only
         self._note_health(monitor, result, self.clock())
         return SentTestDelivery(**dataclasses.asdict(result), delivery_id=delivery_id)
 
@@ -320,6 +327,14 @@ class DeliveryService:
             return
         record_failure(monitor, result.error or f"HTTP {result.status_code}", now, self._probe_delay)
 
+    def _count_attempt(self, monitor_id: str, now: float, **counted) -> None:
+        """Add the attempt to the monitor's delivery stats (store/delivery_stats.py). Never fails the
+        attempt: it is recorded already, and a stats miss costs less than the delivery's retry."""
+        try:
+            record_attempt_stats(monitor_id, now, **counted)
+        except Exception as error:  # noqa: BLE001 - whatever the stats write raises, the delivery goes on
+            logger.warning("delivery stats not counted", extra={"monitor_id": monitor_id, "error": str(error)})
+
     def _probe_delay(self, degraded_failures: int) -> float:
         """The wait before the next probe of a degraded endpoint: the retry schedule's steps, in turn."""
         if not self.schedule:
@@ -337,10 +352,19 @@ class DeliveryService:
             error = result.error or f"HTTP {result.status_code}"
             status, due_at = ("failed", None) if delay is None else ("retrying", now + delay)
         outcome.update(response_excerpt=result.response_excerpt, headers=result.sent_headers)
+        first_success = result.ok and not any(_is_2xx(attempt.status_code) for attempt in record.attempt_log or [])
         if not record_attempt(record, status=status, error=error, next_attempt_at=due_at, **outcome):
-            # Replayed while this attempt was in flight: the replay's message sends it again.
+            # Replayed while this attempt was in flight: the replay's message sends it again. The attempt
+            # was made (and is kept as history), but settled nothing.
+            self._count_attempt(record.monitor_id, now, ok=result.ok)
             logger.info("delivery replayed during its attempt", extra={"delivery_id": record.delivery_id})
             return "replayed"
+        if record.origin == TEST:
+            self._count_attempt(record.monitor_id, now, ok=result.ok)
+        else:
+            # Latency of a delivery: from its creation to the end of its first 2xx attempt.
+            latency = now * 1000 + result.latency_ms - int(record.created_at) if first_success else None
+            self._count_attempt(record.monitor_id, now, ok=result.ok, outcome=status, latency_ms=latency)
         logger.info(
             "delivery attempt",
             extra={"monitor_id": record.monitor_id, "delivery_id": record.delivery_id, "status_code": result.status_code,
@@ -351,3 +375,7 @@ class DeliveryService:
         elif status == "retrying":
             self.queue.send([record.delivery_id], queue_delay(due_at, now), monitor_id=record.monitor_id)
         return status
+
+
+def _is_2xx(status_code: float | None) -> bool:
+    return status_code is not None and 200 <= int(status_code) < 300

@@ -13,6 +13,7 @@ strongly consistent read.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
@@ -487,6 +488,27 @@ def list_deliveries(
         if read >= MAX_ITEMS_READ_PER_PAGE:
             return items, encode_cursor(pages.last_evaluated_key)
     return items, None
+
+
+def newest_delivery(monitor_id: str) -> DeliveryModel | None:
+    """The monitor's newest delivery (a test delivery too), or None when it has none."""
+    return next(iter(DeliveryModel.by_monitor.query(monitor_id, scan_index_forward=False, limit=1)), None)
+
+
+def deliveries_created_between(
+    monitor_id: str, statuses: Collection[str], since_ms: int, until_ms: int, limit: int
+) -> list[DeliveryModel]:
+    """Up to `limit` of the monitor's deliveries in one of `statuses` created in [since_ms, until_ms]
+    (unix milliseconds), oldest first. Read with the attributes a replay needs only (the index is
+    eventually consistent: a status may have moved since)."""
+    found = DeliveryModel.by_monitor.query(
+        monitor_id,
+        DeliveryModel.created_at.between(since_ms, until_ms),
+        filter_condition=DeliveryModel.status.is_in(*statuses),
+        attributes_to_get=["delivery_id", "monitor_id", "created_at", "status", "attempts"],
+        page_size=_READ_PAGE_SIZE,
+    )
+    return list(itertools.islice(found, limit))
 
 
 def reset_for_replay(record: DeliveryModel) -> DeliveryModel:

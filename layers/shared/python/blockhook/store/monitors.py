@@ -23,7 +23,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.models import AddressIndexModel, MonitorAddressModel, MonitorModel
-from blockhook.store.paging import decode_cursor, encode_cursor
+from blockhook.store.paging import InvalidCursor, decode_cursor, encode_cursor
 from blockhook.store.secret_box import KmsSecretBox, new_secret
 from blockhook.store.versions import bump_monitors_version
 
@@ -430,14 +430,24 @@ def _begin_change(monitor: MonitorModel) -> tuple[MonitorModel, int]:
 
 
 def list_addresses(
-    monitor: MonitorModel, limit: int, cursor: str | None
+    monitor: MonitorModel, limit: int, cursor: str | None, prefix: str = ""
 ) -> tuple[list[MonitorAddressModel], str | None]:
-    """A page of the monitor's watched addresses (ordered by address) and the next page's cursor.
+    """A page of the monitor's watched addresses (ordered by address) and the next page's cursor;
+    with `prefix` (lowercase), only those starting with it.
 
-    Raises InvalidCursor for a cursor of another monitor or one this API did not return."""
+    Raises InvalidCursor for a cursor of another monitor or one this API did not return, or one of
+    addresses outside the prefix (DynamoDB refuses a start key outside the query's range)."""
     monitor_id = monitor.monitor_id
     start = decode_cursor(cursor, MONITOR_ADDRESS_KEY, {"monitor_id": monitor_id})
-    query = MonitorAddressModel.query(monitor_id, last_evaluated_key=start, consistent_read=True, page_size=limit + 1)
+    if start is not None and not start["address"].get("S", "").startswith(prefix):
+        raise InvalidCursor("cursor is not one of this prefix's pages")
+    query = MonitorAddressModel.query(
+        monitor_id,
+        MonitorAddressModel.address.startswith(prefix) if prefix else None,
+        last_evaluated_key=start,
+        consistent_read=True,
+        page_size=limit + 1,
+    )
     items = list(itertools.islice(filter(listed_in(monitor), query), limit + 1))
     if len(items) <= limit:
         return items, None
