@@ -372,8 +372,9 @@ def deliveries_get(ctx: click.Context, monitor: str, delivery: str, as_json: boo
 def deliveries_tail(ctx: click.Context, monitor: str, as_json: bool, interval: float) -> None:
     """Follow the monitor's new deliveries: each is printed once, when it first appears. Ctrl-C stops."""
     client = client_of(ctx)
-    _, path = monitor_path(client, monitor)
+    found, path = monitor_path(client, monitor)
     seen = {item["id"] for item in client.get(f"{path}/deliveries", limit=100)["items"]}
+    click.echo(f"following the deliveries of {found['name']!r} ({found['id']}); Ctrl-C stops", err=True)
     try:
         while True:
             time.sleep(interval)
