@@ -290,6 +290,15 @@ def test_a_failed_delivery_is_replayed(stack):
         shown = blockhook(stack, "deliveries", "get", "replayed", delivery["id"])
         assert shown.returncode == 0, shown.stderr
         assert "delivered" in shown.stdout and "HTTP 500" in shown.stdout and watched in shown.stdout
+        stats = blockhook(stack, "stats", "replayed", "--hours", "2", "--json")
+        assert stats.returncode == 0, stats.stderr
+        hours = json.loads(stats.stdout)["hours"]
+        assert len(hours) == 2 and sum(hour["delivered"] for hour in hours) == 1
+        table = blockhook(stack, "stats", "replayed", "--hours", "2")
+        assert table.returncode == 0 and table.stdout.startswith("HOUR") and "latency over 2 h" in table.stdout
+        listed = blockhook(stack, "monitors", "list")
+        (row,) = [line for line in listed.stdout.splitlines() if monitor["id"] in line]
+        assert "replayed" in row and "delivered" in row  # its last delivery
 
 
 def test_backfill_and_reconcile_follow_their_job_to_the_end(stack):
