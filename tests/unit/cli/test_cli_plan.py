@@ -145,3 +145,16 @@ def test_base_urls():
     assert base_url("https://x.execute-api.us-east-1.amazonaws.com/prod/v1") == "https://x.execute-api.us-east-1.amazonaws.com/prod"
     with pytest.raises(ValueError):
         base_url("127.0.0.1:8080")
+
+
+def test_the_cli_runs_without_the_servers_package():
+    """What `pip install ./cli` gives a user: the package alone, which never imports `blockhook`."""
+    import subprocess
+    import sys
+
+    from blockhook.local.servers import REPO_ROOT
+
+    probe = "import sys, blockhook_cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] == 'blockhook'))"
+    ran = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(REPO_ROOT / "cli")},
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert ran.stdout.strip() == "[]"
