@@ -1,0 +1,3 @@
+from blockhook_cli.main import main
+
+main()
