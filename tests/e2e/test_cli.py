@@ -20,7 +20,7 @@ import requests
 from blockhook.local.servers import REPO_ROOT, free_port
 from tests.support.builders import new_address
 from tests.support.contracts import ANVIL_ACCOUNTS, send_tx
-from tests.support.local_stack import API_KEY, LocalStack
+from tests.support.local_stack import API_KEY, LocalStack, running_stack
 from tests.support.receiver import WebhookReceiver, status
 
 pytestmark = pytest.mark.e2e
@@ -30,13 +30,8 @@ APPLY_KEY = "cli-apply-key"  # a tenant of its own: --prune deletes every monito
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    local = LocalStack(tmp_path_factory.mktemp("stack"), extra_env={"BLOCKHOOK_API_KEYS": f"{API_KEY},{APPLY_KEY}"})
-    try:
-        local.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("stack"), extra_env={"BLOCKHOOK_API_KEYS": f"{API_KEY},{APPLY_KEY}"}) as local:
         yield local
-    finally:
-        local.stop()
-    assert local.process.returncode == 0, "the stack did not stop cleanly on SIGTERM"
 
 
 def cli_env(stack: LocalStack, key: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ from tests.support.contracts import (
     token_transfer,
     wait_for_receipt,
 )
-from tests.support.local_stack import LocalStack
+from tests.support.local_stack import LocalStack, running_stack
 from tests.support.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -30,13 +30,8 @@ TOKEN = "0x00000000000000000000000000000000000e2e20"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    local = LocalStack(tmp_path_factory.mktemp("stack"))
-    try:
-        local.wait_ready()
+    with running_stack(tmp_path_factory.mktemp("stack")) as local:
         yield local
-    finally:
-        local.stop()
-    assert local.process.returncode == 0, "the stack did not stop cleanly on SIGTERM"
 
 
 def test_watched_transfers_arrive_signed_and_nothing_else(stack):
