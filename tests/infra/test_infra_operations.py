@@ -365,7 +365,8 @@ def test_waf_flag_adds_an_acl_on_the_stage(waf_template: Template) -> None:
     props = acl["Properties"]
     assert props["Scope"] == "REGIONAL"
     rules = {rule["Name"]: rule for rule in props["Rules"]}
-    assert rules["RatePerIp"]["Statement"]["RateBasedStatement"] == {"Limit": 3000, "AggregateKeyType": "IP"}
+    # Above the default tenant at its full rate (50/s for 5 minutes plus its burst of 100), with WAF's margin.
+    assert rules["RatePerIp"]["Statement"]["RateBasedStatement"] == {"Limit": 16610, "AggregateKeyType": "IP"}
     common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
     # Address lists exceed the rule set's 8 KB body limit: that rule only counts.
     assert common["RuleActionOverrides"] == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
