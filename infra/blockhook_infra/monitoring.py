@@ -137,6 +137,9 @@ class Monitoring(Construct):
                 treat_missing_data=cw.TreatMissingData.BREACHING,
             )
 
+        # Lambda's OffsetLag of the matcher's Kafka mapping (the mapping's metrics config adds its event and
+        # error counts beside it). Reported only while the mapping polls: a mapping that stopped is
+        # MatcherNotInvoked's to catch, so silence here is not breaching.
         offset_lag = functions.matcher.metric("OffsetLag", statistic="Maximum", period=PERIOD)
         alarm(
             "MatcherOffsetLag",
@@ -165,6 +168,9 @@ class Monitoring(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
+        # Missing data breaches: ingest reports IngestBlocks on every run (0 when no block came), once a
+        # minute, so a period where neither metric has a point means nothing runs at all, never a healthy
+        # quiet; the alarm says so instead of staying OK.
         silent = cw.MathExpression(
             expression="IF(FILL(blocks, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)",
             using_metrics={
