@@ -13,8 +13,9 @@ import aws_cdk as cdk  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
 
 from blockhook_infra.chains import ChainsContextError  # noqa: E402
+from blockhook_infra.options import OptionsContextError  # noqa: E402
 from blockhook_infra.paths import MissingBuildError  # noqa: E402
-from blockhook_infra.stack import STACK_NAME, BlockhookStack  # noqa: E402
+from blockhook_infra.stack import BlockhookStack  # noqa: E402
 from blockhook_infra.tenants import TenantsContextError  # noqa: E402
 
 
@@ -23,8 +24,9 @@ def main() -> None:
     # cdk-nag's AwsSolutions rules run as a policy-validation plugin: an unacknowledged finding fails synth.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks())
     try:
-        BlockhookStack(app, STACK_NAME, description="blockhook: blockchain event monitor")
-    except (MissingBuildError, ChainsContextError, TenantsContextError) as err:
+        # BlockhookStack, or <prefix>-BlockhookStack with -c prefix=<prefix>: `cdk deploy` takes that name.
+        BlockhookStack(app, description="blockhook: blockchain event monitor")
+    except (MissingBuildError, ChainsContextError, TenantsContextError, OptionsContextError) as err:
         sys.exit(f"blockhook synth: {err}")
     app.synth()
 

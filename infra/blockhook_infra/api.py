@@ -4,6 +4,7 @@ web console's page at /console in front of the console function."""
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from aws_cdk import RemovalPolicy, Stack
@@ -15,6 +16,7 @@ from constructs import Construct
 
 from blockhook.api.limits import MAX_BODY_BYTES
 
+from .options import prefixed
 from .tenants import DEFAULT_TENANT, DEFAULT_TENANTS, STAGE_BURST_LIMIT, STAGE_RATE_LIMIT, Tenant
 
 STAGE = "prod"
@@ -24,8 +26,13 @@ STAGE = "prod"
 # concurrency and the tables from a flood of keys; each key's own limit still applies first.
 THROTTLE_RATE_LIMIT = DEFAULT_TENANTS[0].rate_limit
 THROTTLE_BURST_LIMIT = DEFAULT_TENANTS[0].burst
-# Optional WAF (context `waf`): requests per five minutes per client IP before it is blocked.
-WAF_RATE_LIMIT_PER_IP = 3000
+# Optional WAF (context `waf`): requests per client IP in WAF's 5-minute window before it is blocked. Never
+# below what one tenant sends at its full rate from one address (waf_rate_limit_per_ip), nor below this floor.
+WAF_RATE_WINDOW_SECONDS = 300
+WAF_RATE_LIMIT_FLOOR = 3000
+# WAF estimates request rates; AWS says its rate rules are not meant for precise limits. The margin keeps a
+# tenant just under its own throttle clear of the WAF.
+WAF_RATE_MARGIN = 1.1
 # Request size, in layers (docs/deploy.md): the api function answers 413 for a body over MAX_BODY_BYTES
 # (blockhook/api/limits.py: room for the largest call of addresses); Lambda refuses an invoke over 6 MB and API
 # Gateway a request over 10 MB, each in its own shape, not the contract's. So with the optional WAF, a
@@ -58,8 +65,10 @@ class Api(Construct):
         console_handler: lambda_.IFunction,
         waf: bool = False,
         tenants: tuple[Tenant, ...] = DEFAULT_TENANTS,
+        prefix: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        self.prefix = prefix
 
         access_logs = logs.LogGroup(
             self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
@@ -67,6 +76,8 @@ class Api(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
+            # None keeps CDK's default name (the construct id), as deployed before prefixes existed.
+            rest_api_name=prefixed(prefix, "RestApi") if prefix else None,
             description="blockhook REST API (paths start with /v1)",
             # Access logging needs API Gateway's account-level CloudWatch role; let CDK create it.
             cloud_watch_role=True,
@@ -174,7 +185,7 @@ class Api(Construct):
         )
         plan = self.rest_api.add_usage_plan(
             "UsagePlan" if legacy else f"UsagePlan-{tenant.name}",
-            name="blockhook" if legacy else f"blockhook-{tenant.name}",
+            name=prefixed(self.prefix, "blockhook" if legacy else f"blockhook-{tenant.name}"),
             description=f"Tenant {tenant.name}, per API key: {limits}" if not legacy else f"Per API key: {limits}",
             throttle=apigw.ThrottleSettings(rate_limit=tenant.rate_limit, burst_limit=tenant.burst),
             quota=quota,
@@ -280,7 +291,7 @@ class Api(Construct):
                     action=wafv2.CfnWebACL.RuleActionProperty(block={}),
                     statement=wafv2.CfnWebACL.StatementProperty(
                         rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                            limit=WAF_RATE_LIMIT_PER_IP, aggregate_key_type="IP"
+                            limit=waf_rate_limit_per_ip(self.tenants), aggregate_key_type="IP"
                         )
                     ),
                     visibility_config=_visibility("RatePerIp"),
@@ -307,6 +318,13 @@ class Api(Construct):
 def _binding_id(tenant: str, generation: int) -> str:
     """The CloudFormation logical id of a later key's usage-plan binding: fixed by tenant and generation."""
     return "UsagePlanKey" + re.sub(r"[^A-Za-z0-9]", "", tenant) + f"Key{generation}"
+
+
+def waf_rate_limit_per_ip(tenants: tuple[Tenant, ...]) -> int:
+    """The WAF's per-IP limit: above what the fastest tenant may send in WAF's window from one address, its
+    steady rate all along plus its burst (API Gateway's own throttle answers 429 past that, per key)."""
+    fastest = max(tenant.rate_limit * WAF_RATE_WINDOW_SECONDS + tenant.burst for tenant in tenants)
+    return max(WAF_RATE_LIMIT_FLOOR, math.ceil(fastest * WAF_RATE_MARGIN))
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:

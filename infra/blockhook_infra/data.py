@@ -12,12 +12,14 @@ from blockhook.store import idempotency
 
 S = dynamodb.AttributeType.STRING
 N = dynamodb.AttributeType.NUMBER
+# The webhook secrets key's alias (a side-by-side deployment's is prefixed: stack.py).
+KEY_ALIAS = "alias/blockhook/webhook-secrets"
 
 
 class DataTables(Construct):
     """monitors, monitor_addresses, address_index, state, deliveries, matches; and idempotency."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, key_alias: str = KEY_ALIAS) -> None:
         super().__init__(scope, construct_id)
 
         self.monitors = self._table("Monitors", partition=("tenant_id", S), sort=("monitor_id", S))
@@ -69,7 +71,8 @@ class DataTables(Construct):
         )
 
         # Idempotency-Key records of the API (powertools' layout): each lives 24 h, so nothing in it
-        # is worth a backup or outlives the stack.
+        # is worth a backup or outlives the stack. No deletion protection either: it goes with the stack
+        # (which protection would make `cdk destroy` fail on), and losing it loses nothing of a tenant's.
         self.idempotency = dynamodb.Table(
             self,
             "Idempotency",
@@ -87,7 +90,7 @@ class DataTables(Construct):
             "WebhookSecretsKey",
             description="blockhook: encrypts monitors' webhook signing secrets",
             enable_key_rotation=True,
-            alias="alias/blockhook/webhook-secrets",
+            alias=key_alias,
             # Without the key the stored secrets are unreadable: it outlives the stack like the tables.
             removal_policy=RemovalPolicy.RETAIN,
             pending_window=Duration.days(30),
@@ -123,6 +126,8 @@ class DataTables(Construct):
                 point_in_time_recovery_enabled=True
             ),
             time_to_live_attribute=ttl,
-            # Tenants' monitors and delivery logs outlive the stack: deleting it must not delete them.
+            # Tenants' monitors and delivery logs outlive the stack: deleting it must not delete them,
+            # and neither may a stray `delete-table` (deletion protection; turn it off to delete one).
             removal_policy=RemovalPolicy.RETAIN,
+            deletion_protection=True,
         )

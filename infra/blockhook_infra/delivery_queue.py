@@ -7,6 +7,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 MAX_RECEIVE_COUNT = 5
+# A message waits on the queue while deliver is down or throttled: a week to fix it. The DLQ keeps a
+# message longer than the queue, as AWS advises, since a message's age on the DLQ counts from when it was
+# first sent to the queue: 14 days, the most SQS keeps.
+QUEUE_RETENTION = Duration.days(7)
+DEAD_LETTER_RETENTION = Duration.days(14)
 
 
 class DeliveryQueue(Construct):
@@ -18,13 +23,14 @@ class DeliveryQueue(Construct):
             "DeadLetters",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            retention_period=Duration.days(14),
+            retention_period=DEAD_LETTER_RETENTION,
         )
         self.queue = sqs.Queue(
             self,
             "Deliveries",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
+            retention_period=QUEUE_RETENTION,
             # AWS's advice for a Lambda event source: at least six times the function timeout, so a
             # batch being retried after throttling is not handed to a second consumer meanwhile.
             visibility_timeout=Duration.seconds(consumer_timeout.to_seconds() * 6),

@@ -7,7 +7,10 @@ by the time someone looks. An operator replays a kept block with the backfill AP
 
 from __future__ import annotations
 
+import jsii
 from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -22,3 +25,27 @@ class FailedBatches(Construct):
         super().__init__(scope, construct_id)
         # Evidence of blocks that were not matched, kept when the stack is deleted.
         self.bucket = private_bucket(self, [s3.LifecycleRule(expiration=Duration.days(FAILED_BATCH_RETENTION_DAYS))])
+
+    def on_failure_destination(self) -> lambda_.IEventSourceDlq:
+        """The mapping's on-failure destination, granting the consuming function's role only what Lambda
+        needs to write there (CDK's S3OnFailureDestination grants read, write and delete)."""
+        return _WriteOnlyBucketDestination(self.bucket)
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class _WriteOnlyBucketDestination:
+    def __init__(self, bucket: s3.IBucket) -> None:
+        self.bucket = bucket
+
+    def bind(self, _target: lambda_.IEventSourceMapping, target_handler: lambda_.IFunction) -> lambda_.DlqDestinationConfig:
+        # AWS's list for an S3 on-failure destination of a Kafka mapping: s3:PutObject and s3:ListBucket.
+        # ListBucket shows keys, not contents; nothing lets the role read or delete an object.
+        target_handler.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="FailedBatchesWrite", actions=["s3:PutObject"], resources=[self.bucket.arn_for_objects("*")]
+            )
+        )
+        target_handler.add_to_role_policy(
+            iam.PolicyStatement(sid="FailedBatchesList", actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn])
+        )
+        return lambda_.DlqDestinationConfig(destination=self.bucket.bucket_arn)

@@ -60,8 +60,12 @@ class Functions(Construct):
         chains_json: str,
         large_objects: LargeObjects,
         rpc_secrets: list[str] = (),
+        metrics_namespace: str = METRICS_NAMESPACE,
     ) -> None:
         super().__init__(scope, construct_id)
+        # Custom metrics of a side-by-side deployment go to a namespace of its own, or its alarms would
+        # count the other deployment's blocks and failures too.
+        self.metrics_namespace = metrics_namespace
         self._data = data
         self._large_objects = large_objects
         self._queue = delivery_queue.queue
@@ -118,7 +122,13 @@ class Functions(Construct):
                 "BLOCKHOOK_CHAINS": chains_json,
                 "BLOCKHOOK_SECRETS_KEY_ID": data.webhook_secrets_key.key_arn,
             },
-            in_vpc=streaming.matcher_security_group,
+            # Outside the VPC: its records come through the MSK event source mapping, which reaches the
+            # cluster by itself. In AWS's words (Lambda developer guide, "Configuring your Amazon MSK
+            # cluster and Amazon VPC network for Lambda"): "Your Lambda function resides in an AWS-managed
+            # VPC owned by Lambda. Your Lambda event source mapping resides in another AWS-managed VPC
+            # owned by Lambda, separate from the VPC that contains your function", and the mapping connects
+            # to the cluster through the cluster's own subnets and security groups (streaming.py). So its
+            # DynamoDB, SQS, S3 and KMS calls do not go through the VPC's one NAT gateway.
         )
         # BLOCKHOOK_RETRY_SCHEDULE unset: the production schedule.
         self.deliver = self._function(
@@ -187,7 +197,7 @@ class Functions(Construct):
             "BLOCKHOOK_DELIVERY_QUEUE_URL": self._queue.queue_url,
             "POWERTOOLS_SERVICE_NAME": f"blockhook-{name}",
             "POWERTOOLS_LOG_LEVEL": "INFO",
-            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "POWERTOOLS_METRICS_NAMESPACE": self.metrics_namespace,
         }
 
     def _grant_data(self) -> None:
@@ -238,7 +248,7 @@ class Functions(Construct):
         queue.grant_send_messages(self.deliver)
         # Webhook secrets: the api seals new and rotated ones (and opens the answer of a repeated
         # create); deliver only opens them to sign.
-        data.webhook_secrets_key.grant_encrypt_decrypt(self.api)
+        data.webhook_secrets_key.grant(self.api, "kms:Encrypt", "kms:Decrypt")  # secret_box calls no other
         data.webhook_secrets_key.grant_decrypt(self.deliver)
 
     def _grant_large_objects(self) -> None:

@@ -19,7 +19,8 @@ from constructs import Construct
 from blockhook.store.chain_state import STALL_BLOCK_TIMES
 
 from .delivery_queue import DeliveryQueue
-from .functions import METRICS_NAMESPACE, Functions
+from .functions import Functions
+from .options import prefixed
 
 PERIOD = Duration.minutes(5)
 # Ingest lag alarm: this many seconds of a chain's blocks behind the node (at its poll interval),
@@ -54,9 +55,14 @@ class Monitoring(Construct):
         delivery_queue: DeliveryQueue,
         chains_json: str,
         alarm_email: str | None = None,
+        prefix: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.topic = sns.Topic(self, "AlarmTopic", display_name="blockhook alarms", enforce_ssl=True)
+        namespace = functions.metrics_namespace
+        # The display name is the sender of the e-mails: it says which deployment is unwell.
+        self.topic = sns.Topic(
+            self, "AlarmTopic", display_name=prefixed(prefix, "blockhook alarms", " "), enforce_ssl=True
+        )
         # CloudWatch alarms publish to the topic: the service principal, but only on behalf of alarms of this
         # account and region (aws:SourceAccount and aws:SourceArn: no other account's alarm can use the
         # service as a confused deputy to post here).
@@ -96,7 +102,7 @@ class Monitoring(Construct):
         for chain in json.loads(chains_json)["chains"]:
             chain_id = chain["chain_id"]
             lag = cw.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=namespace,
                 metric_name="IngestLagBlocks",
                 dimensions_map={"ChainId": str(chain_id), "service": "blockhook-ingest"},
                 statistic="Maximum",
@@ -105,7 +111,7 @@ class Monitoring(Construct):
             widgets_lag.append(lag.with_(label=f"chain {chain_id}"))
             poll_interval = float(chain.get("poll_interval", 1.0))
             head_age = cw.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=namespace,
                 metric_name="ChainHeadAgeSeconds",
                 dimensions_map={"ChainId": str(chain_id), "service": "blockhook-ingest"},
                 statistic="Minimum",
@@ -131,6 +137,9 @@ class Monitoring(Construct):
                 treat_missing_data=cw.TreatMissingData.BREACHING,
             )
 
+        # Lambda's OffsetLag of the matcher's Kafka mapping (the mapping's metrics config adds its event and
+        # error counts beside it). Reported only while the mapping polls: a mapping that stopped is
+        # MatcherNotInvoked's to catch, so silence here is not breaching.
         offset_lag = functions.matcher.metric("OffsetLag", statistic="Maximum", period=PERIOD)
         alarm(
             "MatcherOffsetLag",
@@ -144,7 +153,7 @@ class Monitoring(Construct):
 
         def own(name: str, service: str) -> cw.Metric:
             return cw.Metric(
-                namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": f"blockhook-{service}"},
+                namespace=namespace, metric_name=name, dimensions_map={"service": f"blockhook-{service}"},
                 statistic="Sum", period=PERIOD,
             )  # fmt: skip
 
@@ -159,6 +168,9 @@ class Monitoring(Construct):
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
+        # Missing data breaches: ingest reports IngestBlocks on every run (0 when no block came), once a
+        # minute, so a period where neither metric has a point means nothing runs at all, never a healthy
+        # quiet; the alarm says so instead of staying OK.
         silent = cw.MathExpression(
             expression="IF(FILL(blocks, 0) > 0 AND FILL(invocations, 0) == 0, 1, 0)",
             using_metrics={
@@ -203,7 +215,7 @@ class Monitoring(Construct):
 
         def deliveries(name: str) -> cw.Metric:
             return cw.Metric(
-                namespace=METRICS_NAMESPACE,
+                namespace=namespace,
                 metric_name=name,
                 dimensions_map={"service": "blockhook-deliver"},
                 statistic="Sum",

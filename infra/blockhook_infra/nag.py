@@ -26,7 +26,7 @@ def acknowledge_findings(stack: Stack) -> None:
     stack, so that a construct added later is checked afresh (tests/infra/test_infra_nag.py)."""
     functions, api = stack.functions, stack.api
     ours = list(functions.all.values())  # api, ingest, matcher, deliver
-    in_vpc = [functions.ingest, functions.matcher, stack.topics.function]
+    in_vpc = [functions.ingest, stack.topics.function]
     custom_resource_function = stack.node.try_find_child(AWS_CUSTOM_RESOURCE_FUNCTION_ID)
     if custom_resource_function is None:
         raise RuntimeError(
@@ -61,12 +61,6 @@ def acknowledge_findings(stack: Stack) -> None:
         for function in readers:
             _ack(function.role, f"IAM5[Resource::<{_logical_id(table)}.Arn>/index/*]", "Query on the table's own "
                  "global secondary indexes (by_monitor, pending_by_chain); CDK's table grant covers its indexes this way.")
-    for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*"):
-        _ack(functions.api.role, f"IAM5[Action::{action}]", "CDK's encrypt/decrypt grant on the one webhook secrets "
-             "key (resource-scoped to it); the wildcard covers the variants of the same operation.")
-    for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*"):
-        _ack(functions.matcher.role, f"IAM5[Action::{action}]", "CDK's grant for the MSK mapping's S3 on-failure "
-             "destination, scoped to the failed-batches bucket alone.")
     _ack(functions.matcher.role, f"IAM5[Resource::<{_logical_id(stack.failed_batches.bucket)}.Arn>/*]", "The "
          "mapping writes one object per failed batch under keys it chooses, in the failed-batches bucket only.")
     _ack(provider_framework, f"IAM5[Resource::<{_logical_id(stack.topics.function)}.Arn>:*]", "The custom "

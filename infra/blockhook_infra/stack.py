@@ -13,21 +13,29 @@ from .console import Console
 from .data import DataTables
 from .delivery_queue import DeliveryQueue
 from .failed_batches import FailedBatches
-from .functions import ARCHITECTURE, RUNTIME, SPECS, Functions
+from .functions import ARCHITECTURE, METRICS_NAMESPACE, RUNTIME, SPECS, Functions
 from .large_objects import LargeObjects
 from .monitoring import Monitoring
 from .nag import acknowledge_findings
+from .options import BASE_STACK_NAME, deliver_max_concurrency, prefix_from_context, prefixed, stack_name
 from .streaming import Streaming
 from .tenants import tenants_from_context
 from .topics import Topics
 from .triggers import Triggers
 
-STACK_NAME = "BlockhookStack"
+STACK_NAME = BASE_STACK_NAME
 
 
 class BlockhookStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str = STACK_NAME, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+    """Context `prefix` (e.g. staging) names a deployment that lives beside others in the account: the stack is
+    `<prefix>-BlockhookStack` and every fixed name below is prefixed. Without it, the names are the ones a
+    deployment has always had, so an existing stack is updated, not replaced."""
+
+    def __init__(self, scope: Construct, construct_id: str | None = None, **kwargs: Any) -> None:
+        prefix = prefix_from_context(scope.node.try_get_context("prefix"))
+        kwargs.setdefault("stack_name", stack_name(prefix))
+        super().__init__(scope, construct_id or kwargs["stack_name"], **kwargs)
+        self.prefix = prefix
 
         chains_json = chains_env_value(self.node.try_get_context("chains"))
         tenants = tenants_from_context(self.node.try_get_context("tenants"))
@@ -39,7 +47,7 @@ class BlockhookStack(Stack):
                 "before deploying (cdk.json, or -c chains='[...]')",
             )
 
-        self.data = DataTables(self, "Data")
+        self.data = DataTables(self, "Data", key_alias="alias/" + prefixed(prefix, "blockhook/webhook-secrets", "/"))
         self.delivery_queue = DeliveryQueue(self, "Queue", consumer_timeout=SPECS["deliver"].timeout)
         self.streaming = Streaming(self, "Streaming")
         self.large_objects = LargeObjects(self, "LargeObjects")
@@ -52,6 +60,7 @@ class BlockhookStack(Stack):
             chains_json=chains_json,
             large_objects=self.large_objects,
             rpc_secrets=rpc_secret_names(chains_json),
+            metrics_namespace=prefixed(prefix, METRICS_NAMESPACE, "/"),
         )
         self.topics = Topics(
             self,
@@ -70,6 +79,7 @@ class BlockhookStack(Stack):
             delivery_queue=self.delivery_queue,
             topics=self.topics,
             failed_batches=self.failed_batches,
+            deliver_max_concurrency=deliver_max_concurrency(self.node.try_get_context("deliver_max_concurrency")),
         )
         # Ingest produces only once the topic exists (MSK Serverless does not create topics on use).
         self.functions.ingest.node.add_dependency(self.topics.blocks)
@@ -83,6 +93,7 @@ class BlockhookStack(Stack):
             console_handler=self.console.function,
             waf=_flag(self.node.try_get_context("waf")),
             tenants=tenants,
+            prefix=prefix,
         )
         # A tenant's later keys (rotations) act as its first, whose id names the tenant in the tables.
         self.functions.api.add_environment("BLOCKHOOK_TENANT_KEYS", self.to_json_string(self.api.tenant_keys))
@@ -93,6 +104,7 @@ class BlockhookStack(Stack):
             delivery_queue=self.delivery_queue,
             chains_json=chains_json,
             alarm_email=self.node.try_get_context("alarm_email") or None,
+            prefix=prefix,
         )
 
         CfnOutput(self, "ApiUrl", value=self.api.v1_url, description="Base URL of the REST API (ends in /v1)")

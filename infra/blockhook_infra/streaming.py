@@ -62,13 +62,10 @@ class Streaming(Construct):
             ec2.Port.tcp(KAFKA_IAM_PORT),
             "MSK event source mapping (uses the cluster's security group)",
         )
-        # The in-VPC functions' groups. Ingest produces to the cluster; the matcher only reads
-        # DynamoDB and SQS (its Kafka records come through the event source mapping, not a socket).
+        # The in-VPC function's group: ingest produces to the cluster. (The matcher is not in the VPC:
+        # its Kafka records come through the event source mapping, not a socket of its own.)
         self.ingest_security_group = ec2.SecurityGroup(
             self, "IngestSecurityGroup", vpc=self.vpc, description="blockhook ingest function"
-        )
-        self.matcher_security_group = ec2.SecurityGroup(
-            self, "MatcherSecurityGroup", vpc=self.vpc, description="blockhook matcher function"
         )
         self.cluster_security_group.add_ingress_rule(
             self.ingest_security_group, ec2.Port.tcp(KAFKA_IAM_PORT), "ingest produces blocks"

@@ -12,6 +12,7 @@ from constructs import Construct
 from .delivery_queue import DeliveryQueue
 from .failed_batches import FailedBatches
 from .functions import Functions
+from .options import DEFAULT_DELIVER_MAX_CONCURRENCY
 from .streaming import CONSUMER_GROUP, TOPIC, Streaming
 from .topics import Topics
 
@@ -42,6 +43,7 @@ class Triggers(Construct):
         delivery_queue: DeliveryQueue,
         topics: Topics,
         failed_batches: FailedBatches,
+        deliver_max_concurrency: int = DEFAULT_DELIVER_MAX_CONCURRENCY,
     ) -> None:
         super().__init__(scope, construct_id)
 
@@ -76,7 +78,7 @@ class Triggers(Construct):
             retry_attempts=MATCHER_RETRY_ATTEMPTS,
             # Receives nothing while retries are infinite; an operator who bounds them to move past a
             # poison block (the runbook's last resort) finds the skipped batch's coordinates here.
-            on_failure=sources.S3OnFailureDestination(failed_batches.bucket),
+            on_failure=failed_batches.on_failure_destination(),
             # The mapping's own metrics: events polled, processed, failed; Kafka consumer lag.
             metrics_config=lambda_.MetricsConfig(
                 metrics=[lambda_.MetricType.EVENT_COUNT, lambda_.MetricType.ERROR_COUNT,
@@ -91,11 +93,15 @@ class Triggers(Construct):
                 # Infinite age: the construct takes a Duration, which cannot say -1.
                 child.add_property_override("MaximumRecordAgeInSeconds", MATCHER_MAX_RECORD_AGE_SECONDS)
 
-        # deliver answers which messages failed; only those come back, not the whole batch.
+        # deliver answers which messages failed; only those come back, not the whole batch. Its
+        # concurrency is capped by the event source (maximum concurrency), not reserved: slow receivers
+        # hold at most this many instances, leaving the rest of the account's quota to the api and the
+        # matcher, and an account at the default quota of 10, which cannot reserve any, still deploys.
         functions.deliver.add_event_source(
             sources.SqsEventSource(
                 delivery_queue.queue,
                 batch_size=DELIVER_BATCH_SIZE,
                 report_batch_item_failures=True,
+                max_concurrency=deliver_max_concurrency,
             )
         )

@@ -35,7 +35,9 @@ def test_stage_prod_with_access_logs(by_type: dict) -> None:
     (stage,) = by_type["AWS::ApiGateway::Stage"].values()
     props = stage["Properties"]
     assert props["StageName"] == "prod"
-    log_group = props["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
+    # The log group's ARN without its trailing ":*" (@aws-cdk/aws-apigateway:logGroupDestinationArnWithoutWildcard).
+    (log_group,) = [part["Ref"] for part in props["AccessLogSetting"]["DestinationArn"]["Fn::Join"][1]
+                    if isinstance(part, dict) and part.get("Ref") in by_type["AWS::Logs::LogGroup"]]  # fmt: skip
     assert by_type["AWS::Logs::LogGroup"][log_group]["Properties"]["RetentionInDays"] == 30
     assert "$context.identity.apiKeyId" in props["AccessLogSetting"]["Format"]
     json.loads(props["AccessLogSetting"]["Format"])  # one JSON document per request

@@ -96,3 +96,23 @@ def test_missing_shared_layer_and_function(tmp_path: Path) -> None:
 def test_real_folders_resolve_from_the_repo_root() -> None:
     assert shared_layer_dir() == REPO_ROOT / "layers" / "shared"
     assert function_dir("matcher") == REPO_ROOT / "functions" / "matcher"
+
+
+def test_cdk_json_sets_every_recommended_feature_flag_of_the_installed_cdk() -> None:
+    """The flags `cdk init` writes for this aws-cdk-lib (its recommended-feature-flags.json), restricting the
+    VPC's default security group among them: a new CDK version's recommendations show up here as a failure."""
+    import tarfile
+
+    import aws_cdk
+
+    (bundle,) = (Path(aws_cdk.__file__).parent / "_jsii").glob("aws-cdk-lib@*.jsii.tgz")
+    with tarfile.open(bundle) as archive:
+        recommended = json.load(archive.extractfile("package/recommended-feature-flags.json"))
+    context = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
+    assert {flag: context.get(flag) for flag in recommended} == recommended
+    assert context["@aws-cdk/aws-ec2:restrictDefaultSecurityGroup"] is True
+
+
+def test_the_vpc_default_security_group_is_restricted(resources: dict) -> None:
+    (restrict,) = [r for r in resources.values() if r["Type"] == "Custom::VpcRestrictDefaultSG"]
+    assert restrict["Properties"]["DefaultSecurityGroupId"]["Fn::GetAtt"][1] == "DefaultSecurityGroup"

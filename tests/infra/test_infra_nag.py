@@ -39,8 +39,9 @@ def acknowledgments(scope) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     "context",
-    [{}, {"waf": "true"}, {"tenants": [{"name": "default"}, {"name": "acme", "quota_per_day": 1000}, {"name": "old", "api_key_id": "a1b2c3d4e5"}]}],
-    ids=["default", "waf", "tenants"],
+    [{}, {"waf": "true"}, {"tenants": [{"name": "default"}, {"name": "acme", "quota_per_day": 1000}, {"name": "old", "api_key_id": "a1b2c3d4e5"}]},
+     {"prefix": "staging"}],
+    ids=["default", "waf", "tenants", "prefix"],
 )
 def test_no_unacknowledged_findings(tmp_path_factory, context: dict) -> None:
     app = new_app(tmp_path_factory, **context)

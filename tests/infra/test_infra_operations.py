@@ -365,7 +365,8 @@ def test_waf_flag_adds_an_acl_on_the_stage(waf_template: Template) -> None:
     props = acl["Properties"]
     assert props["Scope"] == "REGIONAL"
     rules = {rule["Name"]: rule for rule in props["Rules"]}
-    assert rules["RatePerIp"]["Statement"]["RateBasedStatement"] == {"Limit": 3000, "AggregateKeyType": "IP"}
+    # Above the default tenant at its full rate (50/s for 5 minutes plus its burst of 100), with WAF's margin.
+    assert rules["RatePerIp"]["Statement"]["RateBasedStatement"] == {"Limit": 16610, "AggregateKeyType": "IP"}
     common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
     # Address lists exceed the rule set's 8 KB body limit: that rule only counts.
     assert common["RuleActionOverrides"] == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
@@ -419,3 +420,61 @@ def test_alarm_topic_takes_only_this_accounts_alarms(by_type: dict) -> None:
     # And nothing reaches it over plain HTTP.
     (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# Every alarm: its metric, threshold, periods and what missing data means, and its runbook entry.
+
+# name: (metric names, statistic, threshold, evaluation periods, missing data)
+EXPECTED_ALARMS = {
+    "IngestLagChain1": (["IngestLagBlocks"], "Maximum", 25, 3, "breaching"),
+    "ChainStalled1": (["ChainHeadAgeSeconds"], "Minimum", 120, 2, "breaching"),
+    "MatcherOffsetLag": (["OffsetLag"], "Maximum", 100, 3, "notBreaching"),
+    "MatcherFailedRecords": (["MatcherFailedRecords"], "Sum", 0, 2, "notBreaching"),
+    "MatcherNotInvoked": (["IngestBlocks", "Invocations"], "Sum", 0, 3, "breaching"),
+    "DeliveriesOldestMessage": (["ApproximateAgeOfOldestMessage"], "Maximum", 1800, 1, "notBreaching"),
+    "DeliveriesDeadLetters": (["ApproximateNumberOfMessagesVisible"], "Maximum", 0, 1, "notBreaching"),
+    "DeliveryFailureRate": (["DeliveriesDelivered", "DeliveriesFailed"], "Sum", 0.1, 1, "notBreaching"),
+    **{f"{name}Errors": (["Errors"], "Sum", 0, 1, "notBreaching") for name in ("Api", "Ingest", "Matcher", "Deliver")},
+}
+
+
+@pytest.fixture(scope="session")
+def alarms_by_name(by_type: dict) -> dict[str, dict]:
+    import re
+
+    found = {}
+    for lid, res in by_type["AWS::CloudWatch::Alarm"].items():
+        match = re.fullmatch(r"Monitoring(\w+?)[0-9A-F]{8}", lid)
+        assert match, lid
+        found[match.group(1)] = res["Properties"]
+    return found
+
+
+def test_every_alarm_has_its_metric_threshold_periods_and_missing_data(alarms_by_name: dict) -> None:
+    assert set(alarms_by_name) == set(EXPECTED_ALARMS)
+    for name, (metrics, statistic, threshold, periods, missing) in EXPECTED_ALARMS.items():
+        alarm = alarms_by_name[name]
+        stats = [m["MetricStat"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+        if stats:  # a math expression over these metrics
+            assert sorted(s["Metric"]["MetricName"] for s in stats) == metrics, name
+            assert {s["Stat"] for s in stats} == {statistic}, name
+        else:
+            assert [alarm["MetricName"]] == metrics and alarm["Statistic"] == statistic, name
+            assert alarm["Period"] == 300, name
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold", name
+        assert (alarm["Threshold"], alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (
+            threshold, periods, missing
+        ), name
+
+
+def test_every_alarm_has_a_runbook_entry() -> None:
+    """docs/deploy.md has a section per alarm (per function for <Function>Errors, per chain for the chain ones)
+    saying what it means, what to check first and what to do."""
+    text = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    runbook = text.split("## Alarms and runbook", 1)[1].split("\n## ", 1)[0]
+    for name in ("IngestLagChain<id>", "ChainStalled<id>", "MatcherOffsetLag", "MatcherFailedRecords",
+                 "MatcherNotInvoked", "DeliveriesOldestMessage", "DeliveriesDeadLetters", "DeliveryFailureRate",
+                 "<Function>Errors"):  # fmt: skip
+        section = runbook.split(f"### `{name}`", 1)[1].split("\n### ", 1)[0]
+        for part in ("**Means**", "**Check first**", "**Do**"):
+            assert part in section, (name, part)
