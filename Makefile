@@ -10,7 +10,7 @@ LAMBDA_PYTHON := 3.12
 LAMBDA_PLATFORM := manylinux2014_x86_64
 export PYTHONPATH := $(CURDIR)/layers/shared/python:$(CURDIR)
 
-.PHONY: up test synth deps layers lint clean openapi bench browser console screenshots
+.PHONY: up test synth deps layers lint clean openapi bench browser console screenshots smoke
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -66,6 +66,11 @@ screenshots: deps browser console
 # Benchmarks (bench/README.md): ~20 minutes, writes bench/results/*.json, prints one table.
 bench: deps layers
 	$(PY) bench/run.py
+
+# After a deploy (docs/deploy.md): a throwaway monitor's signed test delivery to WEBHOOK_URL, read back, then
+# the monitor deleted. BLOCKHOOK_API_URL and BLOCKHOOK_API_KEY say which deployment.
+smoke: deps
+	$(VENV)/bin/blockhook smoke --webhook-url "$(WEBHOOK_URL)"
 
 synth: deps layers console
 	npx --no-install cdk synth --quiet --no-notices

@@ -34,6 +34,10 @@ class BadInput(Exception):
         self.problems = problems or []
 
 
+class SmokeFailed(Exception):
+    """A step of `smoke` found something wrong: exit 1."""
+
+
 class Cli(click.Group):
     """Turns what goes wrong into the documented exit codes and one `error:` message on stderr."""
 
@@ -58,6 +62,9 @@ class Cli(click.Group):
         except BadInput as error:
             _error(error.message, error.problems)
             ctx.exit(EXIT_USAGE)
+        except SmokeFailed as error:
+            _error(str(error))
+            ctx.exit(EXIT_API_ERROR)
 
 
 def _error(message: str, lines: list[str] | None = None) -> None:
@@ -97,7 +104,7 @@ def cli(ctx: click.Context, api_url: str | None, api_key: str | None) -> None:
     Exit codes:
       0  success
       1  the API answered an error (stderr: `error: <code>: <message>` and its details, one per line);
-         `test`: the endpoint did not answer 2xx; a backfill or reconcile job failed
+         `test`: the endpoint did not answer 2xx; a backfill or reconcile job failed; a `smoke` step failed
       2  bad usage, or a bad file or argument (nothing was changed or sent)
       3  the API could not be reached or did not answer in time
       4  `apply --dry-run --exit-code`: the file differs from the monitors
@@ -606,6 +613,47 @@ def chains(ctx: click.Context, as_json: bool) -> None:
         [[item["chain_id"], *(shown(item.get(key)) for key in
           ("head", "last_processed", "lag_blocks", "safe", "finalized", "traces", "status"))] for item in items],
     )  # fmt: skip
+
+
+@cli.command()
+@click.option("--webhook-url", required=True, help="Where the test delivery goes: an HTTPS endpoint you watch "
+              "that answers 2xx (a deployed API refuses private addresses).")
+@click.option("--chain", "chain_id", type=int, help="The chain of the throwaway monitor (default: the first served).")
+@click.pass_context
+def smoke(ctx: click.Context, webhook_url: str, chain_id: int | None) -> None:
+    """Check a deployment end to end: a throwaway monitor is created, its signed test delivery sent and
+    read back from the delivery log, and the monitor deleted (also when a step fails). Exit 1 when a step
+    fails, with what it found."""
+    client = client_of(ctx)
+    health = client.get("/health")
+    _step("health", health == {"status": "ok"}, json.dumps(health))
+    served = [chain["chain_id"] for chain in client.get("/chains")["items"]]
+    chain = chain_id if chain_id is not None else (served[0] if served else None)
+    _step("chains", chain in served, f"served: {served}; monitor on chain {chain}")
+    monitor = client.post("/monitors", {
+        "name": f"blockhook-smoke-{int(time.time())}", "chain_ids": [chain], "webhook_url": webhook_url,
+        "filters": {"addresses": []},  # watches nothing: only the test delivery reaches the endpoint
+    })  # fmt: skip
+    path = f"/monitors/{quoted(monitor['id'])}"
+    try:
+        _step("create", monitor["secret"].startswith("whsec_"), f"monitor {monitor['id']}")
+        sent = client.post(f"{path}/test")
+        _step("test delivery", sent["ok"], f"{webhook_url} answered {sent.get('status_code')} in "
+              f"{sent['latency_ms']} ms" + (f" ({sent['error']})" if sent.get("error") else ""))  # fmt: skip
+        shown = client.get(f"{path}/deliveries/{quoted(sent['delivery_id'])}")
+        signed = any(name.lower() == "webhook-signature" for name in (shown.get("headers") or {}))
+        _step("read back", shown["origin"] == "test" and bool(shown["attempt_log"]) and signed,
+              f"delivery {shown['id']}: origin {shown['origin']}, {len(shown['attempt_log'])} attempt(s), "
+              f"{'signed' if signed else 'no signature header'}")  # fmt: skip
+    finally:
+        client.delete(path)
+        click.echo(f"ok    delete: monitor {monitor['id']}")
+
+
+def _step(name: str, ok: bool, detail: str) -> None:
+    if not ok:
+        raise SmokeFailed(f"smoke step {name!r} failed: {detail}")
+    click.echo(f"ok    {name}: {detail}")
 
 
 def main() -> NoReturn:

@@ -316,3 +316,21 @@ def test_backfill_and_reconcile_follow_their_job_to_the_end(stack):
         assert backfilled.stdout.rstrip().endswith(": done")
         (request,) = receiver.wait_for(timeout=30)
         assert request.json()["events"][0]["tx_hash"] == paid["transactionHash"]
+
+
+def test_smoke_checks_a_deployment_end_to_end_and_leaves_nothing_behind(stack):
+    with WebhookReceiver() as receiver:
+        passed = blockhook(stack, "smoke", "--webhook-url", receiver.url)
+        assert passed.returncode == 0, passed.stderr
+        steps = [line.split(":")[0] for line in passed.stdout.splitlines()]
+        assert steps == ["ok    health", "ok    chains", "ok    create", "ok    test delivery", "ok    read back",
+                         "ok    delete"]  # fmt: skip
+        (delivery,) = receiver.requests
+        assert delivery.json()["test"] is True
+    with WebhookReceiver(status(500)) as failing:
+        failed = blockhook(stack, "smoke", "--webhook-url", failing.url)
+        assert failed.returncode == 1
+        assert "error: smoke step 'test delivery' failed" in failed.stderr and "answered 500" in failed.stderr
+        assert "ok    delete" in failed.stdout  # the throwaway monitor is gone all the same
+    names = [monitor["name"] for monitor in stack.call("GET", "/monitors?limit=100").json()["items"]]
+    assert not [name for name in names if name.startswith("blockhook-smoke-")]
