@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+from moto.core.responses import BaseResponse
 from moto.dynamodb.models.table import Table
 
 from blockhook.local import aws_server
@@ -38,12 +39,13 @@ def dynamodb():
 
 @contextmanager
 def plain_moto():
-    wrapped = Table.query, Table.scan
+    wrapped = Table.query, Table.scan, BaseResponse.serialized
     Table.query, Table.scan = aws_server._moto_query, aws_server._moto_scan
+    BaseResponse.serialized = aws_server._moto_serialized
     try:
         yield
     finally:
-        Table.query, Table.scan = wrapped
+        Table.query, Table.scan, BaseResponse.serialized = wrapped
 
 
 def range_value(kind: str, n: int) -> dict:
@@ -220,6 +222,40 @@ def test_a_hash_only_table_answers_as_moto(dynamodb):
         for forward in (True, False):
             both(dynamodb, TableName="hash_only", IndexName="by_m", KeyConditionExpression="m = :m AND n > :n",
                  ExpressionAttributeValues={":m": {"S": "m1"}, ":n": {"N": "3"}}, ScanIndexForward=forward, **paging)
+
+
+def test_reads_written_as_they_are_answer_as_moto_serializes_them(dynamodb):
+    """Query, Scan, GetItem and BatchGetItem skip moto's serializer: every attribute type, projections,
+    consumed capacity and the unprocessed keys come back as moto writes them."""
+    dynamodb.create_table(
+        TableName="types",
+        KeySchema=[{"AttributeName": "h", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "h", "AttributeType": "S"}, {"AttributeName": "r", "AttributeType": "N"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    every_type = {
+        "s": {"S": "text ü"}, "n": {"N": "-12.5"}, "b": {"B": b"\x00\xff"}, "ss": {"SS": ["x", "y"]},
+        "ns": {"NS": ["1", "2"]}, "bs": {"BS": [b"\x01", b"\x02"]}, "bool": {"BOOL": False}, "null": {"NULL": True},
+        "l": {"L": [{"N": "1"}, {"M": {"k": {"S": "v"}}}]}, "m": {"M": {"nested": {"L": [{"B": b"\x03"}]}}},
+    }  # fmt: skip
+    for r in range(3):
+        dynamodb.put_item(TableName="types", Item={"h": {"S": "a"}, "r": {"N": str(r)}, **every_type})
+    key = {"h": {"S": "a"}, "r": {"N": "1"}}
+    reads = [
+        (dynamodb.query, {"TableName": "types", "KeyConditionExpression": "h = :h", "Limit": 2,
+                          "ExpressionAttributeValues": {":h": {"S": "a"}}, "ReturnConsumedCapacity": "TOTAL"}),
+        (dynamodb.scan, {"TableName": "types", "ProjectionExpression": "h, r, m.nested, bs"}),
+        (dynamodb.get_item, {"TableName": "types", "Key": key, "ReturnConsumedCapacity": "TOTAL"}),
+        (dynamodb.get_item, {"TableName": "types", "Key": {"h": {"S": "none"}, "r": {"N": "0"}}}),
+        (dynamodb.batch_get_item, {"RequestItems": {"types": {"Keys": [key, {"h": {"S": "a"}, "r": {"N": "2"}}]}}}),
+    ]  # fmt: skip
+    for call, request in reads:
+        fast = call(**request)
+        with plain_moto():
+            plain = call(**request)
+        for answer in (fast, plain):
+            answer.pop("ResponseMetadata")
+        assert fast == plain, call
 
 
 def test_a_failed_transaction_leaves_every_item_as_it_was(dynamodb):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -38,6 +37,7 @@ from blockhook.store import monitors as monitor_store
 from blockhook.store.blobs import BlobUnavailable
 from blockhook.store.models import DeliveryModel, MonitorModel
 from blockhook.store.secret_box import configured_secret_box
+from blockhook.store.workers import run_all
 
 router = Router()
 
@@ -48,7 +48,6 @@ STORE_STATUSES: dict[str, tuple[str, ...]] = {
     "failed": ("failed",),
 }
 MAX_REPLAYED_PER_CALL = 500
-_REPLAY_WRITERS = 8  # replays of one bulk call written side by side
 
 
 def _delivery(monitor: MonitorModel, delivery_id: str) -> DeliveryModel:
@@ -154,10 +153,7 @@ def replay_deliveries(monitor_id: str, body: BulkReplayRequest) -> BulkReplayRes
         MAX_REPLAYED_PER_CALL + 1,
     )  # fmt: skip
     chosen = found[:MAX_REPLAYED_PER_CALL]
-    replayed = []
-    if chosen:
-        with ThreadPoolExecutor(max_workers=min(_REPLAY_WRITERS, len(chosen))) as pool:
-            replayed = [record for record in pool.map(_reset, chosen) if record is not None]
+    replayed = [record for record in run_all(_reset, chosen) if record is not None]
     if replayed:
         from blockhook.wiring import delivery_service  # the queue: loaded only when something is replayed
 

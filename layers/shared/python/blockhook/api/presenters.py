@@ -4,7 +4,6 @@ and each with its newest delivery (the by_monitor index, newest first, one item)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from blockhook.api.models import (
@@ -23,9 +22,7 @@ from blockhook.store.deliveries import SequenceMark, newest_delivery
 from blockhook.store.endpoint_health import is_degraded
 from blockhook.store.models import BackfillAttribute, DeliveryModel, MonitorModel, ReconcileAttribute
 from blockhook.store.monitors import address_scope
-
-# Monitors of a page whose newest delivery is read at once.
-_LAST_DELIVERY_READERS = 8
+from blockhook.store.workers import run_all
 
 
 def monitor_out(monitor: MonitorModel, new: bool = False) -> MonitorOut:
@@ -35,10 +32,7 @@ def monitor_out(monitor: MonitorModel, new: bool = False) -> MonitorOut:
 
 def monitors_out(monitors: Sequence[MonitorModel]) -> list[MonitorOut]:
     """A page of monitors: their newest deliveries read side by side."""
-    if len(monitors) <= 1:
-        return [monitor_out(monitor) for monitor in monitors]
-    with ThreadPoolExecutor(max_workers=min(_LAST_DELIVERY_READERS, len(monitors))) as pool:
-        newest = list(pool.map(newest_delivery, [monitor.monitor_id for monitor in monitors]))
+    newest = run_all(newest_delivery, [monitor.monitor_id for monitor in monitors])
     return [MonitorOut(**_monitor_fields(monitor, last)) for monitor, last in zip(monitors, newest, strict=True)]
 
 

@@ -16,7 +16,6 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
@@ -26,15 +25,15 @@ from blockhook.store.models import AddressIndexModel, MonitorAddressModel, Monit
 from blockhook.store.paging import InvalidCursor, decode_cursor, encode_cursor
 from blockhook.store.secret_box import KmsSecretBox, new_secret
 from blockhook.store.versions import bump_monitors_version
+from blockhook.store.workers import run_all
 
 logger = logging.getLogger(__name__)
 
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem limit
-# A call of 10,000 addresses reads 100 batches and writes 800: sent by this many threads at once, so the
-# call takes the time of an eighth of its round trips (each batch's own retries of unprocessed items
-# stay within it). Every write is done before the change is committed, whatever their order.
-ADDRESS_BATCH_THREADS = 8
-_ADDRESS_WRITE_SLICE = 250  # items (and their index twins) a thread writes in one batch_write
+# A call of 10,000 addresses reads 100 batches and writes 800: sent side by side (store/workers.py), so
+# the call waits for a fraction of its round trips (each batch's own retries of unprocessed items stay
+# within it). Every write is done before the change is committed, whatever their order.
+_ADDRESS_WRITE_SLICE = 250  # items (and their index twins) one thread writes in one batch_write
 MONITOR_KEY = frozenset({"tenant_id", "monitor_id"})
 MONITOR_ADDRESS_KEY = frozenset({"monitor_id", "address"})
 
@@ -473,10 +472,7 @@ def watchers_of(addresses: Iterable[str]) -> dict[str, list[AddressIndexModel]]:
     def query(address: str) -> tuple[str, list[AddressIndexModel]]:
         return address, list(AddressIndexModel.query(address))
 
-    if len(unique) == 1:
-        return dict([query(unique[0])])
-    with ThreadPoolExecutor(max_workers=min(16, len(unique))) as pool:
-        return dict(pool.map(query, unique))
+    return dict(run_all(query, unique))
 
 
 def all_watched_addresses() -> set[str]:
@@ -508,7 +504,7 @@ def _write_address_items(monitor_id: str, tenant_id: str, items: Sequence[Monito
                     )
                 )
 
-    _in_parallel(write, [items[start : start + _ADDRESS_WRITE_SLICE] for start in range(0, len(items), _ADDRESS_WRITE_SLICE)])
+    run_all(write, [items[start : start + _ADDRESS_WRITE_SLICE] for start in range(0, len(items), _ADDRESS_WRITE_SLICE)])
 
 
 def _address_items(monitor_id: str, addresses: Iterable[str]) -> list[MonitorAddressModel]:
@@ -518,15 +514,7 @@ def _address_items(monitor_id: str, addresses: Iterable[str]) -> list[MonitorAdd
         return list(MonitorAddressModel.batch_get([(monitor_id, address) for address in part], consistent_read=True))
 
     parts = [unique[start : start + BATCH_GET_LIMIT] for start in range(0, len(unique), BATCH_GET_LIMIT)]
-    return [item for found in _in_parallel(read, parts) for item in found]
-
-
-def _in_parallel(work: Callable[[Any], Any], parts: Sequence[Any]) -> list[Any]:
-    """`work` of each part, ADDRESS_BATCH_THREADS at a time; the first error raised is raised here."""
-    if len(parts) <= 1:
-        return [work(part) for part in parts]
-    with ThreadPoolExecutor(max_workers=min(ADDRESS_BATCH_THREADS, len(parts))) as pool:
-        return list(pool.map(work, parts))
+    return [item for found in run_all(read, parts) for item in found]
 
 
 def _all_address_items(monitor_id: str) -> Iterator[MonitorAddressModel]:
