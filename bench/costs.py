@@ -166,8 +166,10 @@ ESTIMATES = [
           "claim and outcome updates of the ~1.3-2 KB delivery item and its two indexes (2 x 6), "
           "endpoint health and stats (2)"),
     Input("attempt_rcu", "DynamoDB reads per delivery attempt", 2, "RRU", "the delivery and its monitor"),
-    Input("attempt_calls", "DynamoDB, SQS and KMS calls per delivery attempt", 7, "calls",
-          "2 reads, 3 writes, the KMS decrypt, the SQS delete"),
+    Input("attempt_calls", "DynamoDB and SQS calls per delivery attempt", 6, "calls",
+          "2 reads, 3 writes, the SQS delete"),
+    Input("kms_per_attempt", "KMS decrypts per delivery attempt", 0.01, "calls",
+          "a warm deliver keeps the secrets it decrypted: about one call per monitor and function instance"),
     Input("receiver_ms", "webhook receiver's answer time", 200, "ms", "the deliver function waits for it"),
     Input("attempts_per_delivery", "attempts per delivery", 1.05, "attempts", "5% of deliveries retried once"),
     Input("api_ms", "api function time per request", 100, "ms", "a few DynamoDB calls"),
@@ -179,8 +181,8 @@ ESTIMATES = [
           "deliver's attempt line and REPORT line"),
     Input("log_bytes_per_ingest_run", "CloudWatch log bytes per ingest run", 2000, "bytes",
           "start, summary, metrics and REPORT lines"),
-    Input("fixed_alarm_metrics", "metrics read by the deployment-wide alarms", 11, "metrics",
-          "9 alarms of monitoring.py, two of them metric math over two metrics"),
+    Input("fixed_alarm_metrics", "metrics read by the deployment-wide alarms", 12, "metrics",
+          "10 alarms of monitoring.py, two of them metric math over two metrics"),
     Input("alarm_metrics_per_chain", "metrics read by each chain's alarms", 2, "metrics",
           "ChainStalled and IngestLag (monitoring.py)"),
     Input("fixed_custom_metrics", "custom metrics of the deployment", 8, "metrics",
@@ -320,7 +322,7 @@ class Model:
             self["rpc_bytes_per_event"] + self["kafka_bytes_per_event"] * self["esm_payload_factor"]) / GB * self["nat_gb"]
         sqs = (self["sqs_idle_requests"] + v["deliveries"] * self["matcher_sqs_calls_per_delivery"]
                + v["attempts"] * 2 + (v["attempts"] - v["deliveries"])) * self["sqs_request"] / 1e6
-        kms = self["kms_key_month"] + v["attempts"] * self["kms_request"] / 1e4
+        kms = self["kms_key_month"] + v["attempts"] * self["kms_per_attempt"] * self["kms_request"] / 1e4
         log_gb = (ingest_runs * self["log_bytes_per_ingest_run"] + v["blocks"] * self["log_bytes_per_block"]
                   + v["attempts"] * self["log_bytes_per_attempt"]) / GB
         cloudwatch = (
@@ -397,7 +399,7 @@ class Model:
                                           * self["lambda_gb_s"] + self["lambda_request"] / 1e6),
             "SQS": (n * self["matcher_sqs_calls_per_delivery"] + attempts * 2 + (attempts - n))
             * self["sqs_request"] / 1e6,
-            "KMS (a decrypt an attempt)": attempts * self["kms_request"] / 1e4,
+            "KMS (decrypts of secrets not yet cached)": attempts * self["kms_per_attempt"] * self["kms_request"] / 1e4,
             "CloudWatch Logs": attempts * self["log_bytes_per_attempt"] / GB * (
                 self["cw_logs_gb"] + self["cw_logs_storage_gb_month"]),
             "X-Ray (a deliver trace an attempt)": attempts * self["xray_trace"] / 1e6,
@@ -526,6 +528,20 @@ def render(model: Model | None = None) -> dict[str, str]:
         f"**{_money(totals[s.key] - parts[s.key]['Kafka: MSK Serverless'] + provisioned[s.key][0])}**"
         for s in SIZES)])
     blocks["size_costs"] = _table(["a month", *(s.title for s in SIZES)], rows)
+
+    serverless_totals = " / ".join(_money(totals[s.key]) for s in SIZES)
+    provisioned_totals = " / ".join(
+        _money(totals[s.key] - parts[s.key]["Kafka: MSK Serverless"] + provisioned[s.key][0]) for s in SIZES)
+    idle_total = sum(idle.values())
+    blocks["summary"] = (
+        f"A deployment costs about **{_money(idle_total)} a month doing nothing**, "
+        f"{idle['Kafka: MSK Serverless'] / idle_total:.0%} of it the MSK Serverless cluster, then the matcher's "
+        "provisioned pollers, ingest's always-running Lambda and the NAT gateway. Traffic adds little: "
+        f"{_money(sum(per_events.values()))} per million events flowing through and "
+        f"{_money(sum(per_deliveries.values()))} per million matched events delivered. The three sizes below "
+        f"({'; '.join(s.title for s in SIZES)}) come to {serverless_totals} a month on MSK Serverless; with a "
+        f"provisioned MSK cluster instead (`-c kafka=provisioned`) to {provisioned_totals}."
+    )
 
     idle_provisioned = model.kafka_provisioned(model.volumes(Size("", "", 1, 1e12, None, 0, 0, 0, 0, "")))
     blocks["kafka_idle"] = _table(

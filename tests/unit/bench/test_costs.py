@@ -76,3 +76,18 @@ def test_a_sizes_traffic_matches_the_per_million_figures():
     assert kafka == pytest.approx(events / 1e6 * (per_million["Kafka: MSK Serverless data in + out"]
                                                   + per_million["Kafka: MSK Serverless storage (retention)"]), rel=0.01)
     assert parts["Lambda matcher"] == pytest.approx(events / 1e6 * per_million["Lambda matcher (GB-s + requests)"])
+
+
+def test_the_scripts_copies_of_the_stacks_settings_agree_with_the_stack():
+    from infra.blockhook_infra import functions, options, streaming, topics
+
+    model = costs.Model()
+    assert costs.TOPIC_PARTITIONS == topics.TOPIC_PARTITIONS
+    assert costs.PROVISIONED_BROKERS == streaming.PROVISIONED_AZS
+    assert costs.PROVISIONED_STORAGE_GB == options.DEFAULT_KAFKA_BROKER_STORAGE_GB
+    ingest = functions.SPECS["ingest"]
+    assert model["ingest_seconds_per_minute"] == ingest.timeout.to_seconds() - functions.INGEST_STOP_MARGIN_SECONDS
+    assert ingest.memory_mb == functions.SPECS["matcher"].memory_mb == 1024  # the model bills both at 1 GB
+    assert functions.SPECS["deliver"].memory_mb == functions.SPECS["api"].memory_mb == 512  # and these at 0.5 GB
+    assert "log.retention.hours=168" in streaming.PROVISIONED_SERVER_PROPERTIES
+    assert model["kafka_retention_days"] == 7
