@@ -2,7 +2,7 @@
 
 data            DynamoDB tables
 delivery_queue  SQS deliveries queue and its dead-letter queue
-streaming       VPC, MSK Serverless cluster, bootstrap-broker lookup
+streaming       VPC, MSK cluster (Serverless, or provisioned: context kafka), bootstrap-broker lookup
 topics          topic `blocks`, created by a Lambda-backed custom resource (infra/topic_provider)
 functions       the four Lambda functions, their layers and IAM grants
 failed_batches  S3 bucket for the matcher's event source mapping's given-up batches

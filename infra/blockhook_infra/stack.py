@@ -130,7 +130,7 @@ class BlockhookStack(Stack):
             description="Each tenant's id in the tables (key_<id of its first key>), as JSON {name: id}",
         )
         CfnOutput(
-            self, "MskClusterArn", value=self.streaming.cluster_arn, description="MSK Serverless cluster"
+            self, "MskClusterArn", value=self.streaming.cluster_arn, description="MSK cluster (Serverless, or provisioned: context kafka)"
         )
         CfnOutput(
             self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn, description="SNS topic of every alarm"

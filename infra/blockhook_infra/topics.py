@@ -1,4 +1,4 @@
-"""Topic `blocks`, created by a Lambda-backed custom resource: MSK Serverless has no topic resource."""
+"""Topic `blocks`, created by a Lambda-backed custom resource: MSK (serverless or provisioned) has no topic resource."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class Topics(Construct):
             log_group=logs.LogGroup(
                 self, "Logs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
             ),
-            description="blockhook: creates Kafka topics on MSK Serverless",
+            description="blockhook: creates Kafka topics on the MSK cluster",
         )
         # Least privilege: connect, see the cluster, create and describe this one topic. No AlterTopic,
         # no DeleteTopic: the resource never changes or deletes a topic.
