@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -382,6 +383,9 @@ def deliveries_tail(ctx: click.Context, monitor: str, as_json: bool, interval: f
     found, path = monitor_path(client, monitor)
     seen = {item["id"] for item in client.get(f"{path}/deliveries", limit=100)["items"]}
     click.echo(f"following the deliveries of {found['name']!r} ({found['id']}); Ctrl-C stops", err=True)
+    # Python leaves SIGINT ignored when it starts so (a shell's background job, some CI runners): Ctrl-C
+    # must stop this loop all the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             time.sleep(interval)
