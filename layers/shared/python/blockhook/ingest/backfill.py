@@ -36,9 +36,9 @@ class BackfillRunner:
 
     @staticmethod
     def _backfill(monitor, job, ingest: ChainIngest) -> int:
-        """Batches of one backfill, through the chain's request window, for about one poll interval:
-        the chain's live blocks wait no longer than that. Each batch is published and the job moved
-        past it before the next; what was fetched ahead when the time is up is fetched again next step."""
+        """Batches of one backfill, through the chain's request window, sent for one poll interval (the
+        chain's live blocks wait about that, plus the batches then in flight, which are published too
+        rather than fetched again). Each batch is published and the job moved past it before the next."""
         published = 0
         deadline = ingest.monotonic() + ingest.config.poll_interval
         start = int(job.next_block)
@@ -56,5 +56,5 @@ class BackfillRunner:
                     break
                 start = blocks[-1].number + 1
                 if ingest.monotonic() >= deadline:
-                    break
+                    fetcher.finish()
         return published

@@ -371,6 +371,10 @@ class OrderedFetch:
                 self.drop()  # the node has no more yet: what was fetched past it cannot follow on
             return blocks
 
+    def finish(self) -> None:
+        """Send nothing new: `take` hands out the batches already sent, then []."""
+        self.last = self._pending[-1].end if self._pending else -1
+
     def drop(self) -> None:
         """Forget the batches fetched ahead (a reorg, a short batch); those still running finish
         unseen."""
