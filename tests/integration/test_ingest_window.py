@@ -112,3 +112,28 @@ def test_a_node_asking_for_less_narrows_the_window_and_no_block_is_skipped_or_re
     assert ingest.window.size < IN_FLIGHT
     assert published(kafka_bootstrap, topic) == list(range(first, last + 1))  # each once, in order
     assert chain_state.load_checkpoint(chain_id).number == last
+
+
+def test_a_backfill_step_reads_through_the_window_and_publishes_its_blocks_once_in_order(
+    anvil_rpc, kafka_bootstrap, moto_endpoint, chain_id, tenant_id
+):
+    from blockhook.ingest.backfill import BackfillRunner
+    from blockhook.store.backfills import start_backfill
+    from blockhook.store.monitors import get_monitor
+    from tests.support.builders import create_monitor, new_address
+
+    first, last = chain_of_blocks(anvil_rpc, 24)
+    monitor = create_monitor(tenant_id, chain_id, ["native_transfer"], [(new_address(), None)])
+    start_backfill(monitor, chain_id, first, last)
+    topic = new_topic(kafka_bootstrap, "blocks-window-")
+    with FaultProxy(anvil_rpc, first_n(6, FAULTS["http_429"], is_block_batch)) as proxy, \
+            ingest_through(proxy.url, kafka_bootstrap, topic, chain_id, first) as ingest:
+        ingest.config = ingest.config.model_copy(update={"poll_interval": 60.0})  # the whole job in one step
+        published_blocks = BackfillRunner([ingest]).step(chain_id)
+
+    assert published_blocks == last - first + 1
+    assert proxy.injected("http_429") == 6 and ingest.window.size < IN_FLIGHT
+    messages = [decode(record.value) for record in topic_records(kafka_bootstrap, topic)]
+    assert [m.header.number for m in messages] == list(range(first, last + 1))
+    assert {m.backfill.monitor_id for m in messages} == {monitor.monitor_id}
+    assert get_monitor(tenant_id, monitor.monitor_id).backfill.status == "done"
