@@ -67,9 +67,14 @@ def fetch_only(url: str, first: int, last: int, batch: int, in_flight: int, trac
 
 def sweep(url: str, first: int, last: int, batch: int, ks: list[int], traces: str | None = None) -> dict:
     blocks = last - first + 1
-    per_k = {k: round(blocks / fetch_only(url, first, last, batch, k, traces), 1) for k in ks}
+    per_k, cpu = {}, {}
+    for k in ks:
+        cpu_before = time.process_time()
+        per_k[k] = round(blocks / fetch_only(url, first, last, batch, k, traces), 1)
+        cpu[k] = time.process_time() - cpu_before
     best = max(per_k, key=per_k.get)
-    return {"blocks_per_second_by_in_flight": per_k, "best_in_flight": best, "blocks_per_second": per_k[best]}
+    return {"blocks_per_second_by_in_flight": per_k, "best_in_flight": best, "blocks_per_second": per_k[best],
+            "cpu_ms_per_block": round(cpu[best] / blocks * 1000, 1)}
 
 
 def _fresh_chain() -> None:
@@ -125,15 +130,14 @@ def ingest_once(url: str, bootstrap: str, first: int, last: int, batch: int, in_
     _counting(producer, counts)
     wanted = last - first + 1
     try:
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), time.process_time()
         result = ingest.poll()
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_before
     finally:
         producer.close()
     if result.error or result.blocks < wanted:
         raise RuntimeError(f"ingest published {result.blocks} of {wanted} blocks: {result.error}")
-    return {"seconds": seconds, "blocks": result.blocks, "events": counts["live_events"],
-            "window_at_end": ingest.window.size}
+    return {"seconds": seconds, "blocks": result.blocks, "events": counts["live_events"], "cpu_seconds": cpu}
 
 
 def backfill_once(url: str, bootstrap: str, first: int, last: int, batch: int, in_flight: int) -> dict:
@@ -153,15 +157,15 @@ def backfill_once(url: str, bootstrap: str, first: int, last: int, batch: int, i
     _counting(producer, counts)
     wanted = last - first + 1
     try:
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), time.process_time()
         run_ingest([ingest], should_stop=lambda: counts.get("backfill", 0) >= wanted,
                    backfills=BackfillRunner([ingest]).step)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_before
     finally:
         producer.close()
     if counts.get("backfill", 0) != wanted:
         raise RuntimeError(f"backfill published {counts.get('backfill', 0)} of {wanted} blocks")
-    return {"seconds": seconds, "blocks": wanted, "events": counts["backfill_events"]}
+    return {"seconds": seconds, "blocks": wanted, "events": counts["backfill_events"], "cpu_seconds": cpu}
 
 
 def figures(name: str, limit: dict, run: dict) -> dict:
@@ -180,6 +184,9 @@ def figures(name: str, limit: dict, run: dict) -> dict:
         "seconds": round(run["seconds"], 2),
         "blocks": run["blocks"],
         "events": run["events"],
+        # CPU of this process (all its threads) per block: the limit's is parsing the answers; ingest adds
+        # events, encoding, the Kafka client and the checkpoint's botocore calls.
+        "cpu_ms_per_block": {"limit": limit["cpu_ms_per_block"], "ingest": round(run["cpu_seconds"] / run["blocks"] * 1000, 1)},
         "lambda_gb_seconds_per_million_events": round(INGEST_MEMORY_GB * run["seconds"] / run["events"] * 1e6, 1),
     }
 

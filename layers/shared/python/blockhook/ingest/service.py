@@ -369,6 +369,8 @@ class OrderedFetch:
             self.window.answered(batch.sent_at)
             if len(blocks) < batch.end - batch.start + 1:
                 self.drop()  # the node has no more yet: what was fetched past it cannot follow on
+            else:
+                self._fill(batch.end + 1)  # its room goes to the next batch now, not after this one is published
             return blocks
 
     def finish(self) -> None:
