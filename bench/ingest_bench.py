@@ -1,4 +1,4 @@
-"""Ingest against the node's real limit (issue 16), at 0 ms and at 50 ms of round-trip latency.
+"""Ingest against the node's real limit, at 0 ms and at 50 ms of round-trip latency.
 
 An Anvil (`--no-mining`, impersonated senders: see chain_fixture.py) is filled with --blocks blocks of
 --transactions transactions (70% ERC-20 transfers), then --mainnet-blocks mainnet-shaped blocks
