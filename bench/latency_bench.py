@@ -23,6 +23,9 @@ from tests.support.contracts import ANVIL_ACCOUNTS, rpc, send_transaction
 from tests.support.local_stack import running_stack
 from tests.support.receiver import WebhookReceiver
 
+# With a 1 s poll, a block waits half a poll on average for ingest to see it.
+TARGET_P50, TARGET_P99 = 1.0, 2.0
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,12 +80,12 @@ def main() -> None:
         "from_block_timestamp": {"p50_seconds": round(common.percentile(from_timestamp, 0.5), 3),
                                  "p99_seconds": round(common.percentile(from_timestamp, 0.99), 3),
                                  "note": "block timestamps are whole seconds: up to 1 s too early"},
-        "target": {"p50_seconds": 1.5, "p99_seconds": 3.0},
-        "meets_target": p50 < 1.5 and p99 < 3.0,
+        "target": {"p50_seconds": TARGET_P50, "p99_seconds": TARGET_P99},
+        "meets_target": p50 < TARGET_P50 and p99 < TARGET_P99,
     }
     path = common.write_result("latency", result)
-    print(f"p50 {p50:.3f}s p95 {p95:.3f}s p99 {p99:.3f}s over {len(latencies)} transfers; "
-          f"wrote {path}")
+    print(f"p50 {p50:.3f}s (target < {TARGET_P50}) p95 {p95:.3f}s p99 {p99:.3f}s (target < {TARGET_P99}) "
+          f"over {len(latencies)} transfers; wrote {path}")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=100)
     parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--in-flight", type=int, default=4, help="requests in flight (the chain default)")
     options = parser.parse_args()
     from pyinstrument import Profiler
 
@@ -98,12 +99,12 @@ def main() -> None:
             stages = stage_timings(node.url, first, last, options.batch)
             profiler = Profiler(interval=0.0005)
             with profiler:
-                fetch_only(node.url, first, last, options.batch)
+                fetch_only(node.url, first, last, options.batch, options.in_flight)
             fetch_tree = profiler.output_text(color=False, show_all=False)
             with common.moto_server(logs), common.tansu_server(logs) as bootstrap:
                 profiler = Profiler(interval=0.0005)
                 with profiler:
-                    ingest_once(node.url, bootstrap, first, last, options.batch)
+                    ingest_once(node.url, bootstrap, first, last, options.batch, options.in_flight)
                 ingest_tree = profiler.output_text(color=False, show_all=False)
         finally:
             node.stop()

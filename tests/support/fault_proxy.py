@@ -238,6 +238,12 @@ def every_nth(n: int, fault: FaultMaker, where: Callable[[ProxiedRequest], bool]
     return _counted(lambda seen: seen % n == 0, fault, where)
 
 
+def first_n(n: int, fault: FaultMaker, where: Callable[[ProxiedRequest], bool] = anything) -> FaultPlan:
+    """The first `n` requests that `where` accepts get `fault` (a maker may also return None after
+    holding the request: it is then forwarded late)."""
+    return _counted(lambda seen: seen <= n, fault, where)
+
+
 def bursts(
     period: int, length: int, fault: FaultMaker, where: Callable[[ProxiedRequest], bool] = anything
 ) -> FaultPlan:

@@ -60,6 +60,7 @@ def test_file_with_defaults_per_chain(tmp_path):
     assert bsc.start_block == 100 and eth.start_block is None
     assert (eth.poll_interval, polygon.poll_interval) == (1.0, 2.5)
     assert (eth.max_blocks_per_batch, unknown.max_blocks_per_batch) == (25, 100)
+    assert eth.max_requests_in_flight == 4
 
 
 def test_default_confirmations_also_apply_in_code():
@@ -196,6 +197,14 @@ INVALID_DOCUMENTS = {
             {"chains": [{"chain_id": 1, "rpc_urls": ["https://a.example"], "max_blocks_per_batch": 0}]}
         ),
         "max_blocks_per_batch",
+    ),
+    "no request in flight": (
+        json.dumps({"chains": [{"chain_id": 1, "rpc_urls": ["https://a.example"], "max_requests_in_flight": 0}]}),
+        "max_requests_in_flight",
+    ),
+    "more requests in flight than connections kept": (
+        json.dumps({"chains": [{"chain_id": 1, "rpc_urls": ["https://a.example"], "max_requests_in_flight": 17}]}),
+        "max_requests_in_flight",
     ),
     "poll interval zero": (
         json.dumps({"chains": [{"chain_id": 1, "rpc_urls": ["https://a.example"], "poll_interval": 0}]}),

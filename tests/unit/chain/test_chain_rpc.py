@@ -197,6 +197,33 @@ def test_all_urls_failing_raises_unavailable_with_each_reason_and_no_secrets(nod
     assert len(caught.value.failures) == 3
 
 
+@pytest.mark.parametrize(
+    ("answer", "delay", "overloaded"),
+    [
+        (lambda r: (429, b""), 0, True),
+        (lambda r: (503, b""), 0, True),
+        (rpc_error(-32005, "rate limited"), 0, True),
+        (good, 2.0, True),  # slower than the timeout
+        (lambda r: (500, b"internal server error"), 0, False),
+        (lambda r: (200, b"{not json"), 0, False),
+        (rpc_error(-32000, "header not found"), 0, False),
+    ],
+)
+def test_unavailable_says_whether_a_node_asked_for_fewer_requests(node, answer, delay, overloaded):
+    client = JsonRpcClient([node(answer, delay=delay).url], timeout=0.5, max_rounds=1, backoff=0)
+    with pytest.raises(RpcUnavailable) as caught:
+        client.batch([("eth_blockNumber", [])])
+    assert caught.value.overloaded is overloaded
+
+
+def test_one_overloaded_url_among_failures_marks_the_whole_failure(node):
+    broken, limited = node(lambda r: (500, b"")), node(lambda r: (429, b""))
+    client = JsonRpcClient([broken.url, limited.url], timeout=1, max_rounds=1, backoff=0)
+    with pytest.raises(RpcUnavailable) as caught:
+        client.call("eth_blockNumber", [])
+    assert caught.value.overloaded
+
+
 def test_later_round_succeeds_after_backoff(node):
     answers = iter([(500, b""), (429, b"")])
     flaky = node(lambda r: next(answers, None) or good(r))

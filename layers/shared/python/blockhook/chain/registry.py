@@ -49,6 +49,10 @@ class ChainConfig(BaseModel):
     confirmations: int = Field(default=0, ge=0)
     poll_interval: float = Field(default=1.0, gt=0)
     max_blocks_per_batch: int = Field(default=25, ge=1, le=500)
+    # Batched requests ingest keeps in flight while catching up (at most: it halves on HTTP 429 / 503
+    # or timeouts and climbs back one at a time). 4: a node serves several at once far faster than
+    # one after another, and hosted providers' per-second limits still allow it for batches of 25.
+    max_requests_in_flight: int = Field(default=4, ge=1, le=16)
     start_block: int | None = Field(default=None, ge=0)
     # How call traces (internal_transfer events) are read: "auto" asks the node at start which
     # format it serves; "call_tracer" (debug_traceBlockByNumber) or "parity" (trace_block) insist

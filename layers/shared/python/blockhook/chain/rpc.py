@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 
 MAX_CALLS_PER_REQUEST = 100
 
@@ -36,6 +37,8 @@ _SERVER_SIDE_MESSAGE = re.compile(
     r"rate.?limit|too many requests|\b429\b|limit exceeded|quota|capacity|try again|temporarily|overloaded|busy",
     re.IGNORECASE,
 )
+# HTTP answers that mean "slow down" rather than "broken".
+_OVERLOAD_STATUSES = frozenset({429, 503})
 # Safe fragments of a connection error; the rest of its text holds the full URL.
 _CONNECTION_REASONS = (
     "Connection refused",
@@ -66,20 +69,24 @@ class RpcError(Exception):
 
 
 class RpcUnavailable(Exception):
-    """Every URL failed in every round; `failures` maps each redacted URL to its last failure."""
+    """Every URL failed in every round; `failures` maps each redacted URL to its last failure.
+    `overloaded`: some answer said "too much" (HTTP 429 or 503, a rate-limit error) or did not come
+    in time: a caller sending several requests at once should send fewer."""
 
-    def __init__(self, failures: dict[str, str], rounds: int):
+    def __init__(self, failures: dict[str, str], rounds: int, overloaded: bool = False):
         listing = "; ".join(f"{url}: {reason}" for url, reason in failures.items())
         super().__init__(f"all {len(failures)} RPC URL(s) failed after {rounds} round(s): {listing}")
         self.failures = failures
+        self.overloaded = overloaded
 
 
 class _TryNextUrl(Exception):
     """This URL failed in a way another URL (or a later round) may not."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, overload: bool = False):
         super().__init__(reason)
         self.reason = reason
+        self.overload = overload
 
 
 def redact_url(url: str) -> str:
@@ -135,7 +142,7 @@ class JsonRpcClient:
         self.timeout = timeout
         self.max_rounds = max_rounds
         self.backoff = backoff
-        self._session = session or requests.Session()
+        self._session = session or _pooled_session()
         self._ids = itertools.count(1)
         self._preferred = 0
 
@@ -201,6 +208,7 @@ class JsonRpcClient:
     def _with_failover(self, payload: Any, parse: Callable[[Any], Any]) -> Any:
         data = json.dumps(payload, separators=(",", ":")).encode()
         failures: dict[int, str] = {}
+        overloaded = False
         count = len(self._urls)
         for round_number in range(self.max_rounds):
             if round_number and self.backoff > 0:
@@ -214,14 +222,16 @@ class JsonRpcClient:
                         result = parse(body)
                     except _TryNextUrl as failure:
                         if not 200 <= status < 300:
-                            raise _TryNextUrl(f"HTTP {status}: {failure.reason}") from None
+                            raise _TryNextUrl(f"HTTP {status}: {failure.reason}", failure.overload) from None
                         raise
                 except _TryNextUrl as failure:
                     failures[index] = failure.reason
+                    overloaded = overloaded or failure.overload
                     continue
                 self._preferred = index
                 return result
-        raise RpcUnavailable({self._labels[i]: failures[i] for i in sorted(failures)}, self.max_rounds)
+        failed = {self._labels[i]: failures[i] for i in sorted(failures)}
+        raise RpcUnavailable(failed, self.max_rounds, overloaded)
 
     def _post(self, index: int, data: bytes) -> tuple[int, Any]:
         try:
@@ -232,17 +242,30 @@ class JsonRpcClient:
                 timeout=self.timeout,
             )
         except requests.Timeout:
-            raise _TryNextUrl(f"timed out after {self.timeout}s") from None
+            raise _TryNextUrl(f"timed out after {self.timeout}s", overload=True) from None
         except requests.RequestException as exc:
             raise _TryNextUrl(_connection_reason(exc)) from None
         status = response.status_code
         if status == 429 or status >= 500:
-            raise _TryNextUrl(f"HTTP {status}")
+            raise _TryNextUrl(f"HTTP {status}", overload=status in _OVERLOAD_STATUSES)
         try:
             body = json.loads(response.content)
         except ValueError:
             raise _TryNextUrl(f"HTTP {status}: answer is not JSON") from None
         return status, body
+
+
+# Connections kept per node: one per request in flight (ChainConfig.max_requests_in_flight allows up
+# to 16); requests' default of 10 would open and drop extra connections above that.
+POOL_CONNECTIONS = 16
+
+
+def _pooled_session() -> requests.Session:
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=POOL_CONNECTIONS)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def _result_of(entry: dict, method: str) -> Any:
@@ -252,7 +275,8 @@ def _result_of(entry: dict, method: str) -> Any:
             raise _TryNextUrl(f"{method}: malformed JSON-RPC error")
         code, message = error["code"], str(error.get("message", ""))
         if is_server_side(code, message):
-            raise _TryNextUrl(f"{method}: JSON-RPC error {code}: {message[:200]}")
+            overload = bool(_SERVER_SIDE_MESSAGE.search(message))
+            raise _TryNextUrl(f"{method}: JSON-RPC error {code}: {message[:200]}", overload)
         raise RpcError(code, message, method, error.get("data"))
     if "result" not in entry:
         raise _TryNextUrl(f"{method}: answer has neither result nor error")

@@ -31,15 +31,30 @@ class BackfillRunner:
     def _backfills(self, chain_id: int | None) -> int:
         published = 0
         for monitor, job, ingest in runnable("backfill", self.by_chain, chain_id, backfills.fail_backfill):
-            start = int(job.next_block)
-            end = min(int(job.to_block), start + ingest.config.max_blocks_per_batch - 1)
-            blocks = ingest.read(start, end)
-            if not blocks:
-                continue  # the node has not answered with them yet: try again next step
-            ingest.publish(blocks, BackfillTarget(monitor.monitor_id, job.job_id))
-            status = backfills.advance_backfill(monitor, job.job_id, start, blocks[-1].number + 1)
-            published += len(blocks)
-            if status == "done":
-                backfills.retire(monitor.tenant_id, monitor.monitor_id)
-                logger.info("backfill done", extra={"monitor_id": monitor.monitor_id, "job_id": job.job_id})
+            published += self._backfill(monitor, job, ingest)
+        return published
+
+    @staticmethod
+    def _backfill(monitor, job, ingest: ChainIngest) -> int:
+        """Batches of one backfill, through the chain's request window, sent for one poll interval (the
+        chain's live blocks wait about that, plus the batches then in flight, which are published too
+        rather than fetched again). Each batch is published and the job moved past it before the next."""
+        published = 0
+        deadline = ingest.monotonic() + ingest.config.poll_interval
+        start = int(job.next_block)
+        with ingest.fetch(int(job.to_block)) as fetcher:
+            while True:
+                blocks = fetcher.take(start)
+                if not blocks:
+                    break  # the node has not answered with them yet: try again next step
+                ingest.publish(blocks, BackfillTarget(monitor.monitor_id, job.job_id))
+                status = backfills.advance_backfill(monitor, job.job_id, start, blocks[-1].number + 1)
+                published += len(blocks)
+                if status == "done":
+                    backfills.retire(monitor.tenant_id, monitor.monitor_id)
+                    logger.info("backfill done", extra={"monitor_id": monitor.monitor_id, "job_id": job.job_id})
+                    break
+                start = blocks[-1].number + 1
+                if ingest.monotonic() >= deadline:
+                    fetcher.finish()
         return published

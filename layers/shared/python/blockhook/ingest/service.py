@@ -2,8 +2,13 @@
 
 Order of one step: fetch a batch of blocks, check each block's parent hash against the
 block before it, produce the blocks, wait for the broker's acknowledgement, then move
-the checkpoint. A crash anywhere repeats blocks, never skips one. A parent-hash mismatch
-is a reorganisation: walk back to the common ancestor, publish a `revert` for each
+the checkpoint. A crash anywhere repeats blocks, never skips one. Several batches are fetched at
+once (the chain's request window, `OrderedFetch`), but only fetching runs ahead: batches are handed
+out strictly by block number, each checked, produced, acknowledged and checkpointed before the next
+is looked at, and a batch the node refused is fetched again before any batch behind it is used.
+So what reaches Kafka, and when the checkpoint moves, is as with one request at a time.
+
+A parent-hash mismatch is a reorganisation: walk back to the common ancestor, publish a `revert` for each
 replaced block (newest first), and continue on the new branch. So is a node whose head is
 below the checkpoint on another branch (a failover node on another fork).
 
@@ -19,14 +24,16 @@ import contextvars
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from blockhook.chain.events import MalformedBlockError, block_events
 from blockhook.chain.reader import ChainReader, ChainReadError, RawBlock
 from blockhook.chain.registry import ChainConfig
 from blockhook.chain.rpc import RpcError, RpcUnavailable
+from blockhook.ingest.window import RequestWindow
 from blockhook.store.chain_state import (
     NO_TRACES,
     Checkpoint,
@@ -80,6 +87,10 @@ class ChainIngest:
         self._heads_loaded = False
         self._finality_tags = True  # until the node shows it knows neither tag
         self.clock = time.time
+        # Requests in flight, kept from poll to poll: a provider that limited us stays asked gently.
+        self.window = RequestWindow(config.max_requests_in_flight)
+        self.monotonic = time.monotonic
+        self.sleep = time.sleep
 
     @property
     def chain_id(self) -> int:
@@ -89,6 +100,11 @@ class ChainIngest:
         """Blocks start..end from the node, with call traces where this chain reads them."""
         self._decide_traces()
         return self.reader.blocks(start, end)
+
+    def fetch(self, last: int, should_stop: Callable[[], bool] = lambda: False) -> OrderedFetch:
+        """Batches of this chain's blocks up to `last`, fetched through its request window, handed
+        out in order (`with ingest.fetch(last) as fetcher: fetcher.take(start)`)."""
+        return OrderedFetch(self, last, should_stop)
 
     def _check_genesis(self) -> None:
         """Once per process, before the checkpoint is used: a checkpoint belongs to the chain it was made
@@ -165,37 +181,24 @@ class ChainIngest:
             checkpoint, reverted = self._unwind(checkpoint)
             result.reverts += reverted
         next_number = self._first_block(checkpoint, head)
-        size = self.config.max_blocks_per_batch
-        # The next batch is fetched while this one is produced, so the node works while we do
-        # (bench/results/ingest.json). Only the fetch runs ahead: blocks are still checked
-        # against the checkpoint, produced and checkpointed one batch at a time, in order.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"prefetch-{self.chain_id}") as pool:
-            ahead: _Prefetch | None = None
+        # Batches are fetched ahead, several requests in flight (the chain's window), while this one is
+        # produced; only the fetch runs ahead: each batch is still checked against the checkpoint,
+        # produced, acknowledged and checkpointed in order, one at a time.
+        with self.fetch(head, should_stop) as fetcher:
             while next_number <= head and not should_stop():
-                last = min(head, next_number + size - 1)
-                if ahead is not None and ahead.start == next_number:
-                    blocks = ahead.future.result()  # raises what the fetch raised, as a direct fetch would
-                else:
-                    _discard(ahead)
-                    blocks = self.read(next_number, last)
-                ahead = None
+                blocks = fetcher.take(next_number)
                 if not blocks:
                     break
                 accepted = _linked_prefix(checkpoint.hash, blocks)
-                if len(accepted) == last - next_number + 1 and last < head:
-                    fetch = contextvars.copy_context().run  # its log lines are this poll's
-                    ahead = _Prefetch(last + 1, pool.submit(fetch, self.read, last + 1, min(head, last + size)))
                 if accepted:
                     self.publish(accepted, finality=finality)
                     checkpoint = save_checkpoint(checkpoint, [(b.number, b.hash) for b in accepted], head)
                     result.blocks += len(accepted)
                 if len(accepted) < len(blocks):
-                    _discard(ahead)  # not used by the reorg walk below, which reads the node itself
-                    ahead = None
+                    fetcher.drop()  # fetched on the old branch; the reorg walk below reads the node itself
                     checkpoint, reverted = self._unwind(checkpoint)
                     result.reverts += reverted
                 next_number = (checkpoint.number or 0) + 1
-            _discard(ahead)
         if checkpoint.head != head and result.blocks == 0 and result.reverts == 0:
             record_head(self.chain_id, head)
         return result
@@ -299,17 +302,142 @@ class ChainIngest:
         return save_checkpoint(checkpoint, [], checkpoint.head)
 
 
+# A batch refused as too much (or timed out) is sent again after the back-off this many times
+# before the poll gives up on it (and the chain is tried again at its next poll, from the same block).
+OVERLOAD_RETRIES = 4
+
+
 @dataclass
-class _Prefetch:
+class _Batch:
     start: int
-    future: Future
+    end: int
+    future: Future | None = None  # None: to be sent (again)
+    sent_at: float = 0.0
+    attempts: int = 0
 
 
-def _discard(ahead: _Prefetch | None) -> None:
-    """Drop a prefetched batch: wait for it (the reader is not shared between threads) and
-    ignore its outcome; the blocks are fetched again when needed."""
-    if ahead is not None and not ahead.future.cancel():
-        wait([ahead.future])
+class OrderedFetch:
+    """Batches of `max_blocks_per_batch` blocks from a start up to `last`, each one batched JSON-RPC
+    request; up to the chain's window of them in flight at once on worker threads, handed out in
+    order by `take`. A batch the node refused as too much (or that timed out) narrows the window
+    and is sent again after its back-off; the batches behind it wait their turn, so nothing is
+    skipped or handed out twice. The ingest's reader and client are used from the worker threads:
+    they keep no state per request."""
+
+    def __init__(self, ingest: ChainIngest, last: int, should_stop: Callable[[], bool]) -> None:
+        self.ingest = ingest
+        self.last = last
+        self.should_stop = should_stop
+        self.window = ingest.window
+        self.size = ingest.config.max_blocks_per_batch
+        self._pending: deque[_Batch] = deque()
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.window.maximum, thread_name_prefix=f"fetch-{ingest.chain_id}"
+        )
+
+    def __enter__(self) -> OrderedFetch:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.drop()
+        self._pool.shutdown(wait=True)  # no fetch outlives its poll
+
+    def take(self, start: int) -> list[RawBlock]:
+        """The blocks of the batch that begins at `start` (fewer when the node does not have them all
+        yet: the batches fetched past it are then dropped); [] past `last` or when told to stop
+        while backing off. Raises what the fetch raised, as a direct read would."""
+        if self._pending and self._pending[0].start != start:
+            self.drop()
+        while True:
+            if start > self.last:
+                return []
+            self._fill(start)
+            batch = self._pending[0] if self._pending else None
+            if batch is None or batch.future is None:
+                if self.should_stop():
+                    return []
+                self._pause()
+                continue
+            error = batch.future.exception()
+            if error is not None:
+                if self._overloaded(batch, error):
+                    continue
+                self.drop()
+                raise error
+            blocks = batch.future.result()
+            self._pending.popleft()
+            self.window.answered(batch.sent_at)
+            if len(blocks) < batch.end - batch.start + 1:
+                self.drop()  # the node has no more yet: what was fetched past it cannot follow on
+            else:
+                self._fill(batch.end + 1)  # its room goes to the next batch now, not after this one is published
+            return blocks
+
+    def finish(self) -> None:
+        """Send nothing new: `take` hands out the batches already sent, then []."""
+        self.last = self._pending[-1].end if self._pending else -1
+
+    def drop(self) -> None:
+        """Forget the batches fetched ahead (a reorg, a short batch); those still running finish
+        unseen."""
+        for batch in self._pending:
+            if batch.future is not None:
+                batch.future.cancel()
+        self._pending.clear()
+
+    def _fill(self, start: int) -> None:
+        """Note the batches refused as too much, then send what the window has room for: batches to
+        send again first, in order, then new ones after the last."""
+        for batch in list(self._pending)[1:]:
+            if batch.future is not None and batch.future.done() and batch.future.exception() is not None:
+                self._overloaded(batch, batch.future.exception())
+        now = self.ingest.monotonic()
+        for batch in self._pending:
+            if batch.future is None:
+                if not self.window.room(self._in_flight(), now):
+                    return
+                self._send(batch, now)
+        while len(self._pending) < self.window.size and self.window.room(self._in_flight(), now):
+            first = self._pending[-1].end + 1 if self._pending else start
+            if first > self.last:
+                return
+            batch = _Batch(first, min(self.last, first + self.size - 1))
+            self._pending.append(batch)
+            self._send(batch, now)
+
+    def _overloaded(self, batch: _Batch, error: BaseException) -> bool:
+        """For a batch the node refused as too much: narrow the window and mark the batch to be sent
+        again (True); any other failure, or too many refusals of the batch, is its reader's to raise."""
+        if not (isinstance(error, RpcUnavailable) and error.overloaded) or batch.attempts > OVERLOAD_RETRIES:
+            return False
+        before = self.window.size
+        self.window.overloaded(batch.sent_at, self.ingest.monotonic())
+        batch.future = None
+        if self.window.size < before:
+            logger.warning(
+                "node overloaded: fewer requests in flight",
+                extra={"chain_id": self.ingest.chain_id, "requests_in_flight": self.window.size,
+                       "back_off_seconds": round(self.window.wait(self.ingest.monotonic()), 2), "error": str(error)},
+            )  # fmt: skip
+        return True
+
+    def _send(self, batch: _Batch, now: float) -> None:
+        batch.sent_at, batch.attempts = now, batch.attempts + 1
+        read = contextvars.copy_context().run  # its log lines are this poll's
+        batch.future = self._pool.submit(read, self.ingest.read, batch.start, batch.end)
+
+    def _in_flight(self) -> int:
+        return sum(1 for batch in self._pending if batch.future is not None and not batch.future.done())
+
+    def _pause(self) -> None:
+        """Wait out the back-off, or for a request in flight to end (its room is the next send's)."""
+        wait_for = self.window.wait(self.ingest.monotonic())
+        if wait_for > 0:
+            self.ingest.sleep(min(wait_for, 0.5))
+            return
+        running = [b.future for b in self._pending if b.future is not None and not b.future.done()]
+        if running:
+            wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
 
 
 def _linked_prefix(parent_hash: str | None, blocks: Sequence[RawBlock]) -> list[RawBlock]:
