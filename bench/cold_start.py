@@ -3,7 +3,7 @@
 The deployed dependency layer is built for python3.12, whose compiled extensions this machine's Python
 cannot load, so the replica is the same requirements.txt pip-installed for this interpreter's version
 with the layer's platform options (manylinux2014_x86_64, binary wheels only), pruned as `make layers`
-prunes the real one (infra/blockhook_infra/layer_prune.py). It is laid out as Lambda lays out a
+prunes the real one (infra/blockhook_infra/deps_layer.py). It is laid out as Lambda lays out a
 function: /opt/python holds the dependency layer and the shared layer's python/ folder, /var/task the
 function's folder, and sys.path is /var/task then /opt/python, as Lambda's python runtime puts them.
 Nothing else is on the path (`python -S`: no site-packages) and no byte code is written or found
@@ -20,10 +20,12 @@ The layer sizes are those of the real build/layers/deps (`make layers`: python3.
 layers/shared, as the assets hold them (without __pycache__ and *.pyc, infra/blockhook_infra/paths.py),
 unzipped and zipped (deflate).
 
-    .venv/bin/python bench/cold_start.py [--runs 5] [--no-prune] [--repo DIR] [--output FILE]
+    .venv/bin/python bench/cold_start.py [--runs 5] [--no-prune] [--bytecode] [--repo DIR] [--name NAME]
 
 --repo measures another checkout (its requirements.txt, functions/ and layers/shared/), e.g. an export
-of an earlier commit, for a before/after comparison; --no-prune skips the prune.
+of an earlier commit, for a before/after comparison; --no-prune skips the prune; --bytecode compiles the
+replica's byte code first (checked-hash, with this interpreter, as `make layers` does with a python3.12
+where one is installed), to show what byte code saves.
 """
 
 from __future__ import annotations
@@ -60,9 +62,9 @@ PROBE = r"""
 import sys, time
 name, task, opt = sys.argv[1:4]
 sys.path[:0] = [task, opt]
-started = time.perf_counter()
+started, started_cpu = time.perf_counter(), time.process_time()
 import handler
-imported = time.perf_counter()
+imported, imported_cpu = time.perf_counter(), time.process_time()
 assert callable(handler.handler)
 from blockhook import wiring
 if name == "ingest":
@@ -74,18 +76,25 @@ if name == "ingest":
             self.options = options
 
     producer.KafkaProducer = RecordingProducer
-from blockhook.chain.registry import load_chains
+
+def api():
+    from blockhook.chain.registry import load_chains  # the api checks a monitor's chains against them
+
+    return wiring.delivery_service(), load_chains()
+
+
 {
-    "api": lambda: (wiring.delivery_service(), load_chains()),
+    "api": api,
     "ingest": lambda: (wiring.chain_ingests(), wiring.backfill_runner()),
     "matcher": lambda: wiring.match_service(),
     "deliver": lambda: wiring.delivery_service(),
 }[name]()
-wired = time.perf_counter()
+wired, wired_cpu = time.perf_counter(), time.process_time()
 import json
 top = sorted({module.split(".")[0] for module in sys.modules})
-print(json.dumps({"import_s": imported - started, "wiring_s": wired - imported, "modules": len(sys.modules),
-                  "packages": top}))
+print(json.dumps({"import_s": imported - started, "wiring_s": wired - imported,
+                  "import_cpu_s": imported_cpu - started_cpu, "wiring_cpu_s": wired_cpu - imported_cpu,
+                  "modules": len(sys.modules), "packages": top}))
 """
 
 
@@ -160,12 +169,12 @@ def installed_deps(repo: Path, cache: Path) -> Path:
 def lambda_layout(repo: Path, deps: Path, root: Path, *, prune: bool = True) -> Path:
     """/opt/python (the deps layer, pruned unless told not to, and the shared layer) and
     /var/task/<name> for each function, under `root`, without byte code. Returns root."""
-    from infra.blockhook_infra import layer_prune
+    from infra.blockhook_infra import deps_layer
 
     opt = root / "opt" / "python"
     shutil.copytree(deps, opt, ignore=_no_bytecode)
     if prune:
-        layer_prune.prune(opt)
+        deps_layer.prune(opt)
     shutil.copytree(repo / "layers" / "shared" / "python", opt, ignore=_no_bytecode, dirs_exist_ok=True)
     for name in FUNCTIONS:
         shutil.copytree(repo / "functions" / name, root / "var" / "task" / name, ignore=_no_bytecode)
@@ -216,6 +225,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="cold starts per function (the median is reported)")
     parser.add_argument("--repo", type=Path, default=REPO_ROOT, help="the checkout to measure")
     parser.add_argument("--no-prune", action="store_true", help="measure the dependency layer unpruned")
+    parser.add_argument("--bytecode", action="store_true",
+                        help="first compile the replica's byte code with this interpreter, as make layers does with "
+                             "python3.12 where one is installed: what byte code saves")
     parser.add_argument("--deps-layer", type=Path, default=REPO_ROOT / "build" / "layers" / "deps",
                         help="the real dependency layer whose size is reported (make layers)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "blockhook-cold-start",
@@ -229,6 +241,12 @@ def main() -> int:
     installed = time.monotonic() - began
     with tempfile.TemporaryDirectory(prefix="blockhook-lambda-") as scratch:
         root = lambda_layout(repo, deps, Path(scratch), prune=not options.no_prune)
+        if options.bytecode:
+            from infra.blockhook_infra.deps_layer import compile_bytecode
+
+            version = f"{sys.version_info.major}.{sys.version_info.minor}"
+            for folder in (root / "opt" / "python", root / "var" / "task"):
+                compile_bytecode(folder, sys.executable, version)
         replica = {"opt_python_mb": folder_size(root / "opt" / "python")["unzipped_mb"]}
         runs: dict[str, list[dict]] = {name: [] for name in FUNCTIONS}
         for _ in range(options.runs):  # interleaved: a slow moment of the machine hits every function
@@ -236,22 +254,26 @@ def main() -> int:
                 runs[name].append(run_probe(name, root)[0])
         functions = {}
         for name in FUNCTIONS:
-            imports = [r["import_s"] for r in runs[name]]
-            wirings = [r["wiring_s"] for r in runs[name]]
+            def median(*keys: str, of: list[dict] = runs[name]) -> float:
+                return round(statistics.median(sum(r[key] for key in keys) for r in of), 3)
+
             totals = [r["import_s"] + r["wiring_s"] for r in runs[name]]
             last, importtime = run_probe(name, root, importtime=True)
             functions[name] = {
-                "import_handler_s": round(statistics.median(imports), 3),
-                "first_event_wiring_s": round(statistics.median(wirings), 3),
-                "total_s": round(statistics.median(totals), 3),
+                "import_handler_s": median("import_s"),
+                "first_event_wiring_s": median("wiring_s"),
+                "total_s": median("import_s", "wiring_s"),
                 "total_s_min_max": [round(min(totals), 3), round(max(totals), 3)],
+                # CPU time (user + system) of the same: what this shared machine's load changes least.
+                "total_cpu_s": median("import_cpu_s", "wiring_cpu_s"),
                 "modules_loaded": last["modules"],
                 "slowest_packages_s": slowest_packages(importtime),
                 "packages_loaded": last["packages"],
             }
-            print(f"{name:8} import {functions[name]['import_handler_s']:.3f} s + wiring "
-                  f"{functions[name]['first_event_wiring_s']:.3f} s = {functions[name]['total_s']:.3f} s "
-                  f"(median of {options.runs}); slowest: {functions[name]['slowest_packages_s']}", flush=True)
+            found = functions[name]
+            print(f"{name:8} import {found['import_handler_s']:.3f} s + wiring {found['first_event_wiring_s']:.3f} s "
+                  f"= {found['total_s']:.3f} s, CPU {found['total_cpu_s']:.3f} s (median of {options.runs}); "
+                  f"slowest: {found['slowest_packages_s']}", flush=True)
 
     layers = {"shared": folder_size(repo / "layers" / "shared")}
     if (options.deps_layer / "python").is_dir():
@@ -262,6 +284,7 @@ def main() -> int:
         "python": sys.version.split()[0],
         "runs": options.runs,
         "pruned": not options.no_prune,
+        "bytecode": options.bytecode,
         "repo": str(repo),
         "functions": functions,
         "replica": replica,

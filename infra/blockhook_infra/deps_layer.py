@@ -1,18 +1,27 @@
-"""What the dependency layer leaves out after pip has installed it: files the functions never import.
+"""The dependency layer after pip has installed it: what it leaves out, and its byte code.
 
-`make layers` runs this on build/layers/deps/python. Each entry says why nothing of the runtime needs it;
-tests/infra/test_infra_layer.py imports every handler and builds its services from a copy of the pruned
-layer, so an entry that is wrong fails there.
+`make layers` runs this on build/layers/deps/python. Prune: each entry says why nothing of the runtime
+needs it; tests/infra/test_infra_layer.py imports every handler and builds its services from a copy of
+the pruned layer, so an entry that is wrong fails there. Byte code: only an interpreter of the Lambda
+runtime's own version can write byte code that runtime reads (the cache tag, cpython-312, names the
+version), so the layer gets it only where one is installed (--bytecode-python, e.g. python3.12 in CI);
+otherwise every cold start compiles what it imports from source. The files are checked-hash .pyc:
+Python uses one only while its source's hash still matches, whatever the file times in the zip are.
 
-    python infra/blockhook_infra/layer_prune.py build/layers/deps/python
+    python infra/blockhook_infra/deps_layer.py build/layers/deps/python [--bytecode-python python3.12]
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+
+# The Lambda runtime's Python (infra/blockhook_infra/functions.py: RUNTIME), whose byte code the layer holds.
+LAMBDA_PYTHON = "3.12"
 
 _CEL_CLI = (
     "CEL's command line (cel/cli.py, a REPL with pretty output): the functions load CEL's compiled core "
@@ -97,8 +106,40 @@ def prune(python: Path) -> int:
     return freed
 
 
+def compile_bytecode(folder: Path, interpreter: str, version: str = LAMBDA_PYTHON) -> str:
+    """Byte code for every module under `folder`, written by `interpreter`, which must be Python
+    `version`; checked-hash, so a stale file is ignored rather than trusted. Returns its cache tag."""
+    found = subprocess.run(
+        [interpreter, "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.implementation.cache_tag)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    if found[0] != version:
+        raise ValueError(f"{interpreter} is Python {found[0]}, not {version}: its byte code would never be read")
+    subprocess.run(
+        [interpreter, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "checked-hash", str(folder)],
+        check=True,
+    )
+    return found[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Prune a pip-installed layer folder and add its byte code.")
+    parser.add_argument("folder", type=Path, help="the layer's python/ folder pip installed into")
+    parser.add_argument("--bytecode-python", default="",
+                        help=f"a Python {LAMBDA_PYTHON} interpreter to compile the layer with (none: no byte code)")
+    options = parser.parse_args(argv)
+    if not options.folder.is_dir():
+        parser.error(f"{options.folder} is not a folder")
+    freed = prune(options.folder)
+    print(f"deps layer: {freed / 1e6:.1f} MB of packages the functions never import removed")
+    if options.bytecode_python:
+        tag = compile_bytecode(options.folder, options.bytecode_python)
+        print(f"deps layer: byte code compiled by {options.bytecode_python} ({tag}, checked-hash)")
+    else:
+        print(f"deps layer: no Python {LAMBDA_PYTHON} here, so no byte code: each cold start compiles what it "
+              "imports (docs/deploy.md, Cold start)")
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
-        sys.exit(f"usage: {sys.argv[0]} LAYER_PYTHON_DIR (a folder pip installed the layer's packages into)")
-    freed_bytes = prune(Path(sys.argv[1]))
-    print(f"layer prune: {freed_bytes / 1e6:.1f} MB of packages the functions never import removed")
+    sys.exit(main())
