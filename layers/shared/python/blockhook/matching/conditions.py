@@ -72,7 +72,7 @@ def _cel_core() -> ModuleType:
     """CEL's compiled core (the package's `cel.cel`: compile, evaluate), loaded without running the
     package's __init__.py, which also imports CEL's command line (typer, rich, prompt_toolkit, pygments):
     about a second of every cold start, and ~10 MB the dependency layer leaves out
-    (infra/blockhook_infra/layer_prune.py). A later plain `import cel` reuses this module."""
+    (infra/blockhook_infra/deps_layer.py). A later plain `import cel` reuses this module."""
     loaded = sys.modules.get("cel.cel")
     if loaded is not None:
         return loaded
