@@ -24,8 +24,8 @@ unzipped and zipped (deflate).
 
 --repo measures another checkout (its requirements.txt, functions/ and layers/shared/), e.g. an export
 of an earlier commit, for a before/after comparison; --no-prune skips the prune; --bytecode compiles the
-replica's byte code first (checked-hash, with this interpreter, as `make layers` does with a python3.12
-where one is installed), to show what byte code saves.
+replica's deps layer first (checked-hash, with this interpreter, as `make layers` does with a python3.12
+where one is installed; the shared layer and the functions stay source), to show what that saves.
 """
 
 from __future__ import annotations
@@ -166,15 +166,18 @@ def installed_deps(repo: Path, cache: Path) -> Path:
     return target / "python"
 
 
-def lambda_layout(repo: Path, deps: Path, root: Path, *, prune: bool = True) -> Path:
+def lambda_layout(repo: Path, deps: Path, root: Path, *, prune: bool = True, bytecode: bool = False) -> Path:
     """/opt/python (the deps layer, pruned unless told not to, and the shared layer) and
-    /var/task/<name> for each function, under `root`, without byte code. Returns root."""
+    /var/task/<name> for each function, under `root`, without byte code unless `bytecode`: then the
+    deps layer's alone, compiled by this interpreter as `make layers` compiles it. Returns root."""
     from infra.blockhook_infra import deps_layer
 
     opt = root / "opt" / "python"
     shutil.copytree(deps, opt, ignore=_no_bytecode)
     if prune:
         deps_layer.prune(opt)
+    if bytecode:
+        deps_layer.compile_bytecode(opt, sys.executable, f"{sys.version_info.major}.{sys.version_info.minor}")
     shutil.copytree(repo / "layers" / "shared" / "python", opt, ignore=_no_bytecode, dirs_exist_ok=True)
     for name in FUNCTIONS:
         shutil.copytree(repo / "functions" / name, root / "var" / "task" / name, ignore=_no_bytecode)
@@ -226,8 +229,8 @@ def main() -> int:
     parser.add_argument("--repo", type=Path, default=REPO_ROOT, help="the checkout to measure")
     parser.add_argument("--no-prune", action="store_true", help="measure the dependency layer unpruned")
     parser.add_argument("--bytecode", action="store_true",
-                        help="first compile the replica's byte code with this interpreter, as make layers does with "
-                             "python3.12 where one is installed: what byte code saves")
+                        help="compile the replica's deps layer with this interpreter, as make layers does with "
+                             "python3.12 where one is installed: what its byte code saves")
     parser.add_argument("--deps-layer", type=Path, default=REPO_ROOT / "build" / "layers" / "deps",
                         help="the real dependency layer whose size is reported (make layers)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "blockhook-cold-start",
@@ -240,13 +243,7 @@ def main() -> int:
     deps = installed_deps(repo, options.cache)
     installed = time.monotonic() - began
     with tempfile.TemporaryDirectory(prefix="blockhook-lambda-") as scratch:
-        root = lambda_layout(repo, deps, Path(scratch), prune=not options.no_prune)
-        if options.bytecode:
-            from infra.blockhook_infra.deps_layer import compile_bytecode
-
-            version = f"{sys.version_info.major}.{sys.version_info.minor}"
-            for folder in (root / "opt" / "python", root / "var" / "task"):
-                compile_bytecode(folder, sys.executable, version)
+        root = lambda_layout(repo, deps, Path(scratch), prune=not options.no_prune, bytecode=options.bytecode)
         replica = {"opt_python_mb": folder_size(root / "opt" / "python")["unzipped_mb"]}
         runs: dict[str, list[dict]] = {name: [] for name in FUNCTIONS}
         for _ in range(options.runs):  # interleaved: a slow moment of the machine hits every function
