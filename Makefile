@@ -25,12 +25,17 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # The runtime dependencies as a Lambda layer for python3.12 on x86_64, built with
-# pip's platform options: no Docker needed, only the package registry.
+# pip's platform options: no Docker needed, only the package registry. pip writes no byte code:
+# this machine's Python would compile it for its own version, which python3.12 never reads.
+# Then deps_layer.py removes what the functions never import (the list, with reasons) and, where
+# a python3.12 is installed (CI), compiles the layer's byte code with it.
+LAMBDA_BYTECODE_PYTHON ?= $(shell command -v python$(LAMBDA_PYTHON))
 layers: $(LAYER_DEPS)/.built
-$(LAYER_DEPS)/.built: requirements.txt | $(VENV)/.installed
+$(LAYER_DEPS)/.built: requirements.txt infra/blockhook_infra/deps_layer.py | $(VENV)/.installed
 	rm -rf $(LAYER_DEPS) && mkdir -p $(LAYER_DEPS)/python
 	$(PIP) install --quiet --target $(LAYER_DEPS)/python --platform $(LAMBDA_PLATFORM) \
-		--python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all: -r requirements.txt
+		--python-version $(LAMBDA_PYTHON) --implementation cp --only-binary=:all: --no-compile -r requirements.txt
+	$(PY) infra/blockhook_infra/deps_layer.py $(LAYER_DEPS)/python --bytecode-python "$(LAMBDA_BYTECODE_PYTHON)"
 	touch $@
 
 # The web console (console/): one bundle of its sources, its stylesheet and its page, rebuilt only when a

@@ -36,6 +36,7 @@ BENCHMARKS = {
                     ["--addresses", "2001", "--per-call", "1000"]),
     # 1.5 minutes of load (2.5 before): the lag is flat after the first minute; a minute off the whole run.
     "load": ("load_bench.py", ["--minutes", "1.5"], ["--monitors", "20", "--minutes", "0.5"]),
+    "cold_start": ("cold_start.py", [], ["--runs", "1"]),
 }
 
 
@@ -117,6 +118,15 @@ def rows(name: str, r: dict) -> list[tuple[str, str, str, str]]:
                  f"{r['lag_blocks_at_end']} blocks (worst {r['max_lag_blocks']}; {r['blocks_processed_per_second']} "
                  f"blocks/s processed)", "none (<= 2)", _mark(r["meets_target"])),
                 ("load: RSS of the embedded servers", memory, "-", "-")]
+    if name == "cold_start":
+        layers = r["layers"]
+        sizes = ", ".join(f"{k} {v['unzipped_mb']} MB ({v['zipped_mb']} MB zipped)" for k, v in layers.items())
+        return [*((f"cold start: {function} (import + first event's wiring)",
+                   f"{f['total_s']} s, CPU {f['total_cpu_s']} s (median of {r['runs']}, {'with' if r.get('bytecode') else 'no'} byte code)", "-", "-")
+                  for function, f in r["functions"].items()),
+                # Lambda's limit: a function and its layers, unzipped, 250 MB.
+                ("layers as deployed (unzipped, zipped)", sizes, "< 250 MB unzipped",
+                 _mark(sum(v["unzipped_mb"] for v in layers.values()) < 250))]
     if name == "moto_scale":
         return [(f"{r['addresses']:,} addresses: one page of GET addresses, one add",
                  f"{r['get_addresses_first_page_seconds']} s, {r['add_one_address_seconds']} s; a transfer to the "

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .deps_layer import LAMBDA_PYTHON
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FUNCTION_NAMES = ("api", "ingest", "matcher", "deliver")
 
-# Left out of every asset: bytecode compiled by the build machine's Python is useless on python3.12.
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".built"]
+# Left out of every asset: byte code of any Python but the runtime's, which reads only its own (the
+# build machine's tests write theirs beside the sources). The runtime's own, which `make layers`
+# compiles into the dependency layer where a python3.12 is installed, stays in.
+LAMBDA_CACHE_TAG = "cpython-" + LAMBDA_PYTHON.replace(".", "")
+ASSET_EXCLUDES = ["**/*.pyc", f"!**/*.{LAMBDA_CACHE_TAG}.pyc", ".built"]
 
 
 class MissingBuildError(RuntimeError):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from eth_utils import is_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from blockhook.chain import kinds
+from blockhook.chain.hashing import is_checksum_address
 from blockhook.delivery.origin import Origin
 from blockhook.matching.signatures import InvalidSignature, topic0
 

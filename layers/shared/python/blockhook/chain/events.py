@@ -12,14 +12,13 @@ import re
 from contextlib import suppress
 from typing import Any
 
-from eth_utils import keccak
-
+from blockhook.chain.hashing import keccak_text
 from blockhook.chain.reader import RawBlock
 from blockhook.chain.traces import InternalTransfer, MalformedTraceError, internal_transfers
 
 
 def _topic0(signature: str) -> str:
-    return "0x" + keccak(text=signature).hex()
+    return "0x" + keccak_text(signature).hex()
 
 
 TRANSFER_TOPIC = _topic0("Transfer(address,address,uint256)")

@@ -21,16 +21,18 @@ event costs ~25 us, a few fields ~5 us); an expression that uses `event` as a wh
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import importlib.util
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from types import ModuleType
 from typing import Any
 
-import cel
-from eth_utils import is_checksum_address
-
 from blockhook.chain import kinds
+from blockhook.chain.hashing import is_checksum_address
 from blockhook.chain.kinds import fields_of_type
 
 MAX_CONDITION_LENGTH = 4096  # as the API accepts; also keeps the Rust parser far from its stack limit
@@ -64,6 +66,30 @@ KNOWN_FIELDS = frozenset(name for sample in SAMPLE_EVENTS for name in sample)
 
 
 _PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def _cel_core() -> ModuleType:
+    """CEL's compiled core (the package's `cel.cel`: compile, evaluate), loaded without running the
+    package's __init__.py, which also imports CEL's command line (typer, rich, prompt_toolkit, pygments):
+    about a second of every cold start, and ~10 MB the dependency layer leaves out
+    (infra/blockhook_infra/deps_layer.py). A later plain `import cel` reuses this module."""
+    loaded = sys.modules.get("cel.cel")
+    if loaded is not None:
+        return loaded
+    package = importlib.util.find_spec("cel")  # locates the package without importing it
+    if package is None or not package.submodule_search_locations:
+        raise ImportError("the common-expression-language package (cel) is not installed")
+    core = importlib.machinery.PathFinder.find_spec("cel", package.submodule_search_locations)
+    if core is None or not isinstance(core.loader, importlib.machinery.ExtensionFileLoader):
+        raise ImportError(f"CEL's compiled core (cel/cel.*.so) is not in {list(package.submodule_search_locations)}")
+    spec = importlib.util.spec_from_file_location("cel.cel", core.origin)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cel.cel"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cel = _cel_core()
 
 
 class ConditionError(ValueError):

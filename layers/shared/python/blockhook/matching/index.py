@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from blockhook.matching.conditions import ConditionError, cached_condition
-from blockhook.matching.log_args import decoder_for
 from blockhook.matching.matcher import PARTY_FIELDS, MonitorView, Watcher
 from blockhook.matching.signatures import InvalidSignature, topic0
 from blockhook.store import monitors as monitor_store
@@ -34,6 +33,9 @@ def monitor_view(model: MonitorModel) -> MonitorView:
             # The API refuses these; a stored one is ignored rather than failing every batch.
             logger.warning("stored monitor has an invalid event signature", extra={"monitor_id": model.monitor_id})
             continue
+        # eth_abi (half a second of a cold start) is loaded once a monitor filters on an event.
+        from blockhook.matching.log_args import decoder_for
+
         try:
             decoder = decoder_for(signature)
             decoders[decoder.topic0] = decoder

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from eth_utils import keccak
+from blockhook.chain.hashing import keccak_text
 
 _TOPIC = re.compile(r"^0x[0-9a-fA-F]{64}$")
 # Words (names, types, `indexed`), array suffixes, and punctuation; anything else is refused.
@@ -59,7 +59,7 @@ def topic0(signature: str) -> str:
     """The topic 0 of a signature, or the signature itself when it already is a 32-byte topic."""
     if isinstance(signature, str) and _TOPIC.match(signature):
         return signature.lower()
-    return "0x" + keccak(text=canonical_signature(signature)).hex()
+    return "0x" + keccak_text(canonical_signature(signature)).hex()
 
 
 def _tokenize(signature: str) -> list[tuple[str, str]]:
