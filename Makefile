@@ -29,7 +29,8 @@ node_modules/.installed: package.json package-lock.json
 # this machine's Python would compile it for its own version, which python3.12 never reads.
 # Then deps_layer.py removes what the functions never import (the list, with reasons) and, where
 # a python3.12 is installed (CI), compiles the layer's byte code with it.
-LAMBDA_BYTECODE_PYTHON ?= $(shell command -v python$(LAMBDA_PYTHON))
+# (One that runs: a version manager's shim for an uninstalled version is on PATH but fails.)
+LAMBDA_BYTECODE_PYTHON ?= $(shell python$(LAMBDA_PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
 layers: $(LAYER_DEPS)/.built
 $(LAYER_DEPS)/.built: requirements.txt infra/blockhook_infra/deps_layer.py | $(VENV)/.installed
 	rm -rf $(LAYER_DEPS) && mkdir -p $(LAYER_DEPS)/python
