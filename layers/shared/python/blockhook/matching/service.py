@@ -109,8 +109,8 @@ class MatchService:
                 message = decode(value, lazy=True)
                 # A version 2 block's events are read while it is matched: a bad one is found there,
                 # before anything is recorded.
-                live = isinstance(message, BlockMessage) and message.backfill is None
-                matches = self._match(message) if live else []
+                is_live = isinstance(message, BlockMessage) and message.backfill is None
+                matches = self._match(message) if is_live else []
             except MalformedMessage as error:
                 # Not ours to fix and retrying cannot help: count it, log it, go on.
                 result.malformed += 1
