@@ -470,8 +470,18 @@ def watchers_of(addresses: Iterable[str]) -> dict[str, list[AddressIndexModel]]:
 
     if len(unique) == 1:
         return dict([query(unique[0])])
-    with ThreadPoolExecutor(max_workers=min(16, len(unique))) as pool:
-        return dict(pool.map(query, unique))
+    return dict(_lookup_pool().map(query, unique))
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _lookup_pool() -> ThreadPoolExecutor:
+    """One pool for the process's lookups: its threads are started once, not on every batch."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="watchers-of")
+    return _POOL
 
 
 def all_watched_addresses() -> set[str]:

@@ -598,12 +598,13 @@ class _Head(msgspec.Struct, kw_only=True):
 
 
 class _Columns(msgspec.Struct):
-    positions: list[list[int]]
+    positions: list[msgspec.Raw]  # each parsed only for an address that is asked for
     offsets: list[int]
 
 
 _HEAD = msgspec.json.Decoder(_Head)
 _COLUMNS = msgspec.json.Decoder(_Columns)
+_PLACES = msgspec.json.Decoder(list[int])
 
 
 class EventColumns:
@@ -631,9 +632,13 @@ class EventColumns:
         column = self.addresses
         for address in addresses:
             try:
-                places.update(columns.positions[column.index(address)])
+                at = column.index(address)
             except ValueError:  # not among the message's addresses
                 continue
+            try:
+                places.update(_PLACES.decode(columns.positions[at]))
+            except (ValueError, RecursionError) as error:
+                raise MalformedMessage(f"positions of {address}: {error}") from None
         if not places:
             return []
         if self._all is not None:
