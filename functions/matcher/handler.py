@@ -34,7 +34,7 @@ from aws_lambda_powertools.utilities.data_classes import KafkaEvent
 from aws_lambda_powertools.utilities.data_classes.kafka_event import KafkaEventRecord
 
 from blockhook.matching.service import BatchResult, TopicRecord
-from blockhook.streaming.codec import correlation_id_of
+from blockhook.streaming.codec import Base64Value, correlation_id_of
 from blockhook.wiring import match_service
 
 logger = Logger()
@@ -133,11 +133,9 @@ class _Cursor:
     def values(self) -> Iterator[TopicRecord]:
         for position, record in enumerate(self.records):
             self.position = position
-            try:
-                value = record.decoded_value
-            except ValueError:
-                # Not base64: the codec's malformed-message path logs and counts it.
-                value = b""
+            # Decoded by the codec where it is read: of a block with no candidate, only its header
+            # and address column (not base64: the codec's malformed-message path logs and counts it).
+            value = Base64Value(record.value)
             # Set before the service gets the value: it works on the record until it asks for the next.
             logger.thread_safe_append_keys(correlation_id=correlation_id_of(value))
             yield TopicRecord(value, _partition(record), record.offset)

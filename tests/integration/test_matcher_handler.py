@@ -19,7 +19,7 @@ from blockhook.matching.index import WatchIndex
 from blockhook.matching.service import BatchResult, MatchService
 from blockhook.store.deliveries import list_deliveries
 from blockhook.store.secret_box import configured_secret_box
-from blockhook.streaming.codec import decode
+from blockhook.streaming.codec import Base64Value, decode
 from tests.integration.test_delivery_service import drain
 from tests.support.builders import Block, create_monitor, msk_event, new_address
 
@@ -48,7 +48,9 @@ class ScriptedService:
         self.calls += 1
         result = BatchResult()
         for record in records:
-            value = record.value
+            # The handler hands each value on as the base64 text it came in (the codec decodes what it reads).
+            assert isinstance(record.value, Base64Value)
+            value = record.value.whole()
             self.positions.append((record.partition, record.offset))
             if value in self.poison:
                 raise RuntimeError(f"cannot process {value!r}")
@@ -124,11 +126,11 @@ class FlakyMatchService(MatchService):
         super().__init__(*args, **kwargs)
         self.fail_hash = fail_hash
 
-    def _process_block(self, message, result, position=None) -> None:
+    def _process_block(self, message, matches, result, position=None) -> None:
         if message.header.hash == self.fail_hash:
             self.fail_hash = ""  # once
             raise RuntimeError("ProvisionedThroughputExceededException")
-        super()._process_block(message, result, position)
+        super()._process_block(message, matches, result, position)
 
 
 def test_real_matcher_retry_of_reported_records_delivers_each_block_once(

@@ -6,6 +6,7 @@ shared) can neither match its events nor be matched by them."""
 from __future__ import annotations
 
 import json
+import random
 import time
 
 import boto3
@@ -323,3 +324,40 @@ def test_block_with_nothing_watched_makes_no_address_index_query(
     assert service.process(quiet.encode()).matches == 1
     assert watchers_of_calls == [[watched]]
     assert len(deliveries_of(monitor)) == 1
+
+
+def test_version_2_messages_give_the_deliveries_version_1_gave(service, tenant_id, chain_id):
+    # The same blocks and monitors on two chains: one read from version 1 messages, the other from
+    # version 2 ones (with a version 1 message among them, as in the topic just after an upgrade).
+    rng = random.Random(16)
+    people = [new_address() for _ in range(6)]
+    token, block_hashes, strangers = new_address(), [new_hash() for _ in range(4)], [new_address() for _ in range(9)]
+    found = {}
+    for chain, versions in ((chain_id, (1, 1, 1, 1)), (chain_id + 1_000_000_000, (2, 1, 2, 2))):
+        monitors = [
+            create_monitor(tenant_id, chain, ["transaction", "erc20_transfer"], [(people[0], "a"), (people[1], None)]),
+            create_monitor(tenant_id, chain, ["log", "erc20_transfer"], None, contracts=[token]),
+            create_monitor(tenant_id, chain, ["native_transfer"], None, condition="event.value > 500"),
+        ]
+        values = []
+        rng.seed(16)
+        for number, (block_hash, version) in enumerate(zip(block_hashes, versions, strict=True)):
+            block = Block(chain, 300 + number, block_hash=block_hash)
+            for tx in range(8):
+                sender, to = rng.choice(people), rng.choice(people + strangers)
+                block.transaction(tx, sender, to)
+                block.native_transfer(tx, sender, to, rng.randrange(1000))
+                block.erc20(tx, tx, rng.choice([token, *strangers]), sender, to)
+                block.log(tx, tx, token, [TRANSFER])
+            values += block.encode(version=version)
+        result = service.process(values)
+        assert result.malformed == 0
+        found[chain] = [
+            sorted(
+                (record.block_hash, [({k: v for k, v in e.items() if k not in ("id", "chain_id")}, e["id"].split(":", 1)[1])
+                                     for e in payload_of(record.delivery_id)["events"]])
+                for record in deliveries_of(monitor)
+            )
+            for monitor in monitors
+        ]
+    assert all(found[chain_id]) and found[chain_id] == found[chain_id + 1_000_000_000]

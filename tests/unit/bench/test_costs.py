@@ -44,9 +44,7 @@ def test_every_measured_input_is_read_from_the_file_it_names():
         name = item.source.split(":")[0]
         assert (costs.RESULTS / name).is_file(), item
     model = costs.Model()
-    assert model["kafka_bytes_per_event"] == pytest.approx(
-        costs._field("matcher.json", "throughput.decoders.message_bytes_per_block")
-        / costs._field("matcher.json", "throughput.events_per_block"), abs=0.05)
+    assert model["kafka_bytes_per_event"] == costs._field("matcher.json", "throughput.kafka_bytes_per_event.version_2")
 
 
 def test_a_missing_field_names_itself():

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from blockhook.matching.conditions import cached_condition
+from blockhook.matching.index import WatchIndex
 from blockhook.matching.matcher import Match, MonitorView, Watcher, match_events
+from blockhook.matching.service import MatchService
+from blockhook.streaming.codec import BlockHeader, decode, encode_block
 from tests.support.builders import (
     ALL_KINDS,
+    BLOCK_HASH,
+    BLOCK_NUMBER,
+    BLOCK_TIMESTAMP,
     erc20,
     erc721,
     erc1155,
@@ -467,3 +474,61 @@ def test_match_events_equals_brute_force_reference(generated, monitors):
     # In event order, as the contract's deliveries list them.
     order = {g.event["id"]: n for n, g in enumerate(generated)}
     assert [order[m.event["id"]] for m in matches] == sorted(order[m.event["id"]] for m in matches)
+
+
+# --- version 2 messages: only the events a monitor may match are read ---------------------------------
+
+
+class DictWatchIndex(WatchIndex):
+    """A WatchIndex whose watchers come from a dict instead of the address index."""
+
+    def __init__(self, monitors: list[RefMonitor]) -> None:
+        super().__init__()
+        views, self.by_address, everyone = views_and_watchers(monitors)
+        self.monitors, self.all_address_monitors = views, [m for m in everyone if m.active]
+        self.prefilter = frozenset(self.by_address)
+        self.asked: set[str] = set()
+
+    def watchers(self, candidates):
+        self.asked |= set(candidates)
+        return {address: self.by_address[address] for address in candidates if address in self.by_address}
+
+
+def matched(service: MatchService, value: bytes) -> list[tuple]:
+    return [(m.monitor_id, m.event, tuple(m.matched_addresses), tuple(m.labels.items()))
+            for m in service._match(decode(value, lazy=True))]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(generated=generated_events(), monitors=ref_monitors(), scope=st.sampled_from(["any", "all", "list"]))
+def test_version_2_read_lazily_matches_what_version_1_matches(generated, monitors, scope):
+    if scope != "any":  # blocks where only monitors of every party, or only address lists, exist
+        monitors = [replace(m, addresses={} if scope == "all" else (m.addresses or {ALICE: None})) for m in monitors]
+    events = [g.event for g in generated]
+    header = BlockHeader(1, BLOCK_NUMBER, BLOCK_HASH, "0x" + "cc" * 32, BLOCK_TIMESTAMP)
+    (v1,) = encode_block(header, events, version=1)
+    (v2,) = encode_block(header, events)
+    old, new = MatchService(DictWatchIndex(monitors), None), MatchService(DictWatchIndex(monitors), None)
+    assert matched(new, v2) == matched(old, v1)
+    assert {(m[0], m[1]["id"], tuple(sorted(m[2])), tuple(sorted(m[3]))) for m in matched(new, v2)} == reference(
+        generated, monitors
+    )
+    assert new.index.asked == old.index.asked  # the same candidates looked up
+
+
+def test_version_2_with_conditions_reads_and_matches_as_version_1():
+    events = [transaction(ALICE, BOB, value="5"), transaction(CAROL, DAVE, value="0", tx_index=1),
+              erc20(TOKEN, BOB, CAROL, log_index=2)]  # fmt: skip
+    everyone = RefMonitor("m1", frozenset({1}), frozenset(ALL_KINDS))
+    listed = RefMonitor("m2", frozenset({1}), frozenset(ALL_KINDS), addresses={CAROL: "c"})
+    header = BlockHeader(1, BLOCK_NUMBER, BLOCK_HASH, "0x" + "cc" * 32, BLOCK_TIMESTAMP)
+    for monitors in ([everyone], [listed], [everyone, listed]):
+        results = []
+        for version in (1, 2):
+            index = DictWatchIndex(monitors)
+            condition = cached_condition('event.kind == "transaction" && event.value == 0')
+            index.monitors = {k: replace(v, condition=condition) for k, v in index.monitors.items()}
+            index.all_address_monitors = [index.monitors[m.monitor_id] for m in index.all_address_monitors]
+            (value,) = encode_block(header, events, version=version)
+            results.append(matched(MatchService(index, None), value))
+        assert results[0] == results[1] and [m[1]["id"] for m in results[1]] == [events[1]["id"]] * len(monitors)

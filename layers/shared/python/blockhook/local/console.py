@@ -139,6 +139,9 @@ def install(logs: Path) -> None:
     root.addHandler(everything)
     root.setLevel(logging.WARNING)  # other libraries' chatter: warnings only
     logging.getLogger("blockhook").setLevel(logging.INFO)
+    # kafka-python times its own event loop's steps and warns past 0.1 s, which a busy machine (the
+    # stack's servers and functions share its cores) reaches without anything being wrong.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
     logging.captureWarnings(True)  # a warning is a readable WARNING line too
 
 

@@ -19,6 +19,7 @@ from blockhook.matching.signatures import InvalidSignature, topic0
 from blockhook.store import monitors as monitor_store
 from blockhook.store.models import MonitorModel
 from blockhook.store.versions import Change, changes_between, monitors_version
+from blockhook.streaming.codec import EventColumns
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,21 @@ class WatchIndex:
             if hit:
                 chosen.append(event)
         return found, chosen
+
+    def events_to_match(self, columns: EventColumns) -> list[dict[str, Any]]:
+        """The events of a block (read from its message's columns) that some monitor may match, in
+        order: those with a watched party, and those a monitor of every address may accept by their
+        kind, chain and emitter. The others are never read."""
+        everyone = [
+            monitor for monitor in self.all_address_monitors
+            if not monitor.kinds.isdisjoint(columns.kinds) and not monitor.chain_ids.isdisjoint(columns.chain_ids)
+        ]  # fmt: skip
+        if any(not monitor.contracts for monitor in everyone):
+            return columns.all_events()
+        wanted = self.prefilter.intersection(columns.addresses)
+        for monitor in everyone:
+            wanted = wanted.union(monitor.contracts.intersection(columns.addresses))
+        return columns.events_of(wanted) if wanted else []
 
     def watchers(self, candidates: Iterable[str]) -> dict[str, list[Watcher]]:
         """Who watches each candidate, as of this view: an address item counts by the list version

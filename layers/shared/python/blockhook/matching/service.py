@@ -38,6 +38,7 @@ from blockhook.store.matches import Position
 from blockhook.store.models import MatchModel, ReconcileAttribute
 from blockhook.store.monitors import MonitorNotFound, get_monitor
 from blockhook.streaming.codec import (
+    Base64Value,
     BlockHeader,
     BlockMessage,
     MalformedMessage,
@@ -56,7 +57,7 @@ logger = logging.getLogger(__name__)
 class TopicRecord:
     """A record's value with its place on the topic."""
 
-    value: bytes | str
+    value: bytes | str | Base64Value
     partition: str  # "<topic>-<partition>"
     offset: int
 
@@ -91,7 +92,7 @@ class MatchService:
         # The safe / finalized heads each chain's waiting matches were last released by.
         self._final_heads: dict[tuple[int, str], int] = {}
 
-    def process(self, values: Iterable[bytes | str | TopicRecord]) -> BatchResult:
+    def process(self, values: Iterable[bytes | str | Base64Value | TopicRecord]) -> BatchResult:
         result = BatchResult()
         caught_up: set[int] = set()
         if self.index.refresh():  # one version read per batch
@@ -105,7 +106,11 @@ class MatchService:
             else:
                 value, position = record, None
             try:
-                message = decode(value)
+                message = decode(value, lazy=True)
+                # A version 2 block's events are read while it is matched: a bad one is found there,
+                # before anything is recorded.
+                is_live = isinstance(message, BlockMessage) and message.backfill is None
+                matches = self._match(message) if is_live else []
             except MalformedMessage as error:
                 # Not ours to fix and retrying cannot help: count it, log it, go on.
                 result.malformed += 1
@@ -119,7 +124,7 @@ class MatchService:
             elif message.backfill is not None:
                 self._process_backfill(message, result)  # a past block: no live progress, no release
             else:
-                self._process_block(message, result, position)
+                self._process_block(message, matches, result, position)
                 live.append(_LiveBlock(message.header, value, position))
                 progress[message.header.chain_id] = message.header.number
         if live:
@@ -135,10 +140,11 @@ class MatchService:
         _settle_garbage()
         return result
 
-    def _process_block(self, message: BlockMessage, result: BatchResult, position: Position | None = None) -> None:
+    def _process_block(
+        self, message: BlockMessage, matches: list[Match], result: BatchResult, position: Position | None = None
+    ) -> None:
         result.blocks += 1
         result.events += len(message.events)
-        matches = self._match(message)
         result.matches += len(matches)
         chunk = message.chunk if message.chunks > 1 else None
         for monitor_id, group in _by_monitor(matches).items():
@@ -147,13 +153,14 @@ class MatchService:
 
     def _match(self, message: BlockMessage) -> list[Match]:
         index = self.index
+        # A version 2 block read lazily: only the events a monitor may match are read at all.
+        events = message.events if message.columns is None else index.events_to_match(message.columns)
         if index.all_address_monitors:
-            events = message.events
             candidates = index.candidates(events)
         else:
             # Without a monitor of every address, only an event with a watched party can match: the
             # others (nearly all of a block) are not looked at again.
-            candidates, events = index.candidates_and_events(message.events)
+            candidates, events = index.candidates_and_events(events)
         if message.has_stand_ins:
             events = self._resolve_stand_ins(events, index.monitors.values())
         watchers = index.watchers(candidates) if candidates else {}
@@ -240,13 +247,19 @@ class MatchService:
             header = block.header
             if start is not None and header.number < start.get(header.chain_id, header.number + 1):
                 continue
-            message = decode(block.value)
+            message = decode(block.value, lazy=True)
+            try:
+                found = self._match(message)
+            except MalformedMessage as error:
+                # An event of it no monitor could match before, malformed: matched by nobody now either.
+                logger.error("malformed message on the blocks topic", extra={"error": str(error)})
+                continue
             # Taken-back matches count as known too: their block was reverted, or came back and
             # was kept again with the view of that moment.
             known: dict[str, set[str]] = {}
             for item in match_store.matches_of_block(header.chain_id, header.hash):
                 known.setdefault(item.monitor_id, set()).update(e["id"] for e in match_store.decode_events(item))
-            for monitor_id, group in _by_monitor(self._match(message)).items():
+            for monitor_id, group in _by_monitor(found).items():
                 missed = [match for match in group if match.event["id"] not in known.get(monitor_id, ())]
                 if missed:
                     result.matches += len(missed)
@@ -486,7 +499,7 @@ class _LiveBlock:
     (bench/results/matcher.json, "gc_seconds_per_run")."""
 
     header: BlockHeader
-    value: bytes | str
+    value: bytes | str | Base64Value
     position: Position | None = None
 
 

@@ -1,10 +1,30 @@
 """The messages on the `blocks` topic: one versioned JSON document per block.
 
-`{"v": 1, "type": "block", "chain_id", "number", "hash", "parent_hash", "timestamp",
-"chunk", "chunks", "events": [...]}`, with `"backfill"` or `"reconcile": {"monitor_id", "job_id"}`
-when it is a past block read again for one monitor; or `{"v": 1, "type": "revert", "chain_id", "number",
-"hash"}`. A block whose document would pass MAX_MESSAGE_BYTES is split into chunks of
-the same block (numbered from 0), so no message exceeds the broker's 1 MB default.
+Version 2, what ingest writes, puts each block's addresses first, so that the matcher can tell
+from a few kilobytes that no monitor can match any of its events and never read the events
+themselves (most of the bytes):
+
+    {"v": 2, "layout": [A, E, T], "type": "block", "chain_id", "number", "hash", "parent_hash",
+     "timestamp", "chunk", "chunks", ["backfill" | "reconcile"], ["safe", "finalized"],
+     "event_count", "chain_ids", "kinds", "stand_ins", "addresses": [...],      <- bytes [0, A)
+     "positions": [[...], ...], "offsets": [...], "events": [                    <- bytes [A, E)
+     ...events...]}                                                              <- bytes [E, T)
+
+`layout` is written with fixed-width numbers (padded with spaces, which JSON allows), so a reader
+knows where each section ends from the first V2_PREAMBLE_BYTES bytes: the header (bytes 0 to A,
+closed by a `}`, is a JSON object of its own), the columns (A to E) and the events (E to T, the
+message's length). `addresses` holds every address that is a party (chain/kinds.py `parties`) or
+the emitter of an event of the message, each once; `positions[i]` the events (by their place in
+`events`) `addresses[i]` is a party or the emitter of; `offsets[k]` where event k starts, counted
+from E (one more entry: the end of the last event plus one); `kinds` and `chain_ids` every kind and
+chain id among the events; `stand_ins` the places of the events that are claim checks'
+stand-ins. The whole message is still one JSON document. A revert is `{"v": 2, "type": "revert",
+"chain_id", "number", "hash"}`. Version 1 (`{"v": 1, "type": "block", ..., "events": [...]}`, the
+same fields without the columns) is still read, so the messages ingest wrote before an upgrade
+match exactly as they did.
+
+A block whose document would pass MAX_MESSAGE_BYTES is split into chunks of the same block
+(numbered from 0), so no message exceeds the broker's 1 MB default.
 
 An event larger than MAX_INLINE_EVENT_BYTES (a log with megabytes of data) crosses as a claim
 check: its stand-in keeps every field of STAND_IN_FIELD_BYTES or less (id, kind, parties, topics,
@@ -17,18 +37,25 @@ id, `<chain_id>:<hash>` (`correlation_id`); a revert carries the id of the block
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Required, TypedDict
 
 import msgspec
 import orjson
 
-from blockhook.chain.kinds import ADDRESS, fields_of_type
+from blockhook.chain.kinds import ADDRESS, EMITTER_FIELDS, PARTY_FIELDS, fields_of_type
 from blockhook.chain.reader import FINALITY_TAGS
 
-MESSAGE_VERSION = 1
+MESSAGE_VERSION = 2  # what encode_block and encode_revert write
+READABLE_VERSIONS = (1, 2)
+_V2_PREFIX = b'{"v":2,"layout":['
+_LAYOUT_DIGITS = 10
+V2_PREAMBLE_BYTES = len(_V2_PREFIX) + 3 * _LAYOUT_DIGITS + 2 + 2  # the prefix, A,E,T and `],`
+_V2_EVENTS_OPEN = b',"events":['
 MAX_MESSAGE_BYTES = 900_000
 # Far above nearly every event (a few hundred bytes), far below a message: a chunk still packs many events,
 # and the matcher reads a large one only when a monitor may match it.
@@ -96,6 +123,9 @@ class BlockMessage:
     backfill: BackfillTarget | None = None
     has_stand_ins: bool = False  # some event is a claim check's stand-in (see `stand_in`)
     finality: dict[str, int] = field(default_factory=dict)  # the node's "safe"/"finalized" heads, when known
+    # Set when read with decode(lazy=True) from a version 2 message: `events` is then read on demand,
+    # and the columns give the events a set of addresses can match without reading the others.
+    columns: EventColumns | None = None
 
 
 @dataclass(frozen=True)
@@ -130,17 +160,24 @@ def correlation_id(chain_id: int, block_hash: str) -> str:
     return f"{chain_id}:{block_hash}"
 
 
-def correlation_id_of(value: bytes | str | None) -> str | None:
+def correlation_id_of(value: bytes | str | Base64Value | None) -> str | None:
     """The correlation id of a message on the topic, or None when it is not one of this codec's.
 
-    Read from the envelope alone: `_block_document` writes the events last, so a block's events
-    (most of its bytes) are not parsed twice, once here and once by `decode`."""
+    Read from the envelope alone: the events (most of a block's bytes) come last in both versions,
+    so they are not parsed twice, once here and once by `decode`; of a version 2 message given as
+    base64, only the header is decoded (and kept for `decode`)."""
+    if isinstance(value, Base64Value):
+        layout = _v2_layout(value)
+        try:
+            value = value.read(0, layout[0]) if layout is not None and value.holds(layout[2]) else value.whole()
+        except ValueError:
+            return None
     if not value:
         return None
     try:
         data = value.encode() if isinstance(value, str) else value
-        events_at = data.find(b',"events":[')
-        document = json.loads(data[:events_at] + b"}" if events_at >= 0 else data)
+        envelope_end = data.find(b',"event_count":' if data.startswith(_V2_PREFIX) else _V2_EVENTS_OPEN)
+        document = json.loads(data[:envelope_end] + b"}" if envelope_end >= 0 else data)
     except (ValueError, RecursionError):  # UnicodeError is a ValueError
         return None
     if not isinstance(document, dict):
@@ -163,26 +200,115 @@ def encode_block(
     backfill: BackfillTarget | None = None,
     claims: Callable[[bytes], str] | None = None,
     finality: Mapping[str, int | None] | None = None,
+    version: int = MESSAGE_VERSION,
 ) -> list[bytes]:
     """The block as one message, or as several chunks when it is too large for one.
 
     `claims` stores an event too large to go inline and returns its key (see `stand_in`).
     `finality`: the node's `safe` and `finalized` heads when the block was read, which release the
-    matches of monitors waiting for those tags."""
+    matches of monitors waiting for those tags. `version`: 1 writes the messages of before the
+    address columns (for tests and tools that must produce them)."""
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"no message version {version!r}")
     budget = limit - 512  # room for the envelope
     tags = {tag: head for tag, head in (finality or {}).items() if tag in FINALITY_TAGS and head is not None}
     # The most one event can be and still go alone in a message (whatever its chunk numbers).
-    room = limit - len(_block_document(header, 10**9, 10**9, [], backfill, tags))
-    encoded_events = _with_claim_checks(events, [_encode_event(event) for event in events], claims, room)
-    groups: list[list[bytes]] = [[]]
+    room = limit - len(_block_document(header, 10**9, 10**9, [], [], backfill, tags, version))
+    if version == 2:
+        # Each event's block fields are the message's: written once, in the header, not per event.
+        block = _block_fields(header)
+        bodies = [_without_block_fields(event, block) for event in events]
+        inline = [_encode_event(event) for event in bodies]
+    else:
+        inline = [_encode_event(event) for event in events]
+    encoded_events = _with_claim_checks(events, list(inline), claims, room, columns=version == 2)
+    if version == 2:
+        # What the columns are made of: a stand-in is one (its parties are the event's), written whole.
+        events = [
+            (event if bodies[position] is not event else {**event, _OWN_BLOCK_FIELDS: True})
+            if data is inline[position]
+            else {**event, CLAIM_FIELD: True, _OWN_BLOCK_FIELDS: True}
+            for position, (event, data) in enumerate(zip(events, encoded_events, strict=True))
+        ]
+    groups: list[list[int]] = [[]]
     size = 0
-    for event in encoded_events:
-        if groups[-1] and size + len(event) + 1 > budget:
+    for position, event in enumerate(encoded_events):
+        cost = len(event) + 1 + (_column_cost(events[position]) if version == 2 else 0)
+        if groups[-1] and size + cost > budget:
             groups.append([])
             size = 0
-        groups[-1].append(event)
-        size += len(event) + 1
-    return [_block_document(header, index, len(groups), group, backfill, tags) for index, group in enumerate(groups)]
+        groups[-1].append(position)
+        size += cost
+    if version == 2:
+        # The column cost above is an estimate: a group it underestimated is halved until it fits.
+        fitted: list[list[int]] = []
+        pending = groups[::-1]
+        while pending:
+            group = pending.pop()
+            document = _block_document(header, 0, 10**9, [encoded_events[i] for i in group],
+                                       [events[i] for i in group], backfill, tags, version)  # fmt: skip
+            if len(document) <= limit or len(group) == 1:
+                if len(document) > limit:
+                    raise EventTooLarge(f"event {events[group[0]].get('id')!r} does not fit a message with its columns")
+                fitted.append(group)
+            else:
+                middle = len(group) // 2
+                pending += [group[middle:], group[:middle]]
+        groups = fitted
+    return [
+        _block_document(header, index, len(groups), [encoded_events[i] for i in group], [events[i] for i in group],
+                        backfill, tags, version)
+        for index, group in enumerate(groups)
+    ]  # fmt: skip
+
+
+_BLOCK_FIELD_NAMES = ("chain_id", "block_number", "block_hash", "block_timestamp")
+_EVENT_HEAD = ("id", "kind", *_BLOCK_FIELD_NAMES)
+_OWN_BLOCK_FIELDS = "own_block_fields"  # also the header's list of the events written whole
+
+
+def _block_fields(header: BlockHeader) -> dict[str, Any]:
+    return {"chain_id": header.chain_id, "block_number": header.number, "block_hash": header.hash,
+            "block_timestamp": header.timestamp}  # fmt: skip
+
+
+def _without_block_fields(event: Mapping[str, Any], block: dict[str, Any]) -> Mapping[str, Any]:
+    """The event as a version 2 message writes it: without its block fields when they are the block's
+    and come right after id and kind, as chain/events.py makes every event (so `_with_block_fields`
+    gives back the same fields in the same order); else the event itself, whole."""
+    names = tuple(event)[:6]
+    if names != _EVENT_HEAD or any(type(event[name]) is not type(block[name]) or event[name] != block[name]
+                                   for name in _BLOCK_FIELD_NAMES):  # fmt: skip
+        return event
+    return {name: value for name, value in event.items() if name not in block}
+
+
+def _with_block_fields(event: Any, block: dict[str, Any]) -> Any:
+    """An event of a version 2 message as it was made (see `_without_block_fields`)."""
+    if not isinstance(event, dict):
+        return event
+    return {"id": None, "kind": None, **block, **event}
+
+
+def _column_addresses(event: Mapping[str, Any]) -> list[str]:
+    """The addresses of an event the matcher looks up: its parties and its emitter, each once."""
+    kind = event.get("kind")
+    if not isinstance(kind, str):
+        return []
+    names = PARTY_FIELDS.get(kind, ())
+    emitter = EMITTER_FIELDS.get(kind)
+    found: list[str] = []
+    for name in (*names, emitter) if emitter else names:
+        value = event.get(name)
+        if isinstance(value, str) and value and value not in found:
+            found.append(value)
+    return found
+
+
+def _column_cost(event: Mapping[str, Any]) -> int:
+    """About what an event adds to its message's columns, at most (in ASCII)."""
+    kind = event.get("kind")
+    return 64 + (len(kind) if isinstance(kind, str) else 0) + sum(len(a) + 16 for a in _column_addresses(event))
 
 
 def _with_claim_checks(
@@ -190,17 +316,20 @@ def _with_claim_checks(
     encoded: list[bytes],
     claims: Callable[[bytes], str] | None,
     room: int,
+    columns: bool = False,
 ) -> list[bytes]:
-    """The encoded events, each one over MAX_INLINE_EVENT_BYTES (or `room`) replaced by its stand-in."""
-    inline_limit = min(MAX_INLINE_EVENT_BYTES, room)
+    """The encoded events, each one over MAX_INLINE_EVENT_BYTES (or `room`, less its columns when
+    `columns`) replaced by its stand-in; the claim's object is the whole event, as it was made."""
     for position, data in enumerate(encoded):
-        if len(data) <= inline_limit:
-            continue
         event = events[position]
+        fits = room - (_column_cost(event) if columns else 0)
+        if len(data) <= min(MAX_INLINE_EVENT_BYTES, fits):
+            continue
         if claims is None:
             raise EventTooLarge(f"event {event.get('id')!r} is {len(data)} bytes and no claim store is configured")
-        replaced = _encode_event(stand_in(event, claims(data), len(data)))
-        if len(replaced) > room:
+        whole = _encode_event(event) if columns else data
+        replaced = _encode_event(stand_in(event, claims(whole), len(whole)))
+        if len(replaced) > fits:
             raise EventTooLarge(f"event {event.get('id')!r}: even its stand-in is {len(replaced)} bytes")
         encoded[position] = replaced
     return encoded
@@ -247,12 +376,14 @@ def _block_document(
     header: BlockHeader,
     chunk: int,
     chunks: int,
-    events: list[bytes],
+    encoded: list[bytes],
+    events: Sequence[Mapping[str, Any]],
     backfill: BackfillTarget | None,
     finality: Mapping[str, int] | None = None,
+    version: int = MESSAGE_VERSION,
 ) -> bytes:
     document: dict[str, Any] = {
-        "v": MESSAGE_VERSION,
+        "v": version,
         "type": "block",
         "chain_id": header.chain_id,
         "number": header.number,
@@ -265,13 +396,48 @@ def _block_document(
     if backfill is not None:
         document[backfill.field] = {"monitor_id": backfill.monitor_id, "job_id": backfill.job_id}
     document.update(finality or {})
-    envelope = json.dumps(document, separators=(",", ":")).encode()
     # Splice the already-encoded events in: each event is serialised exactly once.
-    return envelope[:-1] + b',"events":[' + b",".join(events) + b"]}"
+    joined = b",".join(encoded)
+    if version == 1:
+        envelope = json.dumps(document, separators=(",", ":")).encode()
+        return envelope[:-1] + _V2_EVENTS_OPEN + joined + b"]}"
+    del document["v"]
+    addresses: dict[str, list[int]] = {}
+    kinds: dict[str, None] = {}
+    chain_ids: dict[int, None] = {}
+    stand_ins, own_block_fields = [], []
+    for position, event in enumerate(events):
+        if _OWN_BLOCK_FIELDS in event:
+            own_block_fields.append(position)
+        for address in _column_addresses(event):
+            addresses.setdefault(address, []).append(position)
+        kind, chain_id = event.get("kind"), event.get("chain_id")
+        if isinstance(kind, str):
+            kinds[kind] = None
+        if type(chain_id) is int:
+            chain_ids[chain_id] = None
+        if CLAIM_FIELD in event:
+            stand_ins.append(position)
+    offsets = [0]
+    for data in encoded:
+        offsets.append(offsets[-1] + len(data) + 1)
+    document.update(event_count=len(encoded), chain_ids=list(chain_ids), kinds=list(kinds), stand_ins=stand_ins,
+                    own_block_fields=own_block_fields, addresses=list(addresses))  # fmt: skip
+    head = json.dumps(document, separators=(",", ":")).encode()[1:-1]
+    columns = json.dumps({"positions": list(addresses.values()), "offsets": offsets}, separators=(",", ":")).encode()
+    head_end = V2_PREAMBLE_BYTES + len(head)
+    events_at = head_end + len(columns) - 1 + len(_V2_EVENTS_OPEN)
+    total = events_at + len(joined) + 2
+    layout = b",".join(str(n).rjust(_LAYOUT_DIGITS).encode() for n in (head_end, events_at, total))
+    message = b"".join((_V2_PREFIX, layout, b"],", head, b",", columns[1:-1], _V2_EVENTS_OPEN, joined, b"]}"))
+    assert len(message) == total, (len(message), total)
+    return message
 
 
-def encode_revert(chain_id: int, number: int, block_hash: str) -> bytes:
-    document = {"v": MESSAGE_VERSION, "type": "revert", "chain_id": chain_id, "number": number, "hash": block_hash}
+def encode_revert(chain_id: int, number: int, block_hash: str, version: int = MESSAGE_VERSION) -> bytes:
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"no message version {version!r}")
+    document = {"v": version, "type": "revert", "chain_id": chain_id, "number": number, "hash": block_hash}
     return json.dumps(document, separators=(",", ":")).encode()
 
 
@@ -303,7 +469,22 @@ def _check_events(events: list[Any]) -> None:
         _check_event(event)
 
 
-def decode(value: bytes | str) -> BlockMessage | RevertMessage:
+def decode(value: bytes | str | Base64Value, lazy: bool = False) -> BlockMessage | RevertMessage:
+    """The message a record holds; MalformedMessage when it is not one of this codec's.
+
+    `lazy`: a live block of version 2 comes back with its header and columns read and its events
+    not (`BlockMessage.columns`); an event is read, and checked, when it is asked for. Otherwise
+    (and for every version 1 message, backfill, reconcile and revert) the whole message is read and
+    every event checked."""
+    if lazy:
+        message = _decode_lazily(value)
+        if message is not None:
+            return message
+    if isinstance(value, Base64Value):
+        try:
+            value = value.whole()
+        except ValueError as error:  # binascii.Error
+            raise MalformedMessage(f"not base64: {error}") from None
     try:
         document = _parse(value)
     # RecursionError: arrays nested thousands deep; TypeError: no value at all (a null record).
@@ -312,7 +493,7 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
     if not isinstance(document, dict):
         raise MalformedMessage("not a JSON object")
     version = document.get("v")
-    if type(version) is not int or version != MESSAGE_VERSION:  # `true == 1` in Python
+    if type(version) is not int or version not in READABLE_VERSIONS:  # `true == 1` in Python
         raise MalformedMessage(f"unknown message version {document.get('v')!r}")
     try:
         if document["type"] == "revert":
@@ -328,6 +509,8 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
             events = document["events"]
             if not isinstance(events, list):
                 raise MalformedMessage("events is not a list")
+            if version == 2:
+                events = _with_v2_block_fields(document, header, events)
             _check_events(events)
             chunk, chunks = _int(document.get("chunk", 0)), _int(document.get("chunks", 1))
             if not 0 <= chunk < chunks:
@@ -342,6 +525,238 @@ def decode(value: bytes | str) -> BlockMessage | RevertMessage:
     raise MalformedMessage(f"unknown message type {document.get('type')!r}")
 
 
+class Base64Value:
+    """A record's value as Lambda's Kafka event carries it, base64 text, decoded only where it is read:
+    the matcher reads a version 2 message's header and columns, and the few events a monitor may
+    match, and never decodes the rest. Base64 maps every 3 bytes to 4 characters, so bytes [a, b)
+    are characters [4*(a//3), 4*ceil(b/3)) of standard base64 with no line breaks, the form MSK
+    sends (a version 2 message also gives its length, which the text's length is checked against;
+    anything else is decoded whole, as base64.b64decode reads it)."""
+
+    __slots__ = ("text", "_whole", "_start", "_read")
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text if isinstance(text, str) else ""
+        self._whole: bytes | None = None
+        self._start, self._read = 0, b""  # the last range decoded
+
+    def whole(self) -> bytes:
+        """All of it (ValueError when it is not base64)."""
+        if self._whole is None:
+            self._whole = base64.b64decode(self.text)
+        return self._whole
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end), decoding only the characters that hold them (ValueError when they are
+        not base64)."""
+        if self._whole is not None:
+            return self._whole[start:end]
+        if self._start <= start and end <= self._start + len(self._read):
+            return self._read[start - self._start : end - self._start]
+        first, last = start // 3, -(-end // 3)
+        self._start = first * 3
+        self._read = binascii.a2b_base64(self.text[first * 4 : last * 4], strict_mode=True)
+        return self._read[start - self._start : end - self._start]
+
+    def holds(self, length: int) -> bool:
+        """Whether the text is exactly the base64 of `length` bytes (so `read` finds them in place)."""
+        return len(self.text) == -(-length // 3) * 4
+
+
+class _BytesSource:
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, start: int, end: int) -> bytes:
+        return self.data[start:end]
+
+
+class _Head(msgspec.Struct, kw_only=True):
+    """The header of a version 2 block message (bytes [0, A)), checked in C as it is parsed."""
+
+    layout: tuple[int, int, int]
+    type: str
+    chain_id: int
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    chunk: int = 0
+    chunks: int = 1
+    backfill: Any = None
+    reconcile: Any = None
+    safe: int | None = None
+    finalized: int | None = None
+    event_count: int
+    chain_ids: list[int]
+    kinds: list[str]
+    stand_ins: list[int]
+    own_block_fields: list[int]
+    addresses: list[str]
+
+
+class _Columns(msgspec.Struct):
+    positions: list[msgspec.Raw]  # each parsed only for an address that is asked for
+    offsets: list[int]
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+_COLUMNS = msgspec.json.Decoder(_Columns)
+_PLACES = msgspec.json.Decoder(list[int])
+
+
+class EventColumns:
+    """What the columns of a version 2 block message say about its events, and the events read on
+    demand: `addresses` (every party and emitter, each once), `kinds`, `chain_ids`, `count`."""
+
+    def __init__(self, source: Any, head: _Head) -> None:
+        self._source = source
+        self._head_end, self._events_at, self._end = head.layout
+        self.addresses = head.addresses
+        self.kinds = frozenset(head.kinds)
+        self.chain_ids = frozenset(head.chain_ids)
+        self.count = head.event_count
+        self._stand_ins = frozenset(head.stand_ins)
+        self._own_block_fields = frozenset(head.own_block_fields)
+        self._block = {"chain_id": head.chain_id, "block_number": head.number, "block_hash": head.hash,
+                       "block_timestamp": head.timestamp}  # fmt: skip
+        self._columns: _Columns | None = None
+        self._all: list[dict[str, Any]] | None = None
+
+    def events_of(self, addresses: Collection[str]) -> list[dict[str, Any]]:
+        """The events (checked) that one of `addresses` is a party or the emitter of, in order."""
+        columns = self._read_columns()
+        places: set[int] = set()
+        column = self.addresses
+        for address in addresses:
+            try:
+                at = column.index(address)
+            except ValueError:  # not among the message's addresses
+                continue
+            try:
+                places.update(_PLACES.decode(columns.positions[at]))
+            except (ValueError, RecursionError) as error:
+                raise MalformedMessage(f"positions of {address}: {error}") from None
+        if not places:
+            return []
+        if self._all is not None:
+            return [self._all[place] for place in sorted(places)]
+        events = []
+        offsets, base = columns.offsets, self._events_at
+        for place in sorted(places):
+            if not 0 <= place < self.count:
+                raise MalformedMessage(f"an address column names event {place} of {self.count}")
+            try:
+                event = _parse(self._source.read(base + offsets[place], base + offsets[place + 1] - 1))
+                events.append(event if place in self._own_block_fields else _with_block_fields(event, self._block))
+            except (ValueError, RecursionError) as error:
+                raise MalformedMessage(f"event {place} is not JSON: {error}") from None
+        self._check(events, [place in self._stand_ins for place in sorted(places)])
+        return events
+
+    def all_events(self) -> list[dict[str, Any]]:
+        """Every event (checked), in order."""
+        if self._all is None:
+            try:
+                events = _parse(self._source.read(self._events_at - 1, self._end - 1))
+            except (ValueError, RecursionError) as error:
+                raise MalformedMessage(f"events are not JSON: {error}") from None
+            if not isinstance(events, list) or len(events) != self.count:
+                raise MalformedMessage(f"events are not a list of event_count ({self.count}) events")
+            own, block = self._own_block_fields, self._block
+            events = [event if place in own else _with_block_fields(event, block) for place, event in enumerate(events)]
+            self._check(events, [place in self._stand_ins for place in range(len(events))])
+            self._all = events
+        return self._all
+
+    def _read_columns(self) -> _Columns:
+        if self._columns is None:
+            middle = self._source.read(self._head_end + 1, self._events_at - len(_V2_EVENTS_OPEN))
+            try:
+                columns = _COLUMNS.decode(b"{" + middle + b"}")
+            except (ValueError, RecursionError) as error:
+                raise MalformedMessage(f"columns: {error}") from None
+            if len(columns.positions) != len(self.addresses) or len(columns.offsets) != self.count + 1:
+                raise MalformedMessage("the columns do not match the addresses and events")
+            self._columns = columns
+        return self._columns
+
+    @staticmethod
+    def _check(events: list[Any], stand_ins: list[bool]) -> None:
+        _check_events(events)
+        for event, standing in zip(events, stand_ins, strict=True):
+            if standing != (CLAIM_FIELD in event):
+                raise MalformedMessage(f"event {event.get('id')!r}: stand_ins does not say what it is")
+        _check_claims([event for event, standing in zip(events, stand_ins, strict=True) if standing])
+
+
+class _LazyEvents(Sequence):
+    """A version 2 message's events, read (all at once) only when something asks for them."""
+
+    def __init__(self, columns: EventColumns) -> None:
+        self._columns = columns
+
+    def __len__(self) -> int:
+        return self._columns.count
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._columns.all_events()[index]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._columns.all_events())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == other if isinstance(other, (list, _LazyEvents)) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _v2_layout(source: Any) -> tuple[int, int, int] | None:
+    """(A, E, T) of a version 2 block message, or None when the value is not one."""
+    try:
+        preamble = source.read(0, V2_PREAMBLE_BYTES)
+    except ValueError:
+        return None
+    if not preamble.startswith(_V2_PREFIX) or not preamble.endswith(b"],"):
+        return None
+    try:
+        head_end, events_at, end = (int(n) for n in preamble[len(_V2_PREFIX) : -2].split(b","))
+    except ValueError:
+        return None
+    if not V2_PREAMBLE_BYTES < head_end < events_at < end:
+        return None
+    return head_end, events_at, end
+
+
+def _decode_lazily(value: bytes | str | Base64Value) -> BlockMessage | None:
+    """A live version 2 block read lazily, or None: read it whole (`decode`)."""
+    if isinstance(value, Base64Value):
+        source: Any = value
+        layout = _v2_layout(source)
+        if layout is None or not value.holds(layout[2]):
+            return None
+    else:
+        source = _BytesSource(value.encode() if isinstance(value, str) else value)
+        layout = _v2_layout(source)
+        if layout is None or len(source.data) != layout[2]:
+            return None
+    try:
+        head = _HEAD.decode(source.read(0, layout[0]) + b"}")
+    except (ValueError, RecursionError):
+        return None  # decode says what is wrong with it
+    if head.type != "block" or head.backfill is not None or head.reconcile is not None or head.layout != layout:
+        return None
+    header = BlockHeader(head.chain_id, head.number, _hash(head.hash), _hash(head.parent_hash), head.timestamp)
+    if not 0 <= head.chunk < head.chunks:
+        raise MalformedMessage(f"chunk {head.chunk} of {head.chunks} is out of range")
+    finality = {tag: getattr(head, tag) for tag in FINALITY_TAGS if getattr(head, tag) is not None}
+    columns = EventColumns(source, head)
+    return BlockMessage(header, head.chunk, head.chunks, _LazyEvents(columns), None, bool(head.stand_ins), finality,
+                        columns)  # fmt: skip
+
+
 def _has_stand_ins(value: bytes | str, events: list[Any]) -> bool:
     """Whether some event is a stand-in; a stand-in whose claim is not {key, bytes} is malformed.
 
@@ -350,6 +765,11 @@ def _has_stand_ins(value: bytes | str, events: list[Any]) -> bool:
     marker = f'"{CLAIM_FIELD}":'
     if not ((marker.encode() in value) if isinstance(value, bytes) else (marker in value)):
         return False
+    return _check_claims(events)
+
+
+def _check_claims(events: list[Any]) -> bool:
+    """Whether some event is a stand-in; MalformedMessage for one whose claim is not {key, bytes}."""
     found = False
     for event in events:
         if CLAIM_FIELD not in event:
@@ -359,6 +779,14 @@ def _has_stand_ins(value: bytes | str, events: list[Any]) -> bool:
             raise MalformedMessage(f"event {event.get('id')!r}: claim is not {{key, bytes}}: {claim!r}")
         found = True
     return found
+
+
+def _with_v2_block_fields(document: dict, header: BlockHeader, events: list[Any]) -> list[Any]:
+    own = document.get(_OWN_BLOCK_FIELDS)
+    if not isinstance(own, list) or not all(type(place) is int for place in own):
+        raise MalformedMessage(f"{_OWN_BLOCK_FIELDS} is not a list of integers: {own!r}")
+    own_set, block = set(own), _block_fields(header)
+    return [event if place in own_set else _with_block_fields(event, block) for place, event in enumerate(events)]
 
 
 def _target(document: dict) -> BackfillTarget | None:
