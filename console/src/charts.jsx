@@ -77,34 +77,28 @@ export function BarChart({ title, summary, labels, rows, series, stack, unit = "
   const width = Math.max(1, step * 0.75);
   const y = (value) => (value / top) * PLOT_H;
   return (
-    <figure class="chart">
-      <figcaption>{title}</figcaption>
-      <Legend series={series} />
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: ${summary}`} preserveAspectRatio="xMidYMid meet">
-        <Axes top={top} labels={labels.short} />
-        {rows.map((row, i) => {
-          let base = 0;
-          const x = LEFT + step * i + (step - width) / 2;
-          return (
-            <g key={i}>
-              {series.map((s) => {
-                const value = row[s.key] || 0;
-                const from = stack ? base : 0;
-                if (stack) base += value;
-                if (!value) return null;
-                return (
-                  <rect key={s.key} class={s.cls} x={x} width={width}
-                    y={TOP + PLOT_H - y(from + value)} height={Math.max(1, y(value))}>
-                    <title>{`${labels.values[i]}: ${number(value)}${unit} ${s.name}`}</title>
-                  </rect>
-                );
-              })}
-            </g>
-          );
-        })}
-      </svg>
-      <Numbers caption={title} labels={{ header: labels.header, values: labels.values }} series={series} rows={rows} />
-    </figure>
+    <Chart title={title} summary={summary} top={top} labels={labels} rows={rows} series={series}>
+      {rows.map((row, i) => {
+        let base = 0;
+        const x = LEFT + step * i + (step - width) / 2;
+        return (
+          <g key={i}>
+            {series.map((s) => {
+              const value = row[s.key] || 0;
+              const from = stack ? base : 0;
+              if (stack) base += value;
+              if (!value) return null;
+              return (
+                <rect key={s.key} class={s.cls} x={x} width={width}
+                  y={TOP + PLOT_H - y(from + value)} height={Math.max(1, y(value))}>
+                  <title>{`${labels.values[i]}: ${number(value)}${unit} ${s.name}`}</title>
+                </rect>
+              );
+            })}
+          </g>
+        );
+      })}
+    </Chart>
   );
 }
 
@@ -115,31 +109,41 @@ export function LineChart({ title, summary, labels, rows, series, unit = "" }) {
   const step = PLOT_W / Math.max(1, rows.length);
   const point = (i, value) => [LEFT + step * i + step / 2, TOP + PLOT_H - (value / top) * PLOT_H];
   return (
+    <Chart title={title} summary={summary} top={top} labels={labels} rows={rows} series={series}>
+      {series.map((s) => {
+        const runs = [[]];
+        rows.forEach((row, i) => {
+          const value = row[s.key];
+          if (value === null || value === undefined) runs.push([]);
+          else runs[runs.length - 1].push(point(i, value));
+        });
+        return (
+          <g key={s.key} class={`line ${s.cls}`}>
+            {runs.filter((run) => run.length > 1).map((run, i) => (
+              <polyline key={i} points={run.map((p) => p.join(",")).join(" ")} />
+            ))}
+            {rows.map((row, i) => (row[s.key] === null || row[s.key] === undefined ? null : (
+              <circle key={i} cx={point(i, row[s.key])[0]} cy={point(i, row[s.key])[1]} r="2.5">
+                <title>{`${labels.values[i]}: ${s.name} ${number(row[s.key])}${unit}`}</title>
+              </circle>
+            )))}
+          </g>
+        );
+      })}
+    </Chart>
+  );
+}
+
+// A chart's frame: its caption and legend, the picture with its axes (named for screen readers by its
+// title and summary), and its numbers as a table.
+function Chart({ title, summary, top, labels, rows, series, children }) {
+  return (
     <figure class="chart">
       <figcaption>{title}</figcaption>
       <Legend series={series} />
       <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${title}: ${summary}`} preserveAspectRatio="xMidYMid meet">
         <Axes top={top} labels={labels.short} />
-        {series.map((s) => {
-          const runs = [[]];
-          rows.forEach((row, i) => {
-            const value = row[s.key];
-            if (value === null || value === undefined) runs.push([]);
-            else runs[runs.length - 1].push(point(i, value));
-          });
-          return (
-            <g key={s.key} class={`line ${s.cls}`}>
-              {runs.filter((run) => run.length > 1).map((run, i) => (
-                <polyline key={i} points={run.map((p) => p.join(",")).join(" ")} />
-              ))}
-              {rows.map((row, i) => (row[s.key] === null || row[s.key] === undefined ? null : (
-                <circle key={i} cx={point(i, row[s.key])[0]} cy={point(i, row[s.key])[1]} r="2.5">
-                  <title>{`${labels.values[i]}: ${s.name} ${number(row[s.key])}${unit}`}</title>
-                </circle>
-              )))}
-            </g>
-          );
-        })}
+        {children}
       </svg>
       <Numbers caption={title} labels={{ header: labels.header, values: labels.values }} series={series} rows={rows} />
     </figure>
