@@ -1,4 +1,4 @@
-"""Scale of the address API (issue 7, item 5).
+"""Scale of the address API.
 
 Against the local stack's API (moto server behind it): add N addresses to one monitor in calls of
 10,000 (`POST /v1/monitors/{id}/addresses`), timing each call; then send a transfer to the last

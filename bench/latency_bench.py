@@ -1,4 +1,4 @@
-"""End-to-end latency in local mode (issue 7, item 4).
+"""End-to-end latency in local mode.
 
 The whole local stack (tests/support/local_stack.py: Anvil with automine, Tansu, moto, the
 Lambda handlers) with a 1 s poll interval, one monitor on a recipient address posting to a

@@ -1,4 +1,4 @@
-"""Matcher throughput at exchange scale (issue 7, item 2).
+"""Matcher throughput at exchange scale.
 
 1. Throughput, one core, with 1,000,000 watched addresses across 10,000 monitors (100 each, one
    in ten with a CEL condition) and synthetic mainnet-shaped blocks (bench/synthetic.py), 0.1%

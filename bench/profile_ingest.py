@@ -1,4 +1,4 @@
-"""Profile ingest's hot path with pyinstrument (issue 7, item 6).
+"""Profile ingest's hot path with pyinstrument.
 
 Fills an Anvil with blocks, then profiles (1) the CPU work of ingest alone on blocks already
 fetched: block_events and encode_block, and (2) ChainIngest.poll end to end against Tansu

@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark of issue 7, write bench/results/<name>.json, print one table.
+"""`make bench`: run every benchmark, write bench/results/<name>.json, print one table.
 
 Each benchmark runs in its own process, one after the other (they share this 2-core machine,
 so running them together would skew every figure). The table shows each figure with its

@@ -1,4 +1,4 @@
-"""Issue 6 in the synthesised template: the matcher's error handling, the topic custom resource,
+"""Operations in the synthesised template: the matcher's error handling, the topic custom resource,
 RPC URL secrets, the webhook secrets key, alarms and dashboard, and the optional WAF."""
 
 from __future__ import annotations

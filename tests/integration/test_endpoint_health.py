@@ -1,4 +1,4 @@
-"""Endpoint health (issue 4, item 5): a monitor whose endpoint keeps failing is marked degraded, its
+"""Endpoint health: a monitor whose endpoint keeps failing is marked degraded, its
 deliveries wait without hammering the endpoint, nothing is dropped, and the first success sends the
 backlog at once; other monitors' deliveries are never held up, in the deliver function's batch either.
 
