@@ -5,9 +5,12 @@ An Anvil (`--no-mining`, impersonated senders: see chain_fixture.py) is filled w
 (200 transactions, 600 logs). Side by side in this run:
   limit: fetch-only, RpcChainReader.blocks in batches of `--batch` blocks (one batched JSON-RPC request
          each: eth_getBlockByNumber with transactions + eth_getBlockReceipts), k requests in flight,
-         consumed in order, nothing else; swept over k = --sweep, the best k is the limit;
+         consumed in order, nothing else; k swept over --sweep on the first --sweep-blocks blocks, the
+         best k is the limit's;
   ingest: ChainIngest.poll catching up the same blocks into a real Tansu broker (acks=all, flush)
           with its checkpoint in moto, `max_requests_in_flight` = the best k.
+Then --rounds times, ingest and the limit one after the other on all the blocks; the best run of each is
+its figure (a shared machine's quiet moments are as likely to fall on either side).
 Both directly and through a proxy that adds 50 ms of round-trip latency (latency_proxy.py), as a
 hosted provider answers. Then with call traces (trace_block in the same batches): a traced limit
 (the same sweep, fetching traces) and traced ingest. Then a backfill job of one monitor over the
@@ -15,7 +18,7 @@ mainnet-shaped blocks (BackfillRunner steps inside run_ingest, live polls betwee
 ingest function runs it) against the limit on those blocks. Ratios = ingest blocks/s / limit blocks/s.
 Lambda cost: the ingest function's 1024 MB x the seconds ingest took, per million events.
 
-    .venv/bin/python bench/ingest_bench.py [--blocks 300] [--mainnet-blocks 200] [--sweep 1,2,4,8]
+    .venv/bin/python bench/ingest_bench.py [--blocks 600] [--mainnet-blocks 200] [--sweep 1,2,4,8] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -48,11 +51,13 @@ TARGET_BACKFILL = 0.8
 RPC_TIMEOUT = 30.0
 
 
-def fetch_only(url: str, first: int, last: int, batch: int, in_flight: int, traces: str | None = None) -> float:
-    """Seconds to fetch first..last with `in_flight` batched requests at once, taken in order."""
+def fetch_only(url: str, first: int, last: int, batch: int, in_flight: int,
+               traces: str | None = None) -> tuple[float, float]:
+    """Seconds (and CPU seconds of this process) to fetch first..last with `in_flight` batched requests at
+    once, taken in order."""
     reader = RpcChainReader(JsonRpcClient([url], timeout=RPC_TIMEOUT), traces)
     ranges = deque((start, min(last, start + batch - 1)) for start in range(first, last + 1, batch))
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), time.process_time()
     fetched = 0
     with ThreadPoolExecutor(in_flight) as pool:
         pending = deque()
@@ -62,19 +67,34 @@ def fetch_only(url: str, first: int, last: int, batch: int, in_flight: int, trac
             fetched += len(pending.popleft().result())
     if fetched != last - first + 1:
         raise RuntimeError(f"fetched {fetched} of {last - first + 1} blocks")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu_before
 
 
 def sweep(url: str, first: int, last: int, batch: int, ks: list[int], traces: str | None = None) -> dict:
+    """Fetch-only over first..last once for each k in flight: the best k."""
     blocks = last - first + 1
-    per_k, cpu = {}, {}
-    for k in ks:
-        cpu_before = time.process_time()
-        per_k[k] = round(blocks / fetch_only(url, first, last, batch, k, traces), 1)
-        cpu[k] = time.process_time() - cpu_before
+    per_k = {k: round(blocks / fetch_only(url, first, last, batch, k, traces)[0], 1) for k in ks}
     best = max(per_k, key=per_k.get)
-    return {"blocks_per_second_by_in_flight": per_k, "best_in_flight": best, "blocks_per_second": per_k[best],
-            "cpu_ms_per_block": round(cpu[best] / blocks * 1000, 1)}
+    return {"blocks_per_second_by_in_flight": per_k, "best_in_flight": best, "blocks": blocks}
+
+
+def limit_once(url: str, first: int, last: int, batch: int, in_flight: int, traces: str | None = None) -> dict:
+    seconds, cpu = fetch_only(url, first, last, batch, in_flight, traces)
+    return {"seconds": seconds, "blocks": last - first + 1, "cpu_seconds": cpu}
+
+
+def side_by_side(url: str, first: int, last: int, batch: int, ks: list[int], sweep_blocks: int, rounds: int,
+                 run_ingest_with, traces: str | None = None) -> tuple[dict, dict]:
+    """The sweep on the first `sweep_blocks` blocks picks k; then `rounds` times, ingest with k and the
+    fetch-only limit with k, one after the other on the same blocks. The best run of each is its figure,
+    so both sides get the same number of tries at a quiet moment of a shared machine."""
+    picked = sweep(url, first, min(last, first + sweep_blocks - 1), batch, ks, traces)
+    k = picked["best_in_flight"]
+    limits, ingests = [], []
+    for _ in range(rounds):
+        ingests.append(run_ingest_with(k))
+        limits.append(limit_once(url, first, last, batch, k, traces))
+    return {**picked, "runs": limits}, {"runs": ingests}
 
 
 def _fresh_chain() -> None:
@@ -159,7 +179,7 @@ def backfill_once(url: str, bootstrap: str, first: int, last: int, batch: int, i
     try:
         started, cpu_before = time.perf_counter(), time.process_time()
         run_ingest([ingest], should_stop=lambda: counts.get("backfill", 0) >= wanted,
-                   backfills=BackfillRunner([ingest]).step)
+                   backfills=BackfillRunner([ingest]))
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_before
     finally:
         producer.close()
@@ -168,40 +188,55 @@ def backfill_once(url: str, bootstrap: str, first: int, last: int, batch: int, i
     return {"seconds": seconds, "blocks": wanted, "events": counts["backfill_events"], "cpu_seconds": cpu}
 
 
-def figures(name: str, limit: dict, run: dict) -> dict:
-    """The ingest run against its limit, and its Lambda cost."""
-    blocks_per_second = run["blocks"] / run["seconds"]
-    print(f"{name}: ingest {blocks_per_second:.1f} blocks/s, limit {limit['blocks_per_second']} "
-          f"(k={limit['best_in_flight']}; {limit['blocks_per_second_by_in_flight']}), "
-          f"ratio {blocks_per_second / limit['blocks_per_second']:.3f}", flush=True)
+def _rate(run: dict) -> float:
+    return run["blocks"] / run["seconds"]
+
+
+def figures(name: str, limit: dict, ingest: dict) -> dict:
+    """Ingest against its limit (the best run of each), and ingest's Lambda cost."""
+    best_limit = max(limit["runs"], key=_rate)
+    run = max(ingest["runs"], key=_rate)
+    limit_rate, rate = _rate(best_limit), _rate(run)
+    print(f"{name}: ingest {rate:.1f} blocks/s, limit {limit_rate:.1f} (k={limit['best_in_flight']}; sweep "
+          f"{limit['blocks_per_second_by_in_flight']}), ratio {rate / limit_rate:.3f}", flush=True)
     return {
-        "limit_blocks_per_second": limit["blocks_per_second"],
+        "limit_blocks_per_second": round(limit_rate, 1),
         "limit_in_flight": limit["best_in_flight"],
         "limit_sweep": limit["blocks_per_second_by_in_flight"],
-        "blocks_per_second": round(blocks_per_second, 1),
+        "limit_sweep_blocks": limit["blocks"],
+        "blocks_per_second": round(rate, 1),
         "events_per_second": round(run["events"] / run["seconds"]),
-        "ratio_to_limit": round(blocks_per_second / limit["blocks_per_second"], 3),
+        "ratio_to_limit": round(rate / limit_rate, 3),
+        # Every run, in the order they ran (ingest first in each round), blocks/s.
+        "runs_blocks_per_second": {"limit": [round(_rate(r), 1) for r in limit["runs"]],
+                                   "ingest": [round(_rate(r), 1) for r in ingest["runs"]]},
         "seconds": round(run["seconds"], 2),
         "blocks": run["blocks"],
         "events": run["events"],
-        # CPU of this process (all its threads) per block: the limit's is parsing the answers; ingest adds
-        # events, encoding, the Kafka client and the checkpoint's botocore calls.
-        "cpu_ms_per_block": {"limit": limit["cpu_ms_per_block"], "ingest": round(run["cpu_seconds"] / run["blocks"] * 1000, 1)},
+        # CPU of this process (all its threads) per block: the limit's is reading and parsing the answers;
+        # ingest adds events, encoding, the Kafka client and the checkpoint's botocore calls.
+        "cpu_ms_per_block": {"limit": round(best_limit["cpu_seconds"] / best_limit["blocks"] * 1000, 1),
+                             "ingest": round(run["cpu_seconds"] / run["blocks"] * 1000, 1)},
         "lambda_gb_seconds_per_million_events": round(INGEST_MEMORY_GB * run["seconds"] / run["events"] * 1e6, 1),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=int, default=300)
+    parser.add_argument("--blocks", type=int, default=600)
     parser.add_argument("--transactions", type=int, default=100)
     parser.add_argument("--mainnet-blocks", type=int, default=200, help="mainnet-shaped blocks for the backfill")
-    parser.add_argument("--trace-blocks", type=int, default=150, help="blocks fetched and ingested with traces")
+    parser.add_argument("--trace-blocks", type=int, default=300, help="blocks fetched and ingested with traces")
     parser.add_argument("--batch", type=int, default=25, help="blocks per batch (the chain default)")
     parser.add_argument("--sweep", default="1,2,4,8", help="requests in flight tried for the limit")
     parser.add_argument("--latency", type=float, default=0.05, help="round trip added by the proxy, seconds")
+    parser.add_argument("--sweep-blocks", type=int, default=200, help="blocks each sweep run fetches (k is picked)")
+    parser.add_argument("--mainnet-sweep-blocks", type=int, default=50, help="the same, mainnet-shaped blocks")
+    parser.add_argument("--rounds", type=int, default=2, help="ingest and limit runs, alternately, at the picked k")
     options = parser.parse_args()
     ks = [int(k) for k in options.sweep.split(",")]
+    latency_key = f"{round(options.latency * 1000)}ms"
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         logs = Path(tmp)
@@ -224,33 +259,40 @@ def main() -> None:
             upstream = urlsplit(node.url)
             with common.moto_server(logs), common.tansu_server(logs) as bootstrap:
                 fetch_only(node.url, first, min(last, first + options.batch - 1), options.batch, 1)  # warm up
-                runs = {}
-                limit = sweep(node.url, first, last, options.batch, ks)
-                run = ingest_once(node.url, bootstrap, first, last, options.batch, limit["best_in_flight"])
-                runs["0ms"] = figures("0 ms", limit, run)
+                # The ingest function's garbage collection (functions/ingest/handler.py), for both sides.
+                from blockhook.ingest.service import settle_heap
+
+                settle_heap()
+
+                def measure(name: str, url: str, start: int, end: int, ingest_with, traces: str | None = None,
+                            sweep_blocks: int = options.sweep_blocks) -> dict:  # fmt: skip
+                    limit, ingest = side_by_side(url, start, end, options.batch, ks, sweep_blocks, options.rounds,
+                                                 ingest_with, traces)  # fmt: skip
+                    return figures(name, limit, ingest)
+
+                runs = {"0ms": measure("0 ms", node.url, first, last, lambda k: ingest_once(
+                    node.url, bootstrap, first, last, options.batch, k))}
                 with LatencyProxy(upstream.hostname, upstream.port, options.latency) as proxy:
-                    limit = sweep(proxy.url, first, last, options.batch, ks)
-                    run = ingest_once(proxy.url, bootstrap, first, last, options.batch, limit["best_in_flight"])
-                    runs[f"{round(options.latency * 1000)}ms"] = figures("latency", limit, run)
-                limit = sweep(node.url, first, traced_last, options.batch, ks, "parity")
-                run = ingest_once(node.url, bootstrap, first, traced_last, options.batch, limit["best_in_flight"],
-                                  "parity")
-                traced = figures("traces", limit, run)
-                limit = sweep(node.url, mainnet_first, mainnet_last, options.batch, ks)
-                run = backfill_once(node.url, bootstrap, mainnet_first, mainnet_last, options.batch,
-                                    limit["best_in_flight"])
-                backfill = figures("backfill", limit, run)
+                    runs[latency_key] = measure("latency", proxy.url, first, last, lambda k: ingest_once(
+                        proxy.url, bootstrap, first, last, options.batch, k))
+                traced = measure("traces", node.url, first, traced_last, lambda k: ingest_once(
+                    node.url, bootstrap, first, traced_last, options.batch, k, "parity"), "parity")
+                backfill = measure("backfill", node.url, mainnet_first, mainnet_last, lambda k: backfill_once(
+                    node.url, bootstrap, mainnet_first, mainnet_last, options.batch, k),
+                    sweep_blocks=options.mainnet_sweep_blocks)
         finally:
             node.stop()
 
-    latency_key = f"{round(options.latency * 1000)}ms"
     result = {
         "what": "catch up the same Anvil blocks (impersonated senders): the limit = fetch-only (batched "
-                "RpcChainReader.blocks, k requests in flight, best k of the sweep) against ChainIngest.poll "
-                "(events, encoding, produce to Tansu acks=all, flush, checkpoint in moto) with "
-                "max_requests_in_flight = that k; directly and through a proxy adding round-trip latency; with "
-                "traces; and a backfill job over mainnet-shaped blocks through BackfillRunner in run_ingest",
+                "RpcChainReader.blocks, k requests in flight; k picked by a sweep on the first blocks) against "
+                "ChainIngest.poll (events, encoding, produce to Tansu acks=all, flush, checkpoint in moto) with "
+                "max_requests_in_flight = that k, run alternately `rounds` times each, the best run of each "
+                "compared; directly and through a proxy process adding round-trip latency; with traces; and a "
+                "backfill job over mainnet-shaped blocks through BackfillRunner in run_ingest",
         "blocks": options.blocks,
+        "rounds": options.rounds,
+        "load_average_at_start": load_at_start,
         "transactions_per_block": options.transactions,
         "batch_blocks": options.batch,
         "generation_seconds": round(generation, 1),

@@ -27,8 +27,9 @@ BENCHMARKS = {
                                          "--round-trip-addresses", "3000"]),
     # 150 + 75 blocks: every figure is a sweep of 4 fetch-only runs plus an ingest run, 4 times over
     # (0 ms, 50 ms, traces, backfill); the whole run has to stay under 15 minutes on this 2-core machine.
-    "ingest": ("ingest_bench.py", ["--blocks", "150", "--mainnet-blocks", "75", "--trace-blocks", "75"],
-               ["--blocks", "10", "--mainnet-blocks", "6", "--trace-blocks", "6", "--batch", "3", "--sweep", "1,2"]),
+    "ingest": ("ingest_bench.py", ["--blocks", "600", "--mainnet-blocks", "200", "--trace-blocks", "300"],
+               ["--blocks", "10", "--mainnet-blocks", "6", "--trace-blocks", "6", "--batch", "3", "--sweep", "1,2",
+                "--sweep-blocks", "6", "--mainnet-sweep-blocks", "6", "--rounds", "1"]),
     "profile_ingest": ("profile_ingest.py", ["--blocks", "100"], ["--blocks", "10"]),
     # 300 transfers (500 before): p99 is still the 3rd latest, and the run 30 s shorter.
     "latency": ("latency_bench.py", ["--transfers", "300", "--rate", "6"], ["--transfers", "10", "--rate", "5"]),

@@ -17,7 +17,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from blockhook.config import settings
-from blockhook.ingest.service import PollResult, run_ingest
+from blockhook.ingest.service import PollResult, run_ingest, settle_heap
 from blockhook.store.chain_state import load_checkpoint
 from blockhook.store.leases import ChainLeases
 from blockhook.wiring import backfill_runner, chain_ingests
@@ -34,10 +34,12 @@ tracer = Tracer(patch_modules=("boto3", "botocore", "requests"))
 @metrics.log_metrics
 def handler(event, context):
     margin_ms = settings().ingest_stop_margin_seconds * 1000
+    ingests, backfills = chain_ingests(), backfill_runner()
+    settle_heap()  # once wired: what lives from run to run leaves the collections
     results = run_ingest(
-        chain_ingests(),
+        ingests,
         should_stop=lambda: context.get_remaining_time_in_millis() < margin_ms,
-        backfills=backfill_runner().step,
+        backfills=backfills,
         # One invocation per chain at a time, each chain's lease held until this invocation's deadline.
         leases=ChainLeases(context.aws_request_id, time.time() + context.get_remaining_time_in_millis() / 1000),
     )

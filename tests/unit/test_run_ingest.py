@@ -94,14 +94,23 @@ def test_a_chains_backfill_failure_is_that_chains_alone():
     good = FakeIngest(2, fine)
     steps: list[int] = []
 
-    def backfills(chain_id: int) -> int:
-        steps.append(chain_id)
-        if chain_id == 1:
-            raise RuntimeError("backfill of chain 1 cannot read its node")
-        if steps.count(2) >= 5:
-            stop.set()
-        return 0
+    closed: list[int] = []
 
-    results = run_ingest([FakeIngest(1, fine), good], should_stop=stop.is_set, backfills=backfills)
+    class Backfills:
+        def step(self, chain_id: int) -> int:
+            steps.append(chain_id)
+            if chain_id == 1:
+                raise RuntimeError("backfill of chain 1 cannot read its node")
+            if steps.count(2) >= 5:
+                stop.set()
+            return 0
+
+        def close(self, chain_id: int) -> None:
+            closed.append(chain_id)
+            if chain_id == 1:
+                raise RuntimeError("chain 1's node hung up")
+
+    results = run_ingest([FakeIngest(1, fine), good], should_stop=stop.is_set, backfills=Backfills())
     assert steps.count(2) >= 5 and steps.count(1) >= 1
     assert all(r.error is None for r in results)
+    assert sorted(closed) == [1, 2]  # each chain's thread ends its own, whatever the other's did

@@ -16,6 +16,9 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+import urllib3
+
+from blockhook.jsonparse import loads as parse_json
 
 MAX_CALLS_PER_REQUEST = 100
 
@@ -240,16 +243,28 @@ class JsonRpcClient:
                 data=data,
                 headers={"Content-Type": "application/json"},
                 timeout=self.timeout,
+                stream=True,
             )
         except requests.Timeout:
             raise _TryNextUrl(f"timed out after {self.timeout}s", overload=True) from None
         except requests.RequestException as exc:
             raise _TryNextUrl(_connection_reason(exc)) from None
+        try:
+            # The answer read in one call (the connection then goes back to the pool): requests reads it
+            # 10 KB at a time, each piece taking the interpreter lock back from ingest's other threads,
+            # hundreds of times for one batch of blocks.
+            content = response.raw.read(decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError:
+            raise _TryNextUrl(f"timed out after {self.timeout}s", overload=True) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _TryNextUrl(f"answer cut short: {exc}") from None
+        finally:
+            response.close()  # a no-op once read whole; else the connection is not reused
         status = response.status_code
         if status == 429 or status >= 500:
             raise _TryNextUrl(f"HTTP {status}", overload=status in _OVERLOAD_STATUSES)
         try:
-            body = json.loads(response.content)
+            body = parse_json(content)
         except ValueError:
             raise _TryNextUrl(f"HTTP {status}: answer is not JSON") from None
         return status, body

@@ -49,6 +49,7 @@ import orjson
 
 from blockhook.chain.kinds import ADDRESS, EMITTER_FIELDS, PARTY_FIELDS, fields_of_type
 from blockhook.chain.reader import FINALITY_TAGS
+from blockhook.jsonparse import loads as parse_json
 
 MESSAGE_VERSION = 2  # what encode_block and encode_revert write
 READABLE_VERSIONS = (1, 2)
@@ -210,56 +211,49 @@ def encode_block(
     address columns (for tests and tools that must produce them)."""
     if version not in READABLE_VERSIONS:
         raise ValueError(f"no message version {version!r}")
-    budget = limit - 512  # room for the envelope
     tags = {tag: head for tag, head in (finality or {}).items() if tag in FINALITY_TAGS and head is not None}
+    encoded = _Encoded(header, events, columns=version == 2)
+
+    def message(chunk: int, chunks: int, part: range) -> bytes:
+        envelope = _envelope(header, chunk, chunks, backfill, tags)
+        if version == 1:
+            return _v1_message(envelope, encoded.data[part.start : part.stop])
+        return _v2_message(envelope, encoded, part)
+
     # The most one event can be and still go alone in a message (whatever its chunk numbers).
-    room = limit - len(_block_document(header, 10**9, 10**9, [], [], backfill, tags, version))
-    if version == 2:
-        # Each event's block fields are the message's: written once, in the header, not per event.
-        block = _block_fields(header)
-        bodies = [_without_block_fields(event, block) for event in events]
-        inline = [_encode_event(event) for event in bodies]
-    else:
-        inline = [_encode_event(event) for event in events]
-    encoded_events = _with_claim_checks(events, list(inline), claims, room, columns=version == 2)
-    if version == 2:
-        # What the columns are made of: a stand-in is one (its parties are the event's), written whole.
-        events = [
-            (event if bodies[position] is not event else {**event, _OWN_BLOCK_FIELDS: True})
-            if data is inline[position]
-            else {**event, CLAIM_FIELD: True, _OWN_BLOCK_FIELDS: True}
-            for position, (event, data) in enumerate(zip(events, encoded_events, strict=True))
-        ]
-    groups: list[list[int]] = [[]]
-    size = 0
-    for position, event in enumerate(encoded_events):
-        cost = len(event) + 1 + (_column_cost(events[position]) if version == 2 else 0)
-        if groups[-1] and size + cost > budget:
-            groups.append([])
-            size = 0
-        groups[-1].append(position)
+    room = limit - len(message(10**9, 10**9, range(0)))
+    for position, data in enumerate(encoded.data):
+        fits = room - encoded.costs[position]
+        if len(data) > min(MAX_INLINE_EVENT_BYTES, fits):
+            encoded.claim_check(position, claims, fits)
+    budget = limit - 512  # room for the envelope
+    parts: list[range] = []
+    first, size = 0, 0
+    for position, (data, cost) in enumerate(zip(encoded.data, encoded.costs, strict=True)):
+        cost += len(data) + 1
+        if position > first and size + cost > budget:
+            parts.append(range(first, position))
+            first, size = position, 0
         size += cost
+    parts.append(range(first, len(encoded.data)))
     if version == 2:
-        # The column cost above is an estimate: a group it underestimated is halved until it fits.
-        fitted: list[list[int]] = []
-        pending = groups[::-1]
+        # The column cost above is an estimate: a part it underestimated is halved until it fits,
+        # sized with the widest chunk numbers (its columns are computed once, whatever its numbers).
+        fitted: list[range] = []
+        pending = parts[::-1]
         while pending:
-            group = pending.pop()
-            document = _block_document(header, 0, 10**9, [encoded_events[i] for i in group],
-                                       [events[i] for i in group], backfill, tags, version)  # fmt: skip
-            if len(document) <= limit or len(group) == 1:
-                if len(document) > limit:
-                    raise EventTooLarge(f"event {events[group[0]].get('id')!r} does not fit a message with its columns")
-                fitted.append(group)
-            else:
-                middle = len(group) // 2
-                pending += [group[middle:], group[:middle]]
-        groups = fitted
-    return [
-        _block_document(header, index, len(groups), [encoded_events[i] for i in group], [events[i] for i in group],
-                        backfill, tags, version)
-        for index, group in enumerate(groups)
-    ]  # fmt: skip
+            part = pending.pop()
+            if len(part) <= 1 or len(message(10**9, 10**9, part)) <= limit:
+                fitted.append(part)
+                continue
+            middle = len(part) // 2
+            pending += [part[middle:], part[:middle]]
+        parts = fitted
+    messages = [message(index, len(parts), part) for index, part in enumerate(parts)]
+    for part, data in zip(parts, messages, strict=True):
+        if len(data) > limit:
+            raise EventTooLarge(f"event {events[part[0]].get('id')!r} does not fit a message with its columns")
+    return messages
 
 
 _BLOCK_FIELD_NAMES = ("chain_id", "block_number", "block_hash", "block_timestamp")
@@ -272,67 +266,29 @@ def _block_fields(header: BlockHeader) -> dict[str, Any]:
             "block_timestamp": header.timestamp}  # fmt: skip
 
 
-def _without_block_fields(event: Mapping[str, Any], block: dict[str, Any]) -> Mapping[str, Any]:
-    """The event as a version 2 message writes it: without its block fields when they are the block's
-    and come right after id and kind, as chain/events.py makes every event (so `_with_block_fields`
-    gives back the same fields in the same order); else the event itself, whole."""
-    names = tuple(event)[:6]
-    if names != _EVENT_HEAD or any(type(event[name]) is not type(block[name]) or event[name] != block[name]
-                                   for name in _BLOCK_FIELD_NAMES):  # fmt: skip
-        return event
-    return {name: value for name, value in event.items() if name not in block}
-
-
 def _with_block_fields(event: Any, block: dict[str, Any]) -> Any:
-    """An event of a version 2 message as it was made (see `_without_block_fields`)."""
+    """An event of a version 2 message as it was made (see `_v2_entries`)."""
     if not isinstance(event, dict):
         return event
     return {"id": None, "kind": None, **block, **event}
 
 
+# Per kind, the fields whose addresses an event's columns list: its parties, then its emitter.
+_COLUMN_FIELDS = {
+    kind: tuple(dict.fromkeys((*names, EMITTER_FIELDS[kind]) if kind in EMITTER_FIELDS else names))
+    for kind, names in PARTY_FIELDS.items()
+}
+
+
 def _column_addresses(event: Mapping[str, Any]) -> list[str]:
     """The addresses of an event the matcher looks up: its parties and its emitter, each once."""
     kind = event.get("kind")
-    if not isinstance(kind, str):
-        return []
-    names = PARTY_FIELDS.get(kind, ())
-    emitter = EMITTER_FIELDS.get(kind)
     found: list[str] = []
-    for name in (*names, emitter) if emitter else names:
+    for name in _COLUMN_FIELDS.get(kind, ()) if isinstance(kind, str) else ():
         value = event.get(name)
         if isinstance(value, str) and value and value not in found:
             found.append(value)
     return found
-
-
-def _column_cost(event: Mapping[str, Any]) -> int:
-    """About what an event adds to its message's columns, at most (in ASCII)."""
-    kind = event.get("kind")
-    return 64 + (len(kind) if isinstance(kind, str) else 0) + sum(len(a) + 16 for a in _column_addresses(event))
-
-
-def _with_claim_checks(
-    events: Sequence[Mapping[str, Any]],
-    encoded: list[bytes],
-    claims: Callable[[bytes], str] | None,
-    room: int,
-    columns: bool = False,
-) -> list[bytes]:
-    """The encoded events, each one over MAX_INLINE_EVENT_BYTES (or `room`, less its columns when
-    `columns`) replaced by its stand-in; the claim's object is the whole event, as it was made."""
-    for position, data in enumerate(encoded):
-        event = events[position]
-        fits = room - (_column_cost(event) if columns else 0)
-        if len(data) <= min(MAX_INLINE_EVENT_BYTES, fits):
-            continue
-        if claims is None:
-            raise EventTooLarge(f"event {event.get('id')!r} is {len(data)} bytes and no claim store is configured")
-        whole = _encode_event(event) if columns else data
-        replaced = _encode_event(stand_in(event, claims(whole), len(whole)))
-        if len(replaced) > fits:
-            raise EventTooLarge(f"event {event.get('id')!r}: even its stand-in is {len(replaced)} bytes")
-        encoded[position] = replaced
-    return encoded
 
 
 def stand_in(event: Mapping[str, Any], key: str, size: int) -> dict[str, Any]:
@@ -355,7 +311,7 @@ def resolve_event(event: Mapping[str, Any], fetch: Callable[[str], bytes]) -> di
     if not isinstance(claim, dict) or not isinstance(claim.get("key"), str):
         raise ClaimMismatch(f"event {event.get('id')!r}: claim is not {{key, bytes}}: {claim!r}")
     try:
-        whole = _parse(fetch(claim["key"]))
+        whole = parse_json(fetch(claim["key"]))
     except (ValueError, RecursionError) as error:
         raise ClaimMismatch(f"event {event.get('id')!r}: {claim['key']} is not JSON: {error}") from None
     if not isinstance(whole, dict) or whole.get("id") != event.get("id") or CLAIM_FIELD in whole:
@@ -372,18 +328,88 @@ def _encode_event(event: Mapping[str, Any]) -> bytes:
         return json.dumps(event, separators=(",", ":")).encode()
 
 
-def _block_document(
-    header: BlockHeader,
-    chunk: int,
-    chunks: int,
-    encoded: list[bytes],
-    events: Sequence[Mapping[str, Any]],
-    backfill: BackfillTarget | None,
-    finality: Mapping[str, int] | None = None,
-    version: int = MESSAGE_VERSION,
-) -> bytes:
+class _Encoded:
+    """A block's events as its messages write them, each encoded once, and what its columns take from
+    each (lists by position: this runs on every event of every block).
+
+    Version 2 cuts an event's block fields out of its JSON when they are the block's and come right
+    after id and kind, as chain/events.py makes every event (so `_with_block_fields` gives back the
+    same fields in the same order): when the event's JSON begins as `{"id":..,"kind":..}` does, and
+    the block's fields as written (`,"chain_id":1,"block_number":...`) follow."""
+
+    def __init__(self, header: BlockHeader, events: Sequence[Mapping[str, Any]], columns: bool) -> None:
+        self.events = events
+        self.whole = [_encode_event(event) for event in events]  # the events as they were made
+        self.data = list(self.whole)  # as the messages write them
+        self.own_block_fields = [True] * len(events)
+        self.stand_ins: set[int] = set()
+        self._columns: dict[range, tuple[bytes, bytes]] = {}
+        # Per event, its addresses in the columns, and about what it adds to them at most (in ASCII).
+        self.addresses: list[list[str]] = [[] for _ in events]
+        self.costs = [0] * len(events)
+        if columns:
+            self._column_events(header)
+
+    def _column_events(self, header: BlockHeader) -> None:
+        fields = b"," + _encode_event(_block_fields(header))[1:-1]
+        width = len(fields)
+        for position, event in enumerate(self.events):
+            kind = event.get("kind")
+            self.addresses[position] = found = _column_addresses(event)
+            self.costs[position] = (64 + (len(kind) if isinstance(kind, str) else 0)
+                                    + sum(map(len, found)) + 16 * len(found))  # fmt: skip
+            whole = self.whole[position]
+            start = _encode_event({"id": event.get("id"), "kind": kind})[:-1]
+            if whole.startswith(start) and whole.startswith(fields, len(start)):
+                self.data[position] = start + whole[len(start) + width :]
+                self.own_block_fields[position] = False
+
+    def claim_check(self, position: int, claims: Callable[[bytes], str] | None, fits: int) -> None:
+        """Replace the event by its stand-in (written whole); the claim's object is the whole event."""
+        event, whole = self.events[position], self.whole[position]
+        if claims is None:
+            raise EventTooLarge(f"event {event.get('id')!r} is {len(self.data[position])} bytes and no claim store is configured")
+        replaced = _encode_event(stand_in(event, claims(whole), len(whole)))
+        if len(replaced) > fits:
+            raise EventTooLarge(f"event {event.get('id')!r}: even its stand-in is {len(replaced)} bytes")
+        self.data[position], self.own_block_fields[position] = replaced, True
+        self.stand_ins.add(position)
+
+    def columns(self, part: range) -> tuple[bytes, bytes]:
+        """The header's fields after the envelope for the events of `part`, and their positions and
+        offsets (each without braces); computed once a part, whatever its chunk numbers."""
+        found = self._columns.get(part)
+        if found is not None:
+            return found
+        addresses: dict[str, list[int]] = {}
+        kinds: dict[str, None] = {}
+        chain_ids: dict[int, None] = {}
+        stand_ins, own_block_fields, offsets = [], [], [0]
+        for place, position in enumerate(part):
+            if self.own_block_fields[position]:
+                own_block_fields.append(place)
+            event = self.events[position]
+            if position in self.stand_ins or CLAIM_FIELD in event:  # replaced here, or given as one
+                stand_ins.append(place)
+            for address in self.addresses[position]:
+                addresses.setdefault(address, []).append(place)
+            kind, chain_id = event.get("kind"), event.get("chain_id")
+            if isinstance(kind, str):
+                kinds[kind] = None
+            if type(chain_id) is int:
+                chain_ids[chain_id] = None
+            offsets.append(offsets[-1] + len(self.data[position]) + 1)
+        head = _encode_event({"event_count": len(part), "chain_ids": list(chain_ids), "kinds": list(kinds),
+                              "stand_ins": stand_ins, "own_block_fields": own_block_fields,
+                              "addresses": list(addresses)})  # fmt: skip
+        columns = _encode_event({"positions": list(addresses.values()), "offsets": offsets})
+        self._columns[part] = found = head[1:-1], columns[1:-1]
+        return found
+
+
+def _envelope(header: BlockHeader, chunk: int, chunks: int, backfill: BackfillTarget | None,
+              finality: Mapping[str, int]) -> dict[str, Any]:  # fmt: skip
     document: dict[str, Any] = {
-        "v": version,
         "type": "block",
         "chain_id": header.chain_id,
         "number": header.number,
@@ -395,41 +421,25 @@ def _block_document(
     }
     if backfill is not None:
         document[backfill.field] = {"monitor_id": backfill.monitor_id, "job_id": backfill.job_id}
-    document.update(finality or {})
+    document.update(finality)
+    return document
+
+
+def _v1_message(envelope: dict[str, Any], encoded: list[bytes]) -> bytes:
     # Splice the already-encoded events in: each event is serialised exactly once.
-    joined = b",".join(encoded)
-    if version == 1:
-        envelope = json.dumps(document, separators=(",", ":")).encode()
-        return envelope[:-1] + _V2_EVENTS_OPEN + joined + b"]}"
-    del document["v"]
-    addresses: dict[str, list[int]] = {}
-    kinds: dict[str, None] = {}
-    chain_ids: dict[int, None] = {}
-    stand_ins, own_block_fields = [], []
-    for position, event in enumerate(events):
-        if _OWN_BLOCK_FIELDS in event:
-            own_block_fields.append(position)
-        for address in _column_addresses(event):
-            addresses.setdefault(address, []).append(position)
-        kind, chain_id = event.get("kind"), event.get("chain_id")
-        if isinstance(kind, str):
-            kinds[kind] = None
-        if type(chain_id) is int:
-            chain_ids[chain_id] = None
-        if CLAIM_FIELD in event:
-            stand_ins.append(position)
-    offsets = [0]
-    for data in encoded:
-        offsets.append(offsets[-1] + len(data) + 1)
-    document.update(event_count=len(encoded), chain_ids=list(chain_ids), kinds=list(kinds), stand_ins=stand_ins,
-                    own_block_fields=own_block_fields, addresses=list(addresses))  # fmt: skip
-    head = json.dumps(document, separators=(",", ":")).encode()[1:-1]
-    columns = json.dumps({"positions": list(addresses.values()), "offsets": offsets}, separators=(",", ":")).encode()
+    data = json.dumps({"v": 1, **envelope}, separators=(",", ":")).encode()
+    return data[:-1] + _V2_EVENTS_OPEN + b",".join(encoded) + b"]}"
+
+
+def _v2_message(envelope: dict[str, Any], encoded: _Encoded, part: range) -> bytes:
+    fields, columns = encoded.columns(part)
+    head = _encode_event(envelope)[1:-1] + b"," + fields
+    joined = b",".join(encoded.data[part.start : part.stop])
     head_end = V2_PREAMBLE_BYTES + len(head)
-    events_at = head_end + len(columns) - 1 + len(_V2_EVENTS_OPEN)
+    events_at = head_end + len(columns) + 1 + len(_V2_EVENTS_OPEN)
     total = events_at + len(joined) + 2
     layout = b",".join(str(n).rjust(_LAYOUT_DIGITS).encode() for n in (head_end, events_at, total))
-    message = b"".join((_V2_PREFIX, layout, b"],", head, b",", columns[1:-1], _V2_EVENTS_OPEN, joined, b"]}"))
+    message = b"".join((_V2_PREFIX, layout, b"],", head, b",", columns, _V2_EVENTS_OPEN, joined, b"]}"))
     assert len(message) == total, (len(message), total)
     return message
 
@@ -439,21 +449,6 @@ def encode_revert(chain_id: int, number: int, block_hash: str, version: int = ME
         raise ValueError(f"no message version {version!r}")
     document = {"v": version, "type": "revert", "chain_id": chain_id, "number": number, "hash": block_hash}
     return json.dumps(document, separators=(",", ":")).encode()
-
-
-def _parse(value: Any) -> Any:
-    """What json.loads(value) answers or raises, about 2x faster on block messages.
-
-    msgspec parses standard JSON to the same values (integers of any size exactly, as json does;
-    orjson would turn those past 64 bits into floats). Whatever it refuses goes to json.loads, which
-    then decides: NaN and Infinity, lone surrogates, the UTF-16/32 and BOM-prefixed bytes json.loads
-    detects, malformed input (so the errors are json's too)."""
-    if isinstance(value, (bytes, str)):
-        try:
-            return msgspec.json.decode(value)
-        except (ValueError, RecursionError):  # msgspec.DecodeError and UnicodeDecodeError are ValueErrors
-            pass
-    return json.loads(value)
 
 
 def _check_events(events: list[Any]) -> None:
@@ -486,7 +481,7 @@ def decode(value: bytes | str | Base64Value, lazy: bool = False) -> BlockMessage
         except ValueError as error:  # binascii.Error
             raise MalformedMessage(f"not base64: {error}") from None
     try:
-        document = _parse(value)
+        document = parse_json(value)
     # RecursionError: arrays nested thousands deep; TypeError: no value at all (a null record).
     except (ValueError, RecursionError, TypeError) as error:
         raise MalformedMessage(f"not JSON: {error}") from None
@@ -649,7 +644,7 @@ class EventColumns:
             if not 0 <= place < self.count:
                 raise MalformedMessage(f"an address column names event {place} of {self.count}")
             try:
-                event = _parse(self._source.read(base + offsets[place], base + offsets[place + 1] - 1))
+                event = parse_json(self._source.read(base + offsets[place], base + offsets[place + 1] - 1))
                 events.append(event if place in self._own_block_fields else _with_block_fields(event, self._block))
             except (ValueError, RecursionError) as error:
                 raise MalformedMessage(f"event {place} is not JSON: {error}") from None
@@ -660,7 +655,7 @@ class EventColumns:
         """Every event (checked), in order."""
         if self._all is None:
             try:
-                events = _parse(self._source.read(self._events_at - 1, self._end - 1))
+                events = parse_json(self._source.read(self._events_at - 1, self._end - 1))
             except (ValueError, RecursionError) as error:
                 raise MalformedMessage(f"events are not JSON: {error}") from None
             if not isinstance(events, list) or len(events) != self.count:
