@@ -9,7 +9,6 @@ that lacks a field the node must send raises MalformedBlockError.
 from __future__ import annotations
 
 import re
-from contextlib import suppress
 from typing import Any
 
 from blockhook.chain.hashing import keccak_text
@@ -116,8 +115,10 @@ def block_events(chain_id: int, block: RawBlock) -> list[dict]:
             log_common = {**common, "log_index": log_index}
             if topics and topics[0] in _TOKEN_TOPICS:
                 # A log that is not the standard it claims gives only the plain log below.
-                with suppress(_Undecodable, ValueError):
+                try:  # noqa: SIM105 (suppress() costs a context manager a log: this runs on every token log)
                     events += _token_events(log_id, log_common, address, topics, data)
+                except (_Undecodable, ValueError):
+                    pass
             events.append(
                 {
                     "id": log_id + "log",
@@ -335,15 +336,17 @@ class _Fields:
 
     def hash(self, obj: dict, field: str) -> str:
         value = obj.get(field)
-        if not isinstance(value, str) or not _WORD.match(value.lower()):
+        lowered = value.lower() if isinstance(value, str) else None
+        if lowered is None or not _WORD.match(lowered):
             raise self.error("transaction", field, value, "is not a 32-byte hex hash")
-        return value.lower()
+        return lowered
 
     def address(self, obj: dict, field: str, part: str | None = None) -> str:
         value = obj.get(field)
-        if not isinstance(value, str) or not _ADDRESS.match(value.lower()):
+        lowered = value.lower() if isinstance(value, str) else None
+        if lowered is None or not _ADDRESS.match(lowered):
             raise self.error(part or _part(field), field, value, "is not a 20-byte hex address")
-        return value.lower()
+        return lowered
 
     def optional_address(self, obj: dict, field: str) -> str | None:
         return None if obj.get(field) is None else self.address(obj, field)
