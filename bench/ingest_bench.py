@@ -70,6 +70,40 @@ def fetch_only(url: str, first: int, last: int, batch: int, in_flight: int,
     return time.perf_counter() - started, time.process_time() - cpu_before
 
 
+# The servers' processes by role, found among this process's descendants by their command line; their
+# CPU is read from /proc around each run (Linux): what the node, the broker and the AWS stand-in spent.
+ROLES = {"node": "anvil", "broker": "tansu", "aws": "aws_server", "proxy": "latency_proxy"}
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def servers_cpu() -> dict[str, float]:
+    """CPU seconds so far of the servers' processes, by role."""
+    hertz, spent = os.sysconf("SC_CLK_TCK"), {}
+    for pid in _descendants(os.getpid()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        role = next((role for role, mark in ROLES.items() if mark in command), None)
+        if role is not None:
+            spent[role] = spent.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / hertz
+    return spent
+
+
+def _spent(before: dict[str, float]) -> dict[str, float]:
+    after = servers_cpu()
+    return {role: after[role] - before.get(role, 0.0) for role in after}
+
+
 def sweep(url: str, first: int, last: int, batch: int, ks: list[int], traces: str | None = None) -> dict:
     """Fetch-only over first..last once for each k in flight: the best k."""
     blocks = last - first + 1
@@ -79,8 +113,9 @@ def sweep(url: str, first: int, last: int, batch: int, ks: list[int], traces: st
 
 
 def limit_once(url: str, first: int, last: int, batch: int, in_flight: int, traces: str | None = None) -> dict:
+    before = servers_cpu()
     seconds, cpu = fetch_only(url, first, last, batch, in_flight, traces)
-    return {"seconds": seconds, "blocks": last - first + 1, "cpu_seconds": cpu}
+    return {"seconds": seconds, "blocks": last - first + 1, "cpu_seconds": cpu, "servers_cpu_seconds": _spent(before)}
 
 
 def side_by_side(url: str, first: int, last: int, batch: int, ks: list[int], sweep_blocks: int, rounds: int,
@@ -150,14 +185,16 @@ def ingest_once(url: str, bootstrap: str, first: int, last: int, batch: int, in_
     _counting(producer, counts)
     wanted = last - first + 1
     try:
-        started, cpu_before = time.perf_counter(), time.process_time()
+        started, cpu_before, servers_before = time.perf_counter(), time.process_time(), servers_cpu()
         result = ingest.poll()
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        servers = _spent(servers_before)
     finally:
         producer.close()
     if result.error or result.blocks < wanted:
         raise RuntimeError(f"ingest published {result.blocks} of {wanted} blocks: {result.error}")
-    return {"seconds": seconds, "blocks": result.blocks, "events": counts["live_events"], "cpu_seconds": cpu}
+    return {"seconds": seconds, "blocks": result.blocks, "events": counts["live_events"], "cpu_seconds": cpu,
+            "servers_cpu_seconds": servers}
 
 
 def backfill_once(url: str, bootstrap: str, first: int, last: int, batch: int, in_flight: int) -> dict:
@@ -177,15 +214,17 @@ def backfill_once(url: str, bootstrap: str, first: int, last: int, batch: int, i
     _counting(producer, counts)
     wanted = last - first + 1
     try:
-        started, cpu_before = time.perf_counter(), time.process_time()
+        started, cpu_before, servers_before = time.perf_counter(), time.process_time(), servers_cpu()
         run_ingest([ingest], should_stop=lambda: counts.get("backfill", 0) >= wanted,
                    backfills=BackfillRunner([ingest]))
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        servers = _spent(servers_before)
     finally:
         producer.close()
     if counts.get("backfill", 0) != wanted:
         raise RuntimeError(f"backfill published {counts.get('backfill', 0)} of {wanted} blocks")
-    return {"seconds": seconds, "blocks": wanted, "events": counts["backfill_events"], "cpu_seconds": cpu}
+    return {"seconds": seconds, "blocks": wanted, "events": counts["backfill_events"], "cpu_seconds": cpu,
+            "servers_cpu_seconds": servers}
 
 
 def _rate(run: dict) -> float:
@@ -217,6 +256,13 @@ def figures(name: str, limit: dict, ingest: dict) -> dict:
         # ingest adds events, encoding, the Kafka client and the checkpoint's botocore calls.
         "cpu_ms_per_block": {"limit": round(best_limit["cpu_seconds"] / best_limit["blocks"] * 1000, 1),
                              "ingest": round(run["cpu_seconds"] / run["blocks"] * 1000, 1)},
+        # And of the servers, by role, in the same two runs: the node's share of the same cores.
+        "servers_cpu_ms_per_block": {
+            "limit": {role: round(spent / best_limit["blocks"] * 1000, 1)
+                      for role, spent in sorted(best_limit["servers_cpu_seconds"].items())},
+            "ingest": {role: round(spent / run["blocks"] * 1000, 1)
+                       for role, spent in sorted(run["servers_cpu_seconds"].items())},
+        },  # fmt: skip
         "lambda_gb_seconds_per_million_events": round(INGEST_MEMORY_GB * run["seconds"] / run["events"] * 1e6, 1),
     }
 

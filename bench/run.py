@@ -103,6 +103,14 @@ def rows(name: str, r: dict) -> list[tuple[str, str, str, str]]:
                       f"{f['events_per_second']:,}; {f['lambda_gb_seconds_per_million_events']} GB-s (0 ms), "
                       f"{r['at_latency']['lambda_gb_seconds_per_million_events']} ({r['at_latency']['round_trip_ms']} ms), "
                       f"{r['backfill_mainnet_shaped']['lambda_gb_seconds_per_million_events']} (backfill)", "-", "-"))
+        for label, key in (("0 ms", "at_0ms"), ("backfill", "backfill_mainnet_shaped")):
+            f = r[key]
+            servers = f.get("servers_cpu_ms_per_block")
+            if servers:  # what the node, ingest and the broker spend of the machine's cores per block
+                lines.append((f"CPU ms a block, {label}: limit run / ingest run",
+                              f"node {servers['limit'].get('node')} + fetch {f['cpu_ms_per_block']['limit']} / node "
+                              f"{servers['ingest'].get('node')} + ingest {f['cpu_ms_per_block']['ingest']} + broker "
+                              f"{servers['ingest'].get('broker')} + aws {servers['ingest'].get('aws')}", "-", "-"))
         return lines
     if name == "profile_ingest":
         stages = ", ".join(f"{k.split(' ')[0]} {v}" for k, v in r["us_per_block"].items())
