@@ -476,7 +476,7 @@ def settle_heap() -> None:
     Catching up, a batch of 25 blocks parses into several hundred thousand objects that live about a
     second, in no cycle, and are freed by reference counting; at CPython's thresholds they were
     promoted generation by generation and walked, with every object of the process (botocore's
-    models, the Kafka client), by a full collection several times a batch: about a quarter of
+    models, the Kafka client), by a full collection several times a batch: about a third of
     ingest's CPU on mainnet-shaped blocks (bench/README.md). What is alive now is frozen out of the
     collections (gc.freeze; still freed by reference counting when dropped), and the young
     generation is collected 140x less often. Cyclic garbage is still collected, later."""
