@@ -137,3 +137,50 @@ def test_a_backfill_step_reads_through_the_window_and_publishes_its_blocks_once_
     assert [m.header.number for m in messages] == list(range(first, last + 1))
     assert {m.backfill.monitor_id for m in messages} == {monitor.monitor_id}
     assert get_monitor(tenant_id, monitor.monitor_id).backfill.status == "done"
+
+
+def fetch_threads(chain_id: int) -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith(f"fetch-{chain_id}")]
+
+
+def test_a_backfill_keeps_one_fetch_open_across_its_steps_and_the_run_ends_it(
+    anvil_rpc, kafka_bootstrap, moto_endpoint, chain_id, tenant_id
+):
+    from blockhook.ingest.backfill import BackfillRunner
+    from blockhook.ingest.service import run_ingest
+    from blockhook.store.backfills import start_backfill
+    from blockhook.store.monitors import get_monitor
+    from tests.support.builders import create_monitor, new_address
+
+    first, last = chain_of_blocks(anvil_rpc, 24)
+    monitor = create_monitor(tenant_id, chain_id, ["native_transfer"], [(new_address(), None)])
+    start_backfill(monitor, chain_id, first, last)
+    topic = new_topic(kafka_bootstrap, "blocks-window-")
+    with ingest_through(anvil_rpc, kafka_bootstrap, topic, chain_id, last + 1) as ingest:
+        # A step publishes one batch and stops (its poll interval has passed by then): several steps.
+        ingest.config = ingest.config.model_copy(update={"poll_interval": 0.001})
+        opened: list[int] = []
+        fetch = ingest.fetch
+
+        def counted(to_block, *rest):
+            if not rest:  # the backfill's (the live poll's passes should_stop too)
+                opened.append(to_block)
+            return fetch(to_block, *rest)
+
+        ingest.fetch = counted
+        runner = BackfillRunner([ingest])
+        steps = [runner.step(chain_id) for _ in range(3)]
+        assert steps == [BATCH] * 3 and len(opened) == 1  # one fetch, its requests running between steps
+        assert fetch_threads(chain_id)
+
+        # As the ingest function runs it: the rest of the job, then the chain's thread ends the fetch.
+        def done() -> bool:
+            return get_monitor(tenant_id, monitor.monitor_id).backfill.status == "done"
+
+        run_ingest([ingest], should_stop=done, backfills=runner)
+        assert not fetch_threads(chain_id)  # no request outlives the run
+
+    messages = [decode(record.value) for record in topic_records(kafka_bootstrap, topic)]
+    backfilled = [m.header.number for m in messages if isinstance(m, BlockMessage) and m.backfill is not None]
+    assert backfilled == list(range(first, last + 1))  # each once, in order, across the steps
+    assert opened == [last]

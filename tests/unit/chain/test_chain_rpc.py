@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -346,6 +348,99 @@ def test_batch_with_a_caller_fault_raises_naming_that_call(node):
 def test_null_results_are_results(node):
     nulls = node(lambda r: (200, [{"jsonrpc": "2.0", "id": c["id"], "result": None} for c in r]))
     assert JsonRpcClient([nulls.url]).batch([("eth_getBlockByNumber", ["0x99", True])]) == [None]
+
+
+class RawNode:
+    """A node that answers every request with the bytes a test gives (status line, headers and body as
+    sent, then the connection closed or kept), counting the connections it accepts."""
+
+    def __init__(self, reply: Callable[[socket.socket, Any], None]) -> None:
+        self.reply = reply
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", free_port()))
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection, connection.makefile("rb") as incoming:
+            while True:
+                headers = {}
+                while (line := incoming.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                if not headers:
+                    return
+                self.reply(connection, json.loads(incoming.read(int(headers.get("content-length", 0)))))
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+def http_answer(body: bytes, *headers: str, length: int | None = None) -> bytes:
+    size = len(body) if length is None else length
+    head = ["HTTP/1.1 200 OK", "Content-Type: application/json", f"Content-Length: {size}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def one_result(request: dict) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": "0x10"}).encode()
+
+
+def test_an_answer_cut_short_fails_over_as_not_overloaded():
+    def cut(connection: socket.socket, request: dict) -> None:
+        connection.sendall(http_answer(one_result(request)[:10], length=len(one_result(request))))
+        connection.shutdown(socket.SHUT_RDWR)
+
+    broken = RawNode(cut)
+    try:
+        client = JsonRpcClient([broken.url], timeout=2, max_rounds=1, backoff=0)
+        with pytest.raises(RpcUnavailable) as caught:
+            client.call("eth_blockNumber", [])
+    finally:
+        broken.stop()
+    assert "answer cut short" in str(caught.value) and not caught.value.overloaded
+
+
+def test_an_answer_that_stalls_midway_times_out_as_overloaded():
+    def stall(connection: socket.socket, request: dict) -> None:
+        connection.sendall(http_answer(one_result(request)[:10], length=len(one_result(request))))
+        time.sleep(1.5)
+
+    slow = RawNode(stall)
+    try:
+        client = JsonRpcClient([slow.url], timeout=0.5, max_rounds=1, backoff=0)
+        with pytest.raises(RpcUnavailable) as caught:
+            client.call("eth_blockNumber", [])
+    finally:
+        slow.stop()
+    assert "timed out after 0.5s" in str(caught.value) and caught.value.overloaded
+
+
+def test_answers_read_whole_keep_their_connection_and_gzip_is_decoded():
+    # Hosted providers compress their answers; each answer is read in one call and the connection reused.
+    def compressed(connection: socket.socket, request: dict) -> None:
+        connection.sendall(http_answer(gzip.compress(one_result(request)), "Content-Encoding: gzip"))
+
+    node = RawNode(compressed)
+    try:
+        client = JsonRpcClient([node.url], timeout=2)
+        answers = [client.call("eth_blockNumber", []) for _ in range(20)]
+    finally:
+        node.stop()
+    assert answers == ["0x10"] * 20
+    assert node.connections == 1
 
 
 @pytest.mark.parametrize(
