@@ -256,8 +256,6 @@ def encode_block(
     return messages
 
 
-_BLOCK_FIELD_NAMES = ("chain_id", "block_number", "block_hash", "block_timestamp")
-_EVENT_HEAD = ("id", "kind", *_BLOCK_FIELD_NAMES)
 _OWN_BLOCK_FIELDS = "own_block_fields"  # also the header's list of the events written whole
 
 
