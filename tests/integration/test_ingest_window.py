@@ -114,18 +114,24 @@ def test_a_node_asking_for_less_narrows_the_window_and_no_block_is_skipped_or_re
     assert chain_state.load_checkpoint(chain_id).number == last
 
 
-def test_a_backfill_step_reads_through_the_window_and_publishes_its_blocks_once_in_order(
-    anvil_rpc, kafka_bootstrap, moto_endpoint, chain_id, tenant_id
-):
-    from blockhook.ingest.backfill import BackfillRunner
+def backfill_of_new_blocks(anvil_rpc: str, bootstrap: str, chain_id: int, tenant_id: str):
+    """24 new blocks, a monitor with a backfill job over them, and a fresh topic: (first, last, monitor, topic)."""
     from blockhook.store.backfills import start_backfill
-    from blockhook.store.monitors import get_monitor
     from tests.support.builders import create_monitor, new_address
 
     first, last = chain_of_blocks(anvil_rpc, 24)
     monitor = create_monitor(tenant_id, chain_id, ["native_transfer"], [(new_address(), None)])
     start_backfill(monitor, chain_id, first, last)
-    topic = new_topic(kafka_bootstrap, "blocks-window-")
+    return first, last, monitor, new_topic(bootstrap, "blocks-window-")
+
+
+def test_a_backfill_step_reads_through_the_window_and_publishes_its_blocks_once_in_order(
+    anvil_rpc, kafka_bootstrap, moto_endpoint, chain_id, tenant_id
+):
+    from blockhook.ingest.backfill import BackfillRunner
+    from blockhook.store.monitors import get_monitor
+
+    first, last, monitor, topic = backfill_of_new_blocks(anvil_rpc, kafka_bootstrap, chain_id, tenant_id)
     with FaultProxy(anvil_rpc, first_n(6, FAULTS["http_429"], is_block_batch)) as proxy, \
             ingest_through(proxy.url, kafka_bootstrap, topic, chain_id, first) as ingest:
         ingest.config = ingest.config.model_copy(update={"poll_interval": 60.0})  # the whole job in one step
@@ -148,14 +154,9 @@ def test_a_backfill_keeps_one_fetch_open_across_its_steps_and_the_run_ends_it(
 ):
     from blockhook.ingest.backfill import BackfillRunner
     from blockhook.ingest.service import run_ingest
-    from blockhook.store.backfills import start_backfill
     from blockhook.store.monitors import get_monitor
-    from tests.support.builders import create_monitor, new_address
 
-    first, last = chain_of_blocks(anvil_rpc, 24)
-    monitor = create_monitor(tenant_id, chain_id, ["native_transfer"], [(new_address(), None)])
-    start_backfill(monitor, chain_id, first, last)
-    topic = new_topic(kafka_bootstrap, "blocks-window-")
+    first, last, monitor, topic = backfill_of_new_blocks(anvil_rpc, kafka_bootstrap, chain_id, tenant_id)
     with ingest_through(anvil_rpc, kafka_bootstrap, topic, chain_id, last + 1) as ingest:
         # A step publishes one batch and stops (its poll interval has passed by then): several steps.
         ingest.config = ingest.config.model_copy(update={"poll_interval": 0.001})

@@ -398,34 +398,33 @@ def one_result(request: dict) -> bytes:
     return json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": "0x10"}).encode()
 
 
-def test_an_answer_cut_short_fails_over_as_not_overloaded():
-    def cut(connection: socket.socket, request: dict) -> None:
-        connection.sendall(http_answer(one_result(request)[:10], length=len(one_result(request))))
-        connection.shutdown(socket.SHUT_RDWR)
+def cut(connection: socket.socket, request: dict) -> None:
+    connection.sendall(http_answer(one_result(request)[:10], length=len(one_result(request))))
+    connection.shutdown(socket.SHUT_RDWR)
 
-    broken = RawNode(cut)
+
+def stall(connection: socket.socket, request: dict) -> None:
+    connection.sendall(http_answer(one_result(request)[:10], length=len(one_result(request))))
+    time.sleep(1.5)
+
+
+@pytest.mark.parametrize(
+    ("reply", "timeout", "reason", "overloaded"),
+    [
+        (cut, 2, "answer cut short", False),
+        (stall, 0.5, "timed out after 0.5s", True),  # stalls midway: the node is slow, ask it less
+    ],
+    ids=["cut short", "stalls midway"],
+)
+def test_an_answer_not_read_whole_fails_over_with_its_reason(reply, timeout, reason, overloaded):
+    node = RawNode(reply)
     try:
-        client = JsonRpcClient([broken.url], timeout=2, max_rounds=1, backoff=0)
+        client = JsonRpcClient([node.url], timeout=timeout, max_rounds=1, backoff=0)
         with pytest.raises(RpcUnavailable) as caught:
             client.call("eth_blockNumber", [])
     finally:
-        broken.stop()
-    assert "answer cut short" in str(caught.value) and not caught.value.overloaded
-
-
-def test_an_answer_that_stalls_midway_times_out_as_overloaded():
-    def stall(connection: socket.socket, request: dict) -> None:
-        connection.sendall(http_answer(one_result(request)[:10], length=len(one_result(request))))
-        time.sleep(1.5)
-
-    slow = RawNode(stall)
-    try:
-        client = JsonRpcClient([slow.url], timeout=0.5, max_rounds=1, backoff=0)
-        with pytest.raises(RpcUnavailable) as caught:
-            client.call("eth_blockNumber", [])
-    finally:
-        slow.stop()
-    assert "timed out after 0.5s" in str(caught.value) and caught.value.overloaded
+        node.stop()
+    assert reason in str(caught.value) and caught.value.overloaded is overloaded
 
 
 def test_answers_read_whole_keep_their_connection_and_gzip_is_decoded():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from blockhook.ingest.jobs import runnable
@@ -37,23 +37,15 @@ class BackfillRunner:
     def close(self, chain_id: int | None = None) -> None:
         """End the fetches kept open (of `chain_id` alone when given), waiting for their requests in
         flight: at the end of an invocation, so that none outlives it. The next step opens them again."""
-        with self._lock:
-            ending = [job_id for job_id, fetch in self._fetches.items() if chain_id in (None, fetch.chain_id)]
-            fetches = [self._fetches.pop(job_id) for job_id in ending]
-        for fetch in fetches:
-            fetch.fetcher.close()
+        self._end_where(lambda job_id, fetch: chain_id in (None, fetch.chain_id))
 
     def _backfills(self, chain_id: int | None) -> int:
         published, stepped = 0, set()
         for monitor, job, ingest in runnable("backfill", self.by_chain, chain_id, backfills.fail_backfill):
             stepped.add(job.job_id)
             published += self._backfill(monitor, job, ingest)
-        with self._lock:  # a job no longer runnable (done, failed, cancelled, its monitor deleted)
-            gone = [job_id for job_id, fetch in self._fetches.items()
-                    if job_id not in stepped and chain_id in (None, fetch.chain_id)]  # fmt: skip
-            fetches = [self._fetches.pop(job_id) for job_id in gone]
-        for fetch in fetches:
-            fetch.fetcher.close()
+        # A job no longer runnable (done, failed, cancelled, its monitor deleted) ends its fetch.
+        self._end_where(lambda job_id, fetch: job_id not in stepped and chain_id in (None, fetch.chain_id))
         return published
 
     def _backfill(self, monitor, job, ingest: ChainIngest) -> int:
@@ -99,9 +91,15 @@ class BackfillRunner:
         return fetch
 
     def _end(self, job_id: str) -> None:
+        self._end_where(lambda ending, fetch: ending == job_id)
+
+    def _end_where(self, ends: Callable[[str, _OpenFetch], bool]) -> None:
+        """Close the open fetches `ends(job_id, fetch)` picks (outside the lock: closing waits for their
+        requests in flight)."""
         with self._lock:
-            fetch = self._fetches.pop(job_id, None)
-        if fetch is not None:
+            picked = [job_id for job_id, fetch in self._fetches.items() if ends(job_id, fetch)]
+            fetches = [self._fetches.pop(job_id) for job_id in picked]
+        for fetch in fetches:
             fetch.fetcher.close()
 
 
